@@ -1,0 +1,18 @@
+import { createHash } from 'node:crypto';
+
+/** Cache key of one text under one encoder: fingerprint + SHA-256 of the UTF-8 text. */
+export function embeddingKey(fingerprint: string, text: string): string {
+  return `${fingerprint}:${createHash('sha256').update(text, 'utf8').digest('hex')}`;
+}
+
+export function float32ToBuffer(vector: Float32Array): Buffer {
+  return Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength);
+}
+
+/** Copies first: a Buffer from ioredis may start at an offset not divisible by 4. */
+export function bufferToFloat32(buffer: Buffer, dimensions: number): Float32Array | undefined {
+  if (buffer.byteLength !== dimensions * 4) return undefined;
+  const copy = new ArrayBuffer(buffer.byteLength);
+  new Uint8Array(copy).set(buffer);
+  return new Float32Array(copy);
+}

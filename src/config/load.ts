@@ -1,0 +1,126 @@
+import { readFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import { Value } from 'typebox/value';
+import YAML from 'yaml';
+import { ConfigSchema, type Config } from './schema.js';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Setter = (target: Record<string, any>, raw: string) => void;
+
+const integer = (raw: string, key: string): number => {
+  if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(`${key} must be an integer, got "${raw}"`);
+  return Number(raw);
+};
+const number = (raw: string, key: string): number => {
+  const value = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(value)) throw new ConfigError(`${key} must be a number, got "${raw}"`);
+  return value;
+};
+const list = (raw: string): string[] => raw.split(',').map((item) => item.trim()).filter(Boolean);
+
+function at(path: string[], convert: (raw: string, key: string) => unknown, envName: string): Setter {
+  return (target, raw) => {
+    let node = target;
+    for (const segment of path.slice(0, -1)) node = node[segment] ??= {};
+    node[path[path.length - 1]] = convert(raw, envName);
+  };
+}
+
+const text = (raw: string) => raw;
+
+/** Environment variables and the config key each one sets. */
+export const ENVIRONMENT: Record<string, (envName: string) => Setter> = {
+  PORT: (e) => at(['port'], integer, e),
+  HOST: (e) => at(['host'], text, e),
+  LOG_LEVEL: (e) => at(['logLevel'], text, e),
+  LORAUTER_LOG_LEVEL: (e) => at(['logLevel'], text, e),
+  LORAUTER_TASKS: (e) => at(['tasks'], text, e),
+  LORAUTER_TOP_K: (e) => at(['topK'], integer, e),
+  LORAUTER_TEMPERATURE: (e) => at(['temperature'], number, e),
+  LORAUTER_ENCODER_MAX_DIMENSIONS: (e) => at(['encoderMaxDimensions'], integer, e),
+  LORAUTER_BODY_LIMIT_BYTES: (e) => at(['bodyLimitBytes'], integer, e),
+  REDIS_URL: (e) => at(['cache', 'redisUrl'], text, e),
+  LORAUTER_CACHE_MAX_ENTRIES: (e) => at(['cache', 'maxEntries'], integer, e),
+  LORAUTER_CACHE_TTL_SECONDS: (e) => at(['cache', 'ttlSeconds'], integer, e),
+  LORAUTER_REDIS_TIMEOUT_MS: (e) => at(['cache', 'redisTimeoutMs'], integer, e),
+  LORAUTER_UPSTREAM_URL: (e) => at(['upstream', 'url'], text, e),
+  LORAUTER_UPSTREAM: (e) => at(['upstream', 'kind'], text, e),
+  LORAUTER_UPSTREAM_API_KEY: (e) => at(['upstream', 'apiKey'], text, e),
+  LORAUTER_BASE_MODEL: (e) => at(['upstream', 'baseModel'], text, e),
+  LORAUTER_ROUTER_MODELS: (e) => at(['upstream', 'routerModelNames'], list, e),
+  LORAUTER_UPSTREAM_CONNECT_TIMEOUT_MS: (e) => at(['upstream', 'connectTimeoutMs'], integer, e),
+  LORAUTER_UPSTREAM_HEADERS_TIMEOUT_MS: (e) => at(['upstream', 'headersTimeoutMs'], integer, e),
+  LORAUTER_UPSTREAM_BODY_TIMEOUT_MS: (e) => at(['upstream', 'bodyTimeoutMs'], integer, e),
+  LORAUTER_VLLM_MODE: (e) => at(['upstream', 'vllmMode'], text, e),
+  LORAUTER_MAX_LORA_RANK: (e) => at(['upstream', 'maxLoraRank'], integer, e),
+  LORAUTER_MERGE_DIR: (e) => at(['upstream', 'mergeDir'], text, e),
+  LORAUTER_MERGE_WEIGHT_STEP: (e) => at(['upstream', 'mergeWeightStep'], number, e),
+  LORAUTER_MAX_LOADED_MERGES: (e) => at(['upstream', 'maxLoadedMerges'], integer, e),
+};
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let source: string;
+  try {
+    source = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read config file ${path}: ${(error as Error).message}`);
+  }
+  try {
+    const parsed = extname(path) === '.json' ? JSON.parse(source) : YAML.parse(source);
+    if (parsed === null || parsed === undefined) return {};
+    if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('top level must be a mapping');
+    return parsed as Record<string, unknown>;
+  } catch (error) {
+    throw new ConfigError(`config file ${path}: ${(error as Error).message}`);
+  }
+}
+
+function describeKey(instancePath: string): string {
+  return instancePath.replace(/^\//, '').replaceAll('/', '.') || '(root)';
+}
+
+interface ValidationIssue {
+  keyword: string;
+  instancePath: string;
+  message: string;
+  params: Record<string, unknown>;
+}
+
+function describeIssue(errors: ValidationIssue[]): string {
+  const first = errors[0];
+  const key = describeKey(first.instancePath);
+  if (first.keyword === 'boolean') return `${key}: unknown key`;
+  const allowed = errors
+    .filter((error) => error.keyword === 'const' && error.instancePath === first.instancePath)
+    .map((error) => JSON.stringify(error.params.allowedValue));
+  if (allowed.length > 0) return `${key}: must be one of ${allowed.join(', ')}`;
+  return `${key}: ${first.message}`;
+}
+
+/**
+ * Builds the configuration from defaults, then the optional file (LORAUTER_CONFIG or `file`),
+ * then environment variables, then explicit overrides; throws a ConfigError naming the bad key.
+ */
+export function loadConfig(
+  options: { env?: NodeJS.ProcessEnv; file?: string; overrides?: Record<string, unknown> } = {},
+): Config {
+  const env = options.env ?? process.env;
+  const file = options.file ?? env.LORAUTER_CONFIG;
+  const raw: Record<string, any> = file ? readConfigFile(file) : {};
+  for (const [name, setter] of Object.entries(ENVIRONMENT)) {
+    const value = env[name];
+    if (value !== undefined && value !== '') setter(name)(raw, value);
+  }
+  for (const [key, value] of Object.entries(options.overrides ?? {})) {
+    if (value !== undefined) raw[key] = value;
+  }
+  const withDefaults = Value.Default(ConfigSchema, raw);
+  const errors = [...Value.Errors(ConfigSchema, withDefaults)] as ValidationIssue[];
+  if (errors.length > 0) {
+    throw new ConfigError(`invalid configuration: ${describeIssue(errors)}${file ? ` (config file ${file})` : ''}`);
+  }
+  return withDefaults as Config;
+}

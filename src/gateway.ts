@@ -1,0 +1,78 @@
+import type { Logger } from 'pino';
+import { EmbeddingCache } from './cache/embedding-cache.js';
+import { RedisEmbeddingStore } from './cache/redis-store.js';
+import type { Config } from './config/schema.js';
+import type { Encoder } from './encoders/encoder.js';
+import { NgramEncoder } from './encoders/ngram-encoder.js';
+import { GatewayMetrics } from './observability/metrics.js';
+import { loadRegistry } from './registry/load.js';
+import type { TaskRegistry } from './registry/types.js';
+import { Router } from './router/router.js';
+
+/** Everything the HTTP layer needs, built once at start-up. */
+export interface Gateway {
+  config: Config;
+  logger: Logger;
+  metrics: GatewayMetrics;
+  registry: TaskRegistry;
+  encoder: Encoder;
+  router: Router;
+  redis?: RedisEmbeddingStore;
+  /** False once shutdown has begun, so that /readyz takes the instance out of rotation. */
+  accepting: boolean;
+  close(): Promise<void>;
+}
+
+export interface GatewayParts {
+  registry?: TaskRegistry;
+  encoder?: Encoder;
+  metrics?: GatewayMetrics;
+}
+
+export async function createGateway(config: Config, logger: Logger, parts: GatewayParts = {}): Promise<Gateway> {
+  const started = performance.now();
+  const metrics = parts.metrics ?? new GatewayMetrics({ defaultMetrics: true });
+  const registry = parts.registry ?? loadRegistry(config.tasks);
+  const encoder = parts.encoder ?? NgramEncoder.fit(registry.tasks, { maxDimensions: config.encoderMaxDimensions });
+  const redis = config.cache.redisUrl
+    ? new RedisEmbeddingStore(
+        {
+          url: config.cache.redisUrl,
+          ttlSeconds: config.cache.ttlSeconds,
+          timeoutMs: config.cache.redisTimeoutMs,
+          keyPrefix: config.cache.keyPrefix,
+        },
+        logger.child({ component: 'redis-cache' }),
+        metrics,
+      )
+    : undefined;
+  const cache = new EmbeddingCache(config.cache.maxEntries, metrics, redis);
+  const router = await Router.build(registry, encoder, cache, { topK: config.topK, temperature: config.temperature });
+  metrics.tasks.set(router.taskCount);
+  logger.info(
+    {
+      tasks: router.taskCount,
+      source: registry.source,
+      encoder: encoder.fingerprint,
+      dimensions: encoder.dimensions,
+      redis: redis ? 'enabled' : 'disabled',
+      startupMs: Math.round(performance.now() - started),
+    },
+    'routing index ready',
+  );
+  const gateway: Gateway = {
+    config,
+    logger,
+    metrics,
+    registry,
+    encoder,
+    router,
+    redis,
+    accepting: true,
+    async close() {
+      gateway.accepting = false;
+      await redis?.close();
+    },
+  };
+  return gateway;
+}

@@ -1,0 +1,48 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { randomUUID } from 'node:crypto';
+import type { Gateway } from '../gateway.js';
+import { installErrorHandling } from './errors.js';
+import { healthPlugin } from './routes/health.js';
+import { routePlugin } from './routes/route.js';
+import { ErrorResponse, RouteDecisionSchema } from './schemas.js';
+
+const REQUEST_ID = /^[\w.:\-]{1,128}$/;
+
+export const OPENAPI_INFO = {
+  title: 'LoRAuter Gateway',
+  description: 'Routes prompts to LoRA adapters through tasks (LoRAuter) and proxies OpenAI-compatible requests to multi-LoRA servers.',
+  version: '0.1.0',
+};
+
+/** The Fastify app; tests start it in-process with inject() or on port 0. */
+export async function buildApp(gateway: Gateway): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: gateway.logger as FastifyBaseLogger,
+    bodyLimit: gateway.config.bodyLimitBytes,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
+  });
+  // An incoming id is honoured only when it is a sane token; otherwise a fresh one is made.
+  app.addHook('onRequest', async (request, reply) => {
+    const incoming = request.headers['x-request-id'];
+    if (typeof incoming === 'string' && !REQUEST_ID.test(incoming)) (request as { id: string }).id = randomUUID();
+    reply.header('x-request-id', request.id);
+  });
+  // JSON only: a text/plain body would otherwise reach validation as a string.
+  app.removeContentTypeParser('text/plain');
+  installErrorHandling(app);
+  app.addSchema(ErrorResponse);
+  app.addSchema(RouteDecisionSchema);
+  await app.register(swagger, {
+    openapi: { openapi: '3.0.3', info: OPENAPI_INFO },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  await app.register(healthPlugin, { gateway });
+  await app.register(routePlugin, { gateway });
+  return app;
+}

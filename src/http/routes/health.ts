@@ -1,0 +1,41 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { Gateway } from '../../gateway.js';
+import { ErrorResponse, HealthResponse, TasksResponse } from '../schemas.js';
+import { bestAdapterOf } from '../../registry/types.js';
+
+export const healthPlugin: FastifyPluginAsync<{ gateway: Gateway }> = async (app, { gateway }) => {
+  app.get('/healthz', { schema: { summary: 'Liveness', tags: ['health'], response: { 200: HealthResponse } } }, async () => ({ status: 'ok' }));
+
+  app.get(
+    '/readyz',
+    { schema: { summary: 'Readiness: the routing index is built and the instance is not shutting down', tags: ['health'], response: { 200: HealthResponse, 503: HealthResponse } } },
+    async (_request, reply) => {
+      const redis = gateway.redis ? (gateway.redis.isHealthy ? 'up' : 'down') : 'disabled';
+      const ready = gateway.accepting && gateway.router.taskCount > 0;
+      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', tasks: gateway.router.taskCount, redis });
+    },
+  );
+
+  app.get(
+    '/v1/tasks',
+    { schema: { summary: 'Tasks in the routing index', tags: ['routing'], response: { 200: TasksResponse, '4xx': ErrorResponse } } },
+    async () => ({
+      object: 'list' as const,
+      source: gateway.registry.source,
+      encoder: gateway.encoder.fingerprint,
+      data: gateway.registry.tasks.map((task) => ({
+        id: task.id,
+        domain: task.domain ?? null,
+        description: task.description ?? null,
+        examples: task.examples.length,
+        adapter: bestAdapterOf(task) ?? null,
+        adapter_scores: task.adapterScores,
+      })),
+    }),
+  );
+
+  app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['health'], produces: ['text/plain'] } }, async (_request, reply) => {
+    reply.type(gateway.metrics.registry.contentType);
+    return gateway.metrics.registry.metrics();
+  });
+};

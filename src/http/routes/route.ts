@@ -1,0 +1,56 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Gateway } from '../../gateway.js';
+import { UnknownTaskError, type RouteDecision } from '../../router/router.js';
+import { invalidRequest } from '../errors.js';
+import { promptFromMessages } from '../prompt.js';
+import { ErrorResponse, RouteRequest, RouteResponse } from '../schemas.js';
+
+export function decisionBody(gateway: Gateway, decision: RouteDecision, topK: number, temperature: number) {
+  return {
+    object: 'lorauter.route' as const,
+    tasks: decision.tasks.map((task) => ({ id: task.id, similarity: task.similarity, weight: task.weight, domain: gateway.router.task(task.id)?.domain })),
+    adapters: decision.adapters,
+    top_k: topK,
+    temperature,
+    encoder: gateway.encoder.fingerprint,
+    cache: decision.embeddingSource === 'encoder' ? ('miss' as const) : decision.embeddingSource,
+    timings_ms: { embed: decision.timings.embedMs, search: decision.timings.searchMs },
+  };
+}
+
+export const routePlugin: FastifyPluginAsync<{ gateway: Gateway }> = async (app, { gateway }) => {
+  app.withTypeProvider<TypeBoxTypeProvider>().post(
+    '/v1/route',
+    {
+      schema: {
+        summary: 'Route a prompt to LoRA adapters (LoRAuter)',
+        tags: ['routing'],
+        body: RouteRequest,
+        response: { 200: RouteResponse, '4xx': ErrorResponse },
+      },
+    },
+    async (request) => {
+      const body = request.body;
+      if ((body.input === undefined) === (body.messages === undefined)) {
+        throw invalidRequest("Exactly one of 'input' or 'messages' must be given.", body.input === undefined ? 'input' : 'messages', 'invalid_value');
+      }
+      const texts = body.input !== undefined ? ([] as string[]).concat(body.input) : [promptFromMessages(body.messages!, body.route_on ?? 'last_user')];
+      texts.forEach((text, i) => {
+        if (text.trim() === '') throw invalidRequest('Prompts must contain non-whitespace text.', Array.isArray(body.input) ? `input.${i}` : body.input !== undefined ? 'input' : 'messages', 'empty_input');
+      });
+      const topK = body.top_k ?? gateway.config.topK;
+      const temperature = body.temperature ?? gateway.config.temperature;
+      let decisions: RouteDecision[];
+      try {
+        decisions = await gateway.router.routeMany(texts, { topK, temperature, excludeTasks: body.exclude_tasks });
+      } catch (error) {
+        if (error instanceof UnknownTaskError) throw invalidRequest(error.message, 'exclude_tasks', 'unknown_task');
+        throw error;
+      }
+      gateway.metrics.routeDecisions.inc({ endpoint: 'route' }, decisions.length);
+      const bodies = decisions.map((decision) => decisionBody(gateway, decision, topK, temperature));
+      return Array.isArray(body.input) ? { object: 'list' as const, results: bodies } : bodies[0];
+    },
+  );
+};

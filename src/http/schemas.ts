@@ -1,0 +1,94 @@
+import { Type, type Static } from 'typebox';
+
+export const MAX_BATCH_INPUTS = 256;
+
+export const ErrorResponse = Type.Object(
+  {
+    error: Type.Object({
+      message: Type.String(),
+      type: Type.String(),
+      param: Type.Union([Type.String(), Type.Null()]),
+      code: Type.Union([Type.String(), Type.Null()]),
+    }),
+  },
+  { $id: 'ErrorResponse', description: 'OpenAI-style error' },
+);
+
+const ContentPart = Type.Object(
+  {
+    type: Type.String({ minLength: 1 }),
+    text: Type.Optional(Type.String()),
+  },
+  { additionalProperties: true },
+);
+
+export const ChatMessage = Type.Object(
+  {
+    role: Type.String({ minLength: 1, description: 'system, developer, user, assistant, tool, …' }),
+    content: Type.Optional(Type.Union([Type.String(), Type.Array(ContentPart), Type.Null()])),
+    name: Type.Optional(Type.String()),
+  },
+  { additionalProperties: true },
+);
+export type ChatMessage = Static<typeof ChatMessage>;
+
+export const RouteOn = Type.Union([Type.Literal('last_user'), Type.Literal('all_user'), Type.Literal('all')], {
+  description: 'Which chat messages to route on: the last user message (default), all user messages, or all messages',
+});
+
+export const RouteRequest = Type.Object(
+  {
+    input: Type.Optional(
+      Type.Union([
+        Type.String({ minLength: 1 }),
+        Type.Array(Type.String({ minLength: 1 }), { minItems: 1, maxItems: MAX_BATCH_INPUTS }),
+      ], { description: `A prompt, or up to ${MAX_BATCH_INPUTS} prompts routed in one call` }),
+    ),
+    messages: Type.Optional(Type.Array(ChatMessage, { minItems: 1, description: 'OpenAI chat messages' })),
+    route_on: Type.Optional(RouteOn),
+    top_k: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
+    temperature: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 100 })),
+    exclude_tasks: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { maxItems: 1024 })),
+  },
+  { additionalProperties: false, $id: 'RouteRequest' },
+);
+export type RouteRequest = Static<typeof RouteRequest>;
+
+export const RouteDecisionSchema = Type.Object(
+  {
+    object: Type.Literal('lorauter.route'),
+    tasks: Type.Array(
+      Type.Object({ id: Type.String(), similarity: Type.Number(), weight: Type.Number(), domain: Type.Optional(Type.String()) }),
+    ),
+    adapters: Type.Array(Type.Object({ id: Type.String(), weight: Type.Number() })),
+    top_k: Type.Integer(),
+    temperature: Type.Number(),
+    encoder: Type.String({ description: 'encoder fingerprint' }),
+    cache: Type.Union([Type.Literal('memory'), Type.Literal('redis'), Type.Literal('miss')]),
+    timings_ms: Type.Object({ embed: Type.Number(), search: Type.Number() }),
+  },
+  { $id: 'RouteDecision' },
+);
+
+export const RouteResponse = Type.Union([
+  Type.Ref('RouteDecision'),
+  Type.Object({ object: Type.Literal('list'), results: Type.Array(Type.Ref('RouteDecision')) }),
+]);
+
+export const TasksResponse = Type.Object({
+  object: Type.Literal('list'),
+  source: Type.String(),
+  encoder: Type.String(),
+  data: Type.Array(
+    Type.Object({
+      id: Type.String(),
+      domain: Type.Union([Type.String(), Type.Null()]),
+      description: Type.Union([Type.String(), Type.Null()]),
+      examples: Type.Integer(),
+      adapter: Type.Union([Type.String(), Type.Null()]),
+      adapter_scores: Type.Record(Type.String(), Type.Number()),
+    }),
+  ),
+});
+
+export const HealthResponse = Type.Object({ status: Type.String() }, { additionalProperties: true });

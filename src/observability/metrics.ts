@@ -1,0 +1,66 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** All gateway metrics, in a registry of their own so that several apps can live in one process (tests). */
+export class GatewayMetrics {
+  readonly registry = new Registry();
+
+  readonly routeDecisions = new Counter({
+    name: 'lorauter_route_decisions_total',
+    help: 'Routing decisions made, by endpoint',
+    labelNames: ['endpoint'] as const,
+    registers: [this.registry],
+  });
+  readonly routeDuration = new Histogram({
+    name: 'lorauter_route_duration_seconds',
+    help: 'Time to route one prompt (embed + search + compose)',
+    buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
+  readonly embeddingLookups = new Counter({
+    name: 'lorauter_embedding_lookups_total',
+    help: 'Embedding lookups by where the vector came from (memory, redis, encoder)',
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
+  readonly cacheErrors = new Counter({
+    name: 'lorauter_cache_errors_total',
+    help: 'Failed or timed-out Redis cache operations (routing went on without them)',
+    labelNames: ['operation'] as const,
+    registers: [this.registry],
+  });
+  readonly redisUp = new Gauge({
+    name: 'lorauter_redis_up',
+    help: '1 while the Redis embedding cache is reachable, 0 while not; absent without Redis',
+    registers: [this.registry],
+  });
+  readonly tasks = new Gauge({ name: 'lorauter_tasks', help: 'Tasks in the routing index', registers: [this.registry] });
+  readonly upstreamRequests = new Counter({
+    name: 'lorauter_upstream_requests_total',
+    help: 'Requests proxied upstream, by upstream kind, endpoint and outcome',
+    labelNames: ['upstream', 'endpoint', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly upstreamDuration = new Histogram({
+    name: 'lorauter_upstream_duration_seconds',
+    help: 'Time until the upstream answered with headers',
+    labelNames: ['upstream'] as const,
+    buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly compositionFallbacks = new Counter({
+    name: 'lorauter_composition_fallbacks_total',
+    help: 'Mixtures that could not be composed exactly and fell back to the top adapter, by reason',
+    labelNames: ['upstream', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly mergedAdapters = new Counter({
+    name: 'lorauter_merged_adapters_total',
+    help: 'Merged LoRA adapters built and loaded (vLLM merge mode), by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry });
+  }
+}

@@ -1,0 +1,55 @@
+export interface AdapterDefinition {
+  id: string;
+  /** Where the upstream finds the adapter: a PEFT directory for vLLM merges, a path for LoRAX. */
+  path?: string;
+  /** Name the upstream knows the adapter by, when it differs from the id. */
+  upstreamName?: string;
+  /** llama.cpp server: the file name stem (or numeric id) to match in GET /lora-adapters. */
+  llamaCppName?: string;
+}
+
+export interface TaskDefinition {
+  id: string;
+  domain?: string;
+  description?: string;
+  examples: string[];
+  /** Calibration: validation score of each adapter on this task (higher is better). */
+  adapterScores: Record<string, number>;
+}
+
+export interface TaskRegistry {
+  tasks: TaskDefinition[];
+  adapters: Map<string, AdapterDefinition>;
+  /** Where it came from, for logs and /v1/tasks. */
+  source: string;
+}
+
+export class RegistryError extends Error {
+  override name = 'RegistryError';
+  constructor(
+    readonly file: string,
+    readonly line: number | undefined,
+    readonly reason: string,
+  ) {
+    super(`${file}${line === undefined ? '' : `:${line}`}: ${reason}`);
+  }
+}
+
+/**
+ * The adapter a task routes to: the best calibration score, the task's own adapter on ties or
+ * when there are no scores. Adapters in `excluded` are treated as absent.
+ */
+export function bestAdapterOf(task: TaskDefinition, excluded?: ReadonlySet<string>): string | undefined {
+  let best: string | undefined;
+  let bestScore = -Infinity;
+  for (const [adapter, score] of Object.entries(task.adapterScores)) {
+    if (excluded?.has(adapter)) continue;
+    const better = score > bestScore || (score === bestScore && (adapter === task.id || (best !== task.id && adapter < best!)));
+    if (better) {
+      best = adapter;
+      bestScore = score;
+    }
+  }
+  if (best === undefined && !excluded?.has(task.id)) return task.id;
+  return best;
+}

@@ -1,0 +1,84 @@
+/** Pure LoRAuter math: no I/O, called directly by tests. */
+
+export interface ScoredTask {
+  id: string;
+  similarity: number;
+}
+
+export interface WeightedTask extends ScoredTask {
+  weight: number;
+}
+
+export interface WeightedAdapter {
+  id: string;
+  weight: number;
+}
+
+/** softmax(x / temperature), stable for large inputs. */
+export function softmax(values: readonly number[], temperature: number): number[] {
+  if (!(temperature > 0)) throw new RangeError('temperature must be > 0');
+  if (values.length === 0) return [];
+  const max = Math.max(...values);
+  const exps = values.map((value) => Math.exp((value - max) / temperature));
+  const sum = exps.reduce((a, b) => a + b, 0);
+  return exps.map((value) => value / sum);
+}
+
+/** The k most similar, highest first; equal similarities keep the id order so results are deterministic. */
+export function topK<T extends ScoredTask>(scored: readonly T[], k: number): T[] {
+  return [...scored].sort(bySimilarityThenId).slice(0, Math.max(0, k));
+}
+
+export function bySimilarityThenId(a: ScoredTask, b: ScoredTask): number {
+  return b.similarity - a.similarity || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+export function weighTasks(tasks: readonly ScoredTask[], temperature: number): WeightedTask[] {
+  const weights = softmax(tasks.map((task) => task.similarity), temperature);
+  return tasks.map((task, i) => ({ ...task, weight: weights[i] }));
+}
+
+/** Replaces each task by its adapter and sums the weights of tasks sharing an adapter; heaviest first. */
+export function tasksToAdapters(tasks: readonly WeightedTask[], adapterOf: (taskId: string) => string | undefined): WeightedAdapter[] {
+  const totals = new Map<string, number>();
+  for (const task of tasks) {
+    const adapter = adapterOf(task.id);
+    if (adapter === undefined) continue;
+    totals.set(adapter, (totals.get(adapter) ?? 0) + task.weight);
+  }
+  return [...totals]
+    .map(([id, weight]) => ({ id, weight }))
+    .sort((a, b) => b.weight - a.weight || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+/** Renormalised mean of L2-normalised vectors: a task's embedding from its examples' embeddings. */
+export function meanOfNormalized(vectors: readonly Float32Array[]): Float32Array {
+  if (vectors.length === 0) throw new Error('no vectors to average');
+  const mean = new Float32Array(vectors[0].length);
+  for (const vector of vectors) {
+    const norm = vectorNorm(vector);
+    if (norm === 0) continue;
+    for (let i = 0; i < vector.length; i++) mean[i] += vector[i] / norm;
+  }
+  const norm = vectorNorm(mean);
+  if (norm > 0) for (let i = 0; i < mean.length; i++) mean[i] /= norm;
+  return mean;
+}
+
+export function cosine(a: Float32Array, b: Float32Array): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+  }
+  return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb);
+}
+
+export function vectorNorm(vector: Float32Array): number {
+  let sum = 0;
+  for (let i = 0; i < vector.length; i++) sum += vector[i] * vector[i];
+  return Math.sqrt(sum);
+}

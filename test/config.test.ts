@@ -1,0 +1,47 @@
+import t from 'tap';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError, loadConfig } from '../src/config/load.js';
+
+t.test('defaults', async (t) => {
+  const config = loadConfig({ env: {} });
+  t.match(config, { port: 8080, topK: 3, temperature: 0.2, logLevel: 'info', cache: { maxEntries: 10000 } });
+  t.equal(config.tasks, undefined);
+  t.equal(config.cache.redisUrl, undefined);
+});
+
+t.test('environment variables', async (t) => {
+  const config = loadConfig({
+    env: { PORT: '9000', HOST: '127.0.0.1', LORAUTER_TASKS: 'tasks.jsonl', REDIS_URL: 'redis://r:6379', LORAUTER_TOP_K: '5', LORAUTER_TEMPERATURE: '0.5', LOG_LEVEL: 'debug' },
+  });
+  t.match(config, { port: 9000, host: '127.0.0.1', tasks: 'tasks.jsonl', topK: 5, temperature: 0.5, logLevel: 'debug', cache: { redisUrl: 'redis://r:6379' } });
+});
+
+t.test('config file (YAML and JSON), environment wins', async (t) => {
+  const dir = t.testdir({
+    'c.yaml': 'port: 7000\ntopK: 4\ncache:\n  ttlSeconds: 60\n',
+    'c.json': '{"temperature": 0.1}',
+    'bad.yaml': 'port: [1\n',
+    'unknown.yaml': 'cache:\n  colour: red\n',
+  });
+  const yaml = loadConfig({ env: { LORAUTER_CONFIG: join(dir, 'c.yaml'), LORAUTER_TOP_K: '2' } });
+  t.match(yaml, { port: 7000, topK: 2, cache: { ttlSeconds: 60 } });
+  t.equal(loadConfig({ env: {}, file: join(dir, 'c.json') }).temperature, 0.1);
+  t.throws(() => loadConfig({ env: {}, file: join(dir, 'bad.yaml') }), /config file .*bad\.yaml/);
+  t.throws(() => loadConfig({ env: {}, file: join(dir, 'unknown.yaml') }), /cache\.colour: unknown key/);
+  t.throws(() => loadConfig({ env: {}, file: join(dir, 'missing.yaml') }), /cannot read config file/);
+});
+
+t.test('invalid values name the key', async (t) => {
+  const cases: [Record<string, string>, RegExp][] = [
+    [{ PORT: 'eighty' }, /PORT must be an integer/],
+    [{ PORT: '70000' }, /port: must be <= 65535/],
+    [{ LORAUTER_TOP_K: '0' }, /topK: must be >= 1/],
+    [{ LORAUTER_TEMPERATURE: '0' }, /temperature: must be > 0/],
+    [{ LORAUTER_TEMPERATURE: 'warm' }, /LORAUTER_TEMPERATURE must be a number/],
+    [{ LOG_LEVEL: 'loud' }, /logLevel: must be one of/],
+    [{ LORAUTER_UPSTREAM: 'ollama' }, /upstream\.kind: must be one of "vllm", "llamacpp", "lorax"/],
+  ];
+  for (const [env, pattern] of cases) t.throws(() => loadConfig({ env }), pattern, pattern.source);
+  t.throws(() => loadConfig({ env: { PORT: 'x' } }), ConfigError);
+});

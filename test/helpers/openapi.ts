@@ -1,0 +1,9 @@
+import { startGateway } from './gateway.js';
+
+/** The OpenAPI document as the app generates it (demo registry; the document does not depend on tasks). */
+export async function openApiDocument(): Promise<unknown> {
+  const { app, close } = await startGateway();
+  const document = app.swagger();
+  await close();
+  return JSON.parse(JSON.stringify(document));
+}
