@@ -35,7 +35,7 @@ export class RedisEmbeddingStore {
     });
     this.client.on('ready', () => this.markHealthy());
     this.client.on('error', (error) => this.markUnhealthy('connection', error));
-    this.client.on('end', () => this.metrics.redisUp.set(0));
+    this.client.on('close', () => this.markUnhealthy('connection', new Error('connection closed')));
     this.metrics.redisUp.set(0);
   }
 
@@ -46,7 +46,7 @@ export class RedisEmbeddingStore {
   async getMany(keys: readonly string[], dimensions: number): Promise<(Float32Array | undefined)[]> {
     if (keys.length === 0) return [];
     if (this.client.status !== 'ready') {
-      this.metrics.cacheErrors.inc({ operation: 'get' });
+      this.markUnhealthy('get', new Error(`connection is ${this.client.status}`));
       return keys.map(() => undefined);
     }
     try {
@@ -76,6 +76,7 @@ export class RedisEmbeddingStore {
 
   async close(): Promise<void> {
     this.client.removeAllListeners('error');
+    this.client.removeAllListeners('close');
     this.client.on('error', () => {});
     try {
       await this.client.quit();
