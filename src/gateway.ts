@@ -47,7 +47,11 @@ export async function createGateway(config: Config, logger: Logger, parts: Gatew
       )
     : undefined;
   const cache = new EmbeddingCache(config.cache.maxEntries, metrics, redis);
-  const router = await Router.build(registry, encoder, cache, { topK: config.topK, temperature: config.temperature });
+  const router = await Router.build(registry, encoder, cache, {
+    topK: config.topK,
+    temperature: config.temperature,
+    decisionCacheSize: config.cache.decisionEntries,
+  });
   metrics.tasks.set(router.taskCount);
   logger.info(
     {

@@ -20,8 +20,10 @@ t.test('embeddings are shared through Redis as Float32 bytes with a TTL', async 
   const prompt = `Translate to English: Guten Abend ${Date.now()}`;
   const miss = await route(first.app, prompt);
   t.equal(miss.json().cache, 'miss');
-  const memory = await route(first.app, prompt);
-  t.equal(memory.json().cache, 'memory');
+  const repeated = await route(first.app, prompt);
+  t.equal(repeated.json().cache, 'decision', 'a repeated request reuses the whole decision');
+  const memory = await first.app.inject({ method: 'POST', url: '/v1/route', payload: { input: prompt, top_k: 2 } });
+  t.equal(memory.json().cache, 'memory', 'other options reuse the embedding');
 
   const client = redis.client();
   t.teardown(() => client.quit());

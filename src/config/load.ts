@@ -44,6 +44,7 @@ export const ENVIRONMENT: Record<string, (envName: string) => Setter> = {
   LORAUTER_BODY_LIMIT_BYTES: (e) => at(['bodyLimitBytes'], integer, e),
   REDIS_URL: (e) => at(['cache', 'redisUrl'], text, e),
   LORAUTER_CACHE_MAX_ENTRIES: (e) => at(['cache', 'maxEntries'], integer, e),
+  LORAUTER_DECISION_CACHE_MAX_ENTRIES: (e) => at(['cache', 'decisionEntries'], integer, e),
   LORAUTER_CACHE_TTL_SECONDS: (e) => at(['cache', 'ttlSeconds'], integer, e),
   LORAUTER_REDIS_TIMEOUT_MS: (e) => at(['cache', 'redisTimeoutMs'], integer, e),
   LORAUTER_UPSTREAM_URL: (e) => at(['upstream', 'url'], text, e),

@@ -17,7 +17,8 @@ export const ConfigSchema = Type.Object(
     bodyLimitBytes: Type.Integer({ minimum: 1024, default: 1048576 }),
     cache: Type.Object(
       {
-        maxEntries: Type.Integer({ minimum: 0, default: 10000 }),
+        maxEntries: Type.Integer({ minimum: 0, default: 10000, description: 'in-process embedding LRU' }),
+        decisionEntries: Type.Integer({ minimum: 0, default: 10000, description: 'in-process LRU of whole routing decisions' }),
         redisUrl: Type.Optional(Type.String({ minLength: 1 })),
         ttlSeconds: Type.Integer({ minimum: 1, default: 86400 }),
         redisTimeoutMs: Type.Integer({ minimum: 1, maximum: 60000, default: 50 }),

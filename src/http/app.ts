@@ -26,10 +26,11 @@ export async function buildApp(gateway: Gateway): Promise<FastifyInstance> {
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
   });
   // An incoming id is honoured only when it is a sane token; otherwise a fresh one is made.
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', (request, reply, done) => {
     const incoming = request.headers['x-request-id'];
     if (typeof incoming === 'string' && !REQUEST_ID.test(incoming)) (request as { id: string }).id = randomUUID();
     reply.header('x-request-id', request.id);
+    done();
   });
   // JSON only: a text/plain body would otherwise reach validation as a string.
   app.removeContentTypeParser('text/plain');

@@ -64,7 +64,9 @@ export const RouteDecisionSchema = Type.Object(
     top_k: Type.Integer(),
     temperature: Type.Number(),
     encoder: Type.String({ description: 'encoder fingerprint' }),
-    cache: Type.Union([Type.Literal('memory'), Type.Literal('redis'), Type.Literal('miss')]),
+    cache: Type.Union([Type.Literal('decision'), Type.Literal('memory'), Type.Literal('redis'), Type.Literal('miss')], {
+      description: 'decision: the whole decision was cached; memory/redis: the embedding was; miss: encoded now',
+    }),
     timings_ms: Type.Object({ embed: Type.Number(), search: Type.Number() }),
   },
   { $id: 'RouteDecision' },

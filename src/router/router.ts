@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import type { EmbeddingCache, EmbeddingSource } from '../cache/embedding-cache.js';
 import type { Encoder } from '../encoders/encoder.js';
 import { bestAdapterOf, type TaskDefinition, type TaskRegistry } from '../registry/types.js';
@@ -14,8 +16,16 @@ export interface RouteOptions {
 export interface RouteDecision {
   tasks: WeightedTask[];
   adapters: WeightedAdapter[];
-  embeddingSource: EmbeddingSource;
+  /** Where the prompt's embedding came from; 'decision' when the whole decision was cached. */
+  embeddingSource: EmbeddingSource | 'decision';
   timings: { embedMs: number; searchMs: number };
+}
+
+export interface RouterDefaults {
+  topK: number;
+  temperature: number;
+  /** Entries in the LRU of whole decisions for repeated prompts (0: none). */
+  decisionCacheSize?: number;
 }
 
 export class UnknownTaskError extends Error {
@@ -31,22 +41,25 @@ export class UnknownTaskError extends Error {
  */
 export class Router {
   private readonly tasksById: Map<string, TaskDefinition>;
+  // The index never changes while a Router lives, so a decision depends only on (text, options).
+  private readonly decisions: LRUCache<string, RouteDecision> | undefined;
 
   private constructor(
     readonly registry: TaskRegistry,
     readonly encoder: Encoder,
     private readonly index: TaskIndex,
     private readonly cache: EmbeddingCache,
-    readonly defaults: { topK: number; temperature: number },
+    readonly defaults: RouterDefaults,
   ) {
     this.tasksById = new Map(registry.tasks.map((task) => [task.id, task]));
+    this.decisions = defaults.decisionCacheSize ? new LRUCache({ max: defaults.decisionCacheSize }) : undefined;
   }
 
   static async build(
     registry: TaskRegistry,
     encoder: Encoder,
     cache: EmbeddingCache,
-    defaults: { topK: number; temperature: number },
+    defaults: RouterDefaults,
   ): Promise<Router> {
     const embeddings: Float32Array[] = [];
     for (const task of registry.tasks) embeddings.push(meanOfNormalized(await encoder.encode(task.examples)));
@@ -73,24 +86,34 @@ export class Router {
     const topK = options.topK ?? this.defaults.topK;
     const temperature = options.temperature ?? this.defaults.temperature;
     const excluded = this.exclusions(options.excludeTasks ?? []);
+    const optionsKey = `${topK}\u0000${temperature}\u0000${[...excluded.tasks].sort().join('\u0000')}`;
+    const keys = this.decisions ? texts.map((text) => decisionKey(optionsKey, text)) : [];
+    const decisions: (RouteDecision | undefined)[] = keys.map((key) => this.decisions!.get(key));
+    const missing = texts.map((_, i) => i).filter((i) => !decisions[i]);
+    if (missing.length === 0) return decisions.map((decision) => cachedCopy(decision!));
+
     const started = performance.now();
-    const { vectors, sources } = await this.cache.embed(this.encoder, texts);
-    const embedMs = (performance.now() - started) / texts.length;
-    return vectors.map((vector, i) => {
+    const { vectors, sources } = await this.cache.embed(this.encoder, missing.map((i) => texts[i]));
+    const embedMs = (performance.now() - started) / missing.length;
+    missing.forEach((position, j) => {
       const searchStarted = performance.now();
-      const candidates = this.index.search(vector, topK + excluded.tasks.size);
+      const candidates = this.index.search(vectors[j], topK + excluded.tasks.size);
       const kept = candidates.filter((task) => !excluded.tasks.has(task.id)).slice(0, topK);
       const tasks = weighTasks(kept, temperature);
       const adapters = renormalize(
         tasksToAdapters(tasks, (taskId) => bestAdapterOf(this.tasksById.get(taskId)!, excluded.adapters)),
       );
-      return {
+      const decision: RouteDecision = {
         tasks,
         adapters,
-        embeddingSource: sources[i],
+        embeddingSource: sources[j],
         timings: { embedMs, searchMs: performance.now() - searchStarted },
       };
+      this.decisions?.set(keys[position], decision);
+      decisions[position] = decision;
     });
+    const computed = new Set(missing);
+    return decisions.map((decision, i) => (computed.has(i) ? decision! : cachedCopy(decision!)));
   }
 
   private exclusions(taskIds: readonly string[]): { tasks: Set<string>; adapters: Set<string> } {
@@ -112,4 +135,12 @@ function renormalize(adapters: WeightedAdapter[]): WeightedAdapter[] {
   const total = adapters.reduce((sum, adapter) => sum + adapter.weight, 0);
   if (total === 0 || Math.abs(total - 1) < 1e-12) return adapters;
   return adapters.map((adapter) => ({ ...adapter, weight: adapter.weight / total }));
+}
+
+function cachedCopy(decision: RouteDecision): RouteDecision {
+  return { ...decision, embeddingSource: 'decision', timings: { embedMs: 0, searchMs: 0 } };
+}
+
+function decisionKey(optionsKey: string, text: string): string {
+  return createHash('sha256').update(optionsKey).update('\u0001').update(text).digest('base64');
 }

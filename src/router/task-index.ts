@@ -13,7 +13,7 @@ export interface TaskIndexOptions {
 /** HNSW cosine index over task embeddings; labels are positions in `taskIds`. */
 export class TaskIndex {
   private readonly index: InstanceType<typeof HierarchicalNSW>;
-  private readonly efSearch: number;
+  private efSearch: number;
 
   constructor(
     readonly taskIds: readonly string[],
@@ -25,7 +25,7 @@ export class TaskIndex {
     this.index = new HierarchicalNSW('cosine', dimensions);
     this.index.initIndex({ maxElements: taskIds.length, m: options.m ?? 16, efConstruction: options.efConstruction ?? 200, randomSeed: 100 });
     embeddings.forEach((embedding, label) => this.index.addPoint(Array.from(embedding), label));
-    this.efSearch = options.efSearch ?? 128;
+    this.efSearch = options.efSearch ?? 64;
   }
 
   get size(): number {

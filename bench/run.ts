@@ -1,0 +1,47 @@
+// npm run bench: routing throughput and latency at several registry sizes, against a Fastify
+// hello-world measured in the same run (ratios, since machines are shared and noisy).
+import { load, startChild, stopChild } from './load.js';
+
+const seconds = Number(process.env.BENCH_SECONDS ?? 8);
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 16);
+const scales = (process.env.BENCH_SCALES ?? 'flan48,1500,100000').split(',');
+const server = new URL('./server.ts', import.meta.url).pathname;
+const prompt = 'Is the sentiment of the following sentence positive or negative? a gorgeous, witty, seductive movie. OPTIONS: - negative - positive';
+
+const rows: Record<string, unknown>[] = [];
+const fmt = (x: number, digits = 2) => x.toFixed(digits);
+
+const hello = await startChild(server, { BENCH_SCENARIO: 'hello' });
+const helloLoad = await load({ url: `http://127.0.0.1:${hello.info.port}/hello`, body: () => ({}), seconds, connections });
+await stopChild(hello);
+rows.push({ scenario: 'fastify hello-world', 'req/s': fmt(helloLoad.requestsPerSecond, 0), 'p50 ms': helloLoad.p50Ms, 'p99 ms': helloLoad.p99Ms, 'vs hello': '1.00' });
+
+const latency: Record<string, number> = {};
+for (const scale of scales) {
+  // Past 1,024 tasks the encoder hashes; 256 dimensions keep the 100k index in memory and time.
+  const dimensions = scale === 'flan48' ? '1024' : '256';
+  const started = await startChild(server, { BENCH_SCENARIO: scale, BENCH_DIMENSIONS: dimensions });
+  const url = `http://127.0.0.1:${started.info.port}/v1/route`;
+  await load({ url, body: () => ({ input: prompt }), seconds: 1, connections });
+  const cached = await load({ url, body: () => ({ input: prompt }), seconds, connections });
+  const uncached = await load({ url, body: (i) => ({ input: `${prompt} variant ${i} ${Math.random()}` }), seconds, connections });
+  const rss = (await fetch(`http://127.0.0.1:${started.info.port}/metrics`).then((r) => r.text())).match(/process_resident_memory_bytes (\d+)/);
+  await stopChild(started);
+  latency[scale] = cached.meanMs;
+  for (const [kind, result] of [['cached', cached], ['uncached', uncached]] as const) {
+    rows.push({
+      scenario: `/v1/route ${scale} tasks (${started.info.dimensions}-d), ${kind}`,
+      'req/s': fmt(result.requestsPerSecond, 0),
+      'p50 ms': result.p50Ms,
+      'p99 ms': result.p99Ms,
+      'vs hello': fmt(result.requestsPerSecond / helloLoad.requestsPerSecond),
+      'build s': fmt(started.info.buildMs / 1000, 1),
+      'RSS MB': rss ? fmt(Number(rss[1]) / 2 ** 20, 0) : fmt(started.info.rssMb, 0),
+      errors: result.errors + result.non2xx,
+    });
+  }
+}
+console.table(rows);
+if (latency['1500'] && latency['100000']) {
+  console.log(`mean cached latency at 100,000 tasks / at 1,500 tasks: ${fmt(latency['100000'] / latency['1500'])}×`);
+}

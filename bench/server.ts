@@ -1,0 +1,38 @@
+// Child process for `npm run bench`: starts one server (gateway at a given scale, or a Fastify
+// hello-world) on a free port and prints {"port", "buildMs", "rssMb"} as its first stdout line.
+import Fastify from 'fastify';
+import pino from 'pino';
+import { loadConfig } from '../src/config/load.js';
+import { createGateway } from '../src/gateway.js';
+import { buildApp } from '../src/http/app.js';
+import { loadRegistry } from '../src/registry/load.js';
+import type { TaskRegistry } from '../src/registry/types.js';
+import { syntheticRegistry } from './synthetic.js';
+
+const scenario = process.env.BENCH_SCENARIO ?? 'hello';
+const flan = new URL('../../shared/data/flan-tasks.jsonl', import.meta.url).pathname;
+
+function registryFor(name: string): TaskRegistry {
+  if (name === 'flan48') {
+    const all = loadRegistry(flan);
+    return { ...all, tasks: all.tasks.slice(0, 48) };
+  }
+  return syntheticRegistry(Number(name));
+}
+
+if (scenario === 'hello') {
+  const app = Fastify({ logger: false });
+  app.post('/hello', async () => ({ hello: 'world' }));
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  console.log(JSON.stringify({ port: (app.server.address() as { port: number }).port, buildMs: 0, rssMb: process.memoryUsage().rss / 2 ** 20 }));
+} else {
+  const registry = registryFor(scenario);
+  const config = loadConfig({ env: {}, overrides: { logLevel: 'silent', encoderMaxDimensions: Number(process.env.BENCH_DIMENSIONS ?? 1024), cache: { maxEntries: 100000 } } });
+  const started = performance.now();
+  const gateway = await createGateway(config, pino({ level: 'silent' }), { registry });
+  const buildMs = performance.now() - started;
+  const app = await buildApp(gateway);
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  global.gc?.();
+  console.log(JSON.stringify({ port: (app.server.address() as { port: number }).port, buildMs, rssMb: process.memoryUsage().rss / 2 ** 20, tasks: registry.tasks.length, dimensions: gateway.encoder.dimensions }));
+}
