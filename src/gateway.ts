@@ -8,6 +8,7 @@ import { GatewayMetrics } from './observability/metrics.js';
 import { loadRegistry } from './registry/load.js';
 import type { TaskRegistry } from './registry/types.js';
 import { Router } from './router/router.js';
+import { createUpstream, type Upstream } from './upstreams/create.js';
 
 /** Everything the HTTP layer needs, built once at start-up. */
 export interface Gateway {
@@ -18,6 +19,7 @@ export interface Gateway {
   encoder: Encoder;
   router: Router;
   redis?: RedisEmbeddingStore;
+  upstream?: Upstream;
   /** False once shutdown has begun, so that /readyz takes the instance out of rotation. */
   accepting: boolean;
   close(): Promise<void>;
@@ -53,6 +55,7 @@ export async function createGateway(config: Config, logger: Logger, parts: Gatew
     decisionCacheSize: config.cache.decisionEntries,
   });
   metrics.tasks.set(router.taskCount);
+  const upstream = createUpstream(config, registry, metrics, logger);
   logger.info(
     {
       tasks: router.taskCount,
@@ -60,6 +63,7 @@ export async function createGateway(config: Config, logger: Logger, parts: Gatew
       encoder: encoder.fingerprint,
       dimensions: encoder.dimensions,
       redis: redis ? 'enabled' : 'disabled',
+      upstream: upstream ? `${upstream.kind} ${config.upstream.url}` : 'none',
       startupMs: Math.round(performance.now() - started),
     },
     'routing index ready',
@@ -72,10 +76,11 @@ export async function createGateway(config: Config, logger: Logger, parts: Gatew
     encoder,
     router,
     redis,
+    upstream,
     accepting: true,
     async close() {
       gateway.accepting = false;
-      await redis?.close();
+      await Promise.all([redis?.close(), upstream?.close()]);
     },
   };
   return gateway;

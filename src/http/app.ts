@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { Gateway } from '../gateway.js';
 import { installErrorHandling } from './errors.js';
 import { healthPlugin } from './routes/health.js';
+import { openAIPlugin } from './routes/openai.js';
 import { routePlugin } from './routes/route.js';
 import { ErrorResponse, RouteDecisionSchema } from './schemas.js';
 
@@ -45,5 +46,6 @@ export async function buildApp(gateway: Gateway): Promise<FastifyInstance> {
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.register(healthPlugin, { gateway });
   await app.register(routePlugin, { gateway });
+  await app.register(openAIPlugin, { gateway });
   return app;
 }

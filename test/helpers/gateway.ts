@@ -26,3 +26,24 @@ export async function startGateway(overrides: Record<string, unknown> = {}, part
     },
   };
 }
+
+/** The three tiny-llama tasks with their real PEFT adapters, examples from the FLAN pool. */
+export async function tinyLlamaRegistry() {
+  const { loadRegistry } = await import('../../src/registry/load.js');
+  const flan = loadRegistry(FLAN_TASKS);
+  const ids = ['sst2', 'wmt16_translate_deen', 'e2e_nlg'];
+  const tasks = flan.tasks.filter((task) => ids.includes(task.id));
+  return {
+    tasks,
+    adapters: new Map(ids.map((id) => [id, { id, path: `${TINY_LLAMA}lora-${id}` }])),
+    source: 'tiny-llama test registry',
+  };
+}
+
+/** A gateway listening on a real port (for the openai client, streaming, aborts and timeouts). */
+export async function listenGateway(overrides: Record<string, unknown> = {}, parts: GatewayParts = {}) {
+  const started = await startGateway(overrides, parts);
+  await started.app.listen({ port: 0, host: '127.0.0.1' });
+  const { port } = started.app.server.address() as { port: number };
+  return { ...started, url: `http://127.0.0.1:${port}` };
+}

@@ -1,0 +1,36 @@
+/** Errors the gateway answers with itself, in the OpenAI error shape; shared by every layer. */
+
+export type OpenAIErrorType =
+  | 'invalid_request_error'
+  | 'not_found_error'
+  | 'authentication_error'
+  | 'rate_limit_error'
+  | 'upstream_error'
+  | 'timeout_error'
+  | 'server_error'
+  | 'service_unavailable';
+
+export interface OpenAIErrorBody {
+  error: { message: string; type: OpenAIErrorType | string; param: string | null; code: string | null };
+}
+
+/** An error the gateway answers with itself, in the OpenAI error shape. */
+export class GatewayError extends Error {
+  override name = 'GatewayError';
+  constructor(
+    readonly statusCode: number,
+    message: string,
+    readonly type: OpenAIErrorType,
+    readonly param: string | null = null,
+    readonly code: string | null = null,
+  ) {
+    super(message);
+  }
+
+  toBody(): OpenAIErrorBody {
+    return { error: { message: this.message, type: this.type, param: this.param, code: this.code } };
+  }
+}
+
+export const invalidRequest = (message: string, param: string | null = null, code: string | null = 'invalid_value') =>
+  new GatewayError(400, message, 'invalid_request_error', param, code);

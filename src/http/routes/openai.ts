@@ -1,0 +1,100 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { Gateway } from '../../gateway.js';
+import { GatewayError, invalidRequest } from '../../errors.js';
+import type { WeightedAdapter, WeightedTask } from '../../router/math.js';
+import { UnknownTaskError, type RouteDecision } from '../../router/router.js';
+import type { OpenAIEndpoint, PreparedRequest } from '../../upstreams/types.js';
+import { promptFromMessages } from '../prompt.js';
+import { relayUpstream } from '../proxy.js';
+import { ErrorResponse, type ChatMessage } from '../schemas.js';
+import { ChatCompletionRequest, CompletionRequest, ModelList } from './openai-schemas.js';
+
+const PATHS: Record<OpenAIEndpoint, string> = { chat: '/v1/chat/completions', completions: '/v1/completions' };
+
+/** `sst2=0.71,imdb_reviews=0.29`: weights to 4 decimals without trailing zeros. */
+export function formatWeights(items: readonly (WeightedAdapter | WeightedTask)[]): string {
+  return items.map((item) => `${item.id}=${Number(item.weight.toFixed(4))}`).join(',');
+}
+
+interface LorauterOptions {
+  top_k?: number;
+  temperature?: number;
+  exclude_tasks?: string[];
+  route_on?: 'last_user' | 'all_user' | 'all';
+}
+
+function completionPrompt(prompt: unknown): string {
+  if (typeof prompt === 'string') return prompt;
+  if (Array.isArray(prompt) && prompt.every((p) => typeof p === 'string')) return prompt.join('\n');
+  throw invalidRequest('Routing needs a text prompt; token-id prompts can only be sent to a named model.', 'prompt', 'invalid_value');
+}
+
+export const openAIPlugin: FastifyPluginAsync<{ gateway: Gateway }> = async (app, { gateway }) => {
+  const routerModels = new Set(gateway.config.upstream.routerModelNames);
+
+  async function handle(endpoint: OpenAIEndpoint, request: FastifyRequest, reply: FastifyReply) {
+    const upstream = gateway.upstream;
+    if (!upstream) throw new GatewayError(503, 'No upstream LLM server is configured (set LORAUTER_UPSTREAM_URL).', 'service_unavailable', null, 'no_upstream');
+    const original = request.body as Record<string, unknown>;
+    const stream = original.stream === true;
+    let prepared: PreparedRequest;
+    if (routerModels.has(original.model as string)) {
+      const { lorauter: options = {}, ...body } = original as Record<string, unknown> & { lorauter?: LorauterOptions };
+      const text =
+        endpoint === 'chat'
+          ? promptFromMessages(body.messages as ChatMessage[], options.route_on ?? 'last_user')
+          : completionPrompt(body.prompt);
+      if (text.trim() === '') throw invalidRequest('The prompt to route on is empty.', endpoint === 'chat' ? 'messages' : 'prompt', 'empty_input');
+      let decision: RouteDecision;
+      try {
+        decision = await gateway.router.route(text, { topK: options.top_k, temperature: options.temperature, excludeTasks: options.exclude_tasks });
+      } catch (error) {
+        if (error instanceof UnknownTaskError) throw invalidRequest(error.message, 'lorauter.exclude_tasks', 'unknown_task');
+        throw error;
+      }
+      gateway.metrics.routeDecisions.inc({ endpoint });
+      if (decision.adapters.length === 0) throw new GatewayError(409, 'Every candidate adapter was excluded.', 'invalid_request_error', 'lorauter.exclude_tasks', 'no_adapter');
+      prepared = await upstream.driver.prepareRouted({ endpoint, body, stream, decision });
+      reply.header('x-lorauter-adapters', formatWeights(decision.adapters));
+      reply.header('x-lorauter-tasks', formatWeights(decision.tasks));
+      reply.header('x-lorauter-composition', prepared.composition);
+    } else {
+      prepared = { path: PATHS[endpoint], body: original, composition: 'passthrough' };
+      reply.header('x-lorauter-composition', 'passthrough');
+    }
+    return relayUpstream(request, reply, { client: upstream.client, kind: upstream.kind, apiKey: gateway.config.upstream.apiKey, metrics: gateway.metrics }, prepared, stream, endpoint);
+  }
+
+  const responses = { '4xx': ErrorResponse, '5xx': ErrorResponse };
+  app.post('/v1/chat/completions', { schema: { summary: 'OpenAI chat completions, routed when model is the router name', tags: ['openai'], body: ChatCompletionRequest, response: responses } }, (request, reply) => handle('chat', request, reply));
+  app.post('/v1/completions', { schema: { summary: 'OpenAI completions, routed when model is the router name', tags: ['openai'], body: CompletionRequest, response: responses } }, (request, reply) => handle('completions', request, reply));
+
+  app.get('/v1/models', { schema: { summary: 'The router model, the base model, the adapters, and what the upstream reports', tags: ['openai'], response: { 200: ModelList } } }, async (request) => {
+    const created = Math.floor(Date.now() / 1000);
+    const data: Record<string, unknown>[] = [...routerModels].map((id) => ({ id, object: 'model', created, owned_by: 'lorauter' }));
+    const baseModel = gateway.config.upstream.baseModel;
+    if (baseModel) data.push({ id: baseModel, object: 'model', created, owned_by: 'upstream' });
+    for (const adapter of gateway.registry.adapters.values()) {
+      data.push({ id: adapter.upstreamName ?? adapter.id, object: 'model', created, owned_by: 'lorauter-registry', parent: baseModel ?? null });
+    }
+    if (gateway.upstream) {
+      try {
+        const authorization = gateway.config.upstream.apiKey ? `Bearer ${gateway.config.upstream.apiKey}` : request.headers.authorization;
+        const response = await gateway.upstream.client.request({
+          method: 'GET',
+          path: '/v1/models',
+          headers: authorization ? { authorization } : {},
+          signal: AbortSignal.timeout(Math.min(gateway.config.upstream.headersTimeoutMs, 5000)),
+        });
+        const listed = (await response.body.json()) as { data?: Record<string, unknown>[] };
+        const known = new Set(data.map((model) => model.id));
+        for (const model of response.statusCode === 200 && Array.isArray(listed.data) ? listed.data : []) {
+          if (typeof model.id === 'string' && !known.has(model.id)) data.push({ object: 'model', owned_by: 'upstream', ...model });
+        }
+      } catch (error) {
+        request.log.warn({ err: (error as Error).message }, 'upstream /v1/models unavailable; listing local models only');
+      }
+    }
+    return { object: 'list' as const, data };
+  });
+};

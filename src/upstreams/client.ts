@@ -1,0 +1,96 @@
+import { Pool, errors, type Dispatcher } from 'undici';
+import { GatewayError } from '../errors.js';
+
+export interface UpstreamClientOptions {
+  url: string;
+  connectTimeoutMs: number;
+  headersTimeoutMs: number;
+  bodyTimeoutMs: number;
+  connections?: number;
+}
+
+export interface UpstreamRequest {
+  method: 'GET' | 'POST';
+  path: string;
+  body?: unknown;
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+const REFUSED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN']);
+const RESET = new Set(['ECONNRESET', 'UND_ERR_SOCKET', 'EPIPE']);
+
+/** undici pool to one upstream: pooled keep-alive connections, bounded timeouts, safe retries only. */
+export class UpstreamClient {
+  private readonly pool: Pool;
+  readonly origin: string;
+  private readonly basePath: string;
+
+  constructor(private readonly options: UpstreamClientOptions) {
+    const url = new URL(options.url);
+    this.origin = url.origin;
+    this.basePath = url.pathname.replace(/\/+$/, '');
+    this.pool = new Pool(this.origin, {
+      connections: options.connections ?? 128,
+      connect: { timeout: options.connectTimeoutMs },
+      headersTimeout: options.headersTimeoutMs,
+      bodyTimeout: options.bodyTimeoutMs,
+      keepAliveTimeout: 10_000,
+    });
+  }
+
+  /**
+   * Sends a request. Retried only when nothing can have reached the upstream (connection refused),
+   * and for GETs also on a reset connection. Failures become 502/504 GatewayErrors.
+   */
+  async request(request: UpstreamRequest): Promise<Dispatcher.ResponseData> {
+    const body = request.body === undefined ? undefined : typeof request.body === 'string' ? request.body : JSON.stringify(request.body);
+    const headers: Record<string, string> = { accept: 'application/json', ...request.headers };
+    if (body !== undefined) headers['content-type'] ??= 'application/json';
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.pool.request({ method: request.method, path: this.basePath + request.path, headers, body, signal: request.signal });
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code ?? '';
+        const retriable = REFUSED.has(code) || (request.method === 'GET' && RESET.has(code));
+        if (retriable && attempt < 2 && !request.signal?.aborted) {
+          await new Promise((resolve) => setTimeout(resolve, 50 * 3 ** attempt));
+          continue;
+        }
+        throw toGatewayError(error as Error, this.origin);
+      }
+    }
+  }
+
+  /** A JSON request whose non-2xx answer is an error; for the drivers' own calls. */
+  async json<T>(method: 'GET' | 'POST', path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; data: T; text: string }> {
+    const response = await this.request({ method, path, body, headers });
+    const text = await response.body.text();
+    let data: unknown = text;
+    try {
+      data = JSON.parse(text);
+    } catch {
+      // plain-text answers (vLLM's load_lora_adapter) stay text
+    }
+    return { status: response.statusCode, data: data as T, text };
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+}
+
+export function toGatewayError(error: Error, origin: string): GatewayError {
+  if (error instanceof GatewayError) return error;
+  if (error instanceof errors.HeadersTimeoutError || error instanceof errors.BodyTimeoutError) {
+    return new GatewayError(504, `The upstream at ${origin} did not answer in time.`, 'timeout_error', null, 'upstream_timeout');
+  }
+  if (error instanceof errors.ConnectTimeoutError) {
+    return new GatewayError(504, `Connecting to the upstream at ${origin} timed out.`, 'timeout_error', null, 'upstream_connect_timeout');
+  }
+  if (error instanceof errors.RequestAbortedError || error.name === 'AbortError') {
+    return new GatewayError(499, 'The client closed the request.', 'invalid_request_error', null, 'client_closed_request');
+  }
+  const code = (error as NodeJS.ErrnoException).code;
+  return new GatewayError(502, `The upstream at ${origin} is unreachable (${code ?? error.message}).`, 'upstream_error', null, 'upstream_unavailable');
+}

@@ -1,0 +1,52 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config/schema.js';
+import type { GatewayMetrics } from '../observability/metrics.js';
+import type { TaskRegistry } from '../registry/types.js';
+import { UpstreamClient } from './client.js';
+import { LlamaCppDriver } from './llamacpp/driver.js';
+import { LoraxDriver } from './lorax/driver.js';
+import type { UpstreamDriver, UpstreamKind } from './types.js';
+import { VllmDriver } from './vllm/driver.js';
+import { VllmMergeManager } from './vllm/merge-manager.js';
+
+export interface Upstream {
+  kind: UpstreamKind;
+  client: UpstreamClient;
+  driver: UpstreamDriver;
+  close(): Promise<void>;
+}
+
+/** The configured upstream (URL + kind), or undefined when the gateway only routes. */
+export function createUpstream(config: Config, registry: TaskRegistry, metrics: GatewayMetrics, logger: Logger): Upstream | undefined {
+  const settings = config.upstream;
+  if (!settings.url) return undefined;
+  const kind = settings.kind ?? 'vllm';
+  const client = new UpstreamClient({
+    url: settings.url,
+    connectTimeoutMs: settings.connectTimeoutMs,
+    headersTimeoutMs: settings.headersTimeoutMs,
+    bodyTimeoutMs: settings.bodyTimeoutMs,
+  });
+  const context = { adapters: registry.adapters, baseModel: settings.baseModel };
+  const log = logger.child({ component: `upstream-${kind}` });
+  let driver: UpstreamDriver;
+  if (kind === 'llamacpp') driver = new LlamaCppDriver(client, context, log);
+  else if (kind === 'lorax') driver = new LoraxDriver(context);
+  else {
+    const mode = settings.vllmMode ?? (settings.mergeDir ? 'merge' : 'top1');
+    const merges =
+      mode === 'merge' && settings.mergeDir
+        ? new VllmMergeManager(client, registry.adapters, { mergeDir: settings.mergeDir, maxRank: settings.maxLoraRank, maxLoaded: settings.maxLoadedMerges }, metrics, log)
+        : undefined;
+    driver = new VllmDriver(context, mode, settings.mergeWeightStep, merges, metrics, log);
+  }
+  return {
+    kind,
+    client,
+    driver,
+    async close() {
+      await driver.close?.();
+      await client.close();
+    },
+  };
+}

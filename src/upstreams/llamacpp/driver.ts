@@ -1,0 +1,71 @@
+import { basename } from 'node:path';
+import type { Logger } from 'pino';
+import type { UpstreamClient } from '../client.js';
+import type { DriverContext, PreparedRequest, RoutedCall, UpstreamDriver } from '../types.js';
+
+interface LoadedAdapter {
+  id: number;
+  path: string;
+  scale?: number;
+}
+
+const TABLE_TTL_MS = 30_000;
+
+/** File name without directory and extension: "/models/lora-sst2.gguf" → "lora-sst2". */
+export function adapterStem(path: string): string {
+  return basename(path).replace(/\.[^.]+$/, '');
+}
+
+/**
+ * llama.cpp server: an exact output-space mixture per request. Adapters loaded with --lora are
+ * listed by GET /lora-adapters; a request's "lora": [{"id", "scale"}] sets their scales (others 0).
+ */
+export class LlamaCppDriver implements UpstreamDriver {
+  readonly kind = 'llamacpp';
+  private table?: { byName: Map<string, number>; fetchedAt: number };
+
+  constructor(
+    private readonly client: UpstreamClient,
+    private readonly context: DriverContext,
+    private readonly logger: Logger,
+  ) {}
+
+  async prepareRouted(call: RoutedCall): Promise<PreparedRequest> {
+    const wanted = call.decision.adapters.map((adapter) => ({ ...adapter, name: this.context.adapters.get(adapter.id)?.llamaCppName ?? adapter.id }));
+    let table = await this.adapterTable(false);
+    if (wanted.some((adapter) => !table.has(adapter.name))) table = await this.adapterTable(true);
+    const resolved = wanted.filter((adapter) => table.has(adapter.name));
+    const missing = wanted.filter((adapter) => !table.has(adapter.name)).map((adapter) => adapter.id);
+    if (missing.length > 0) this.logger.warn({ missing }, 'adapters not loaded in llama.cpp server; mixing the rest');
+    const lora = resolved.map((adapter) => ({ id: table.get(adapter.name)!, scale: adapter.weight }));
+    const body: Record<string, unknown> = { ...call.body, lora };
+    if (this.context.baseModel) body.model = this.context.baseModel;
+    return {
+      path: call.endpoint === 'chat' ? '/v1/chat/completions' : '/v1/completions',
+      body,
+      composition: missing.length > 0 ? `mixture; missing=${missing.join(',')}` : 'mixture',
+    };
+  }
+
+  /** Forget the id table, e.g. after the upstream rejected an adapter id (it was restarted). */
+  invalidate(): void {
+    this.table = undefined;
+  }
+
+  private async adapterTable(refresh: boolean): Promise<Map<string, number>> {
+    if (!refresh && this.table && Date.now() - this.table.fetchedAt < TABLE_TTL_MS) return this.table.byName;
+    const { status, data } = await this.client.json<LoadedAdapter[]>('GET', '/lora-adapters');
+    if (status !== 200 || !Array.isArray(data)) {
+      this.logger.warn({ status }, 'GET /lora-adapters failed; routing without adapters');
+      return this.table?.byName ?? new Map();
+    }
+    const byName = new Map<string, number>();
+    for (const adapter of data) {
+      byName.set(adapterStem(adapter.path), adapter.id);
+      byName.set(adapter.path, adapter.id);
+      byName.set(String(adapter.id), adapter.id);
+    }
+    this.table = { byName, fetchedAt: Date.now() };
+    return byName;
+  }
+}

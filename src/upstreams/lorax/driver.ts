@@ -1,0 +1,46 @@
+import { upstreamNameOf, type DriverContext, type PreparedRequest, type RoutedCall, type UpstreamDriver } from '../types.js';
+import { completionChunksFromGenerateStream, completionFromGenerate, generateParameters, promptOf } from './translate.js';
+
+/**
+ * LoRAX: completions go to native /generate and /generate_stream, which merge adapters per request
+ * (parameters.merged_adapters, linear); its OpenAI chat endpoint takes one adapter, the top one.
+ */
+export class LoraxDriver implements UpstreamDriver {
+  readonly kind = 'lorax';
+
+  constructor(private readonly context: DriverContext) {}
+
+  async prepareRouted(call: RoutedCall): Promise<PreparedRequest> {
+    const adapters = call.decision.adapters;
+    if (call.endpoint === 'chat') {
+      return {
+        path: '/v1/chat/completions',
+        body: { ...call.body, model: this.adapterId(adapters[0].id) },
+        composition: adapters.length > 1 ? 'top1' : 'single',
+      };
+    }
+    const parameters = generateParameters(call.body);
+    const local = adapters.every((adapter) => this.context.adapters.get(adapter.id)?.path);
+    if (local) parameters.adapter_source = 'local';
+    if (adapters.length === 1) parameters.adapter_id = this.adapterId(adapters[0].id);
+    else {
+      parameters.merged_adapters = {
+        ids: adapters.map((adapter) => this.adapterId(adapter.id)),
+        weights: adapters.map((adapter) => adapter.weight),
+        merge_strategy: 'linear',
+      };
+    }
+    const model = typeof call.body.model === 'string' ? call.body.model : 'lorauter';
+    return {
+      path: call.stream ? '/generate_stream' : '/generate',
+      body: { inputs: promptOf(call.body), parameters },
+      composition: adapters.length > 1 ? 'merged_adapters' : 'single',
+      translateResponse: (native) => completionFromGenerate(native, model),
+      translateStream: (payloads) => completionChunksFromGenerateStream(payloads, model),
+    };
+  }
+
+  private adapterId(id: string): string {
+    return this.context.adapters.get(id)?.path ?? upstreamNameOf(this.context.adapters, id);
+  }
+}

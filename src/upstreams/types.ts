@@ -1,0 +1,41 @@
+import type { RouteDecision } from '../router/router.js';
+import type { AdapterDefinition } from '../registry/types.js';
+
+export type UpstreamKind = 'vllm' | 'llamacpp' | 'lorax';
+export type OpenAIEndpoint = 'chat' | 'completions';
+
+/** A request whose model was the router's name: the driver attaches the decision's adapters. */
+export interface RoutedCall {
+  endpoint: OpenAIEndpoint;
+  body: Record<string, unknown>;
+  stream: boolean;
+  decision: RouteDecision;
+}
+
+export interface PreparedRequest {
+  path: string;
+  body: Record<string, unknown>;
+  /** How the decision reached the upstream, for the x-lorauter-composition header. */
+  composition: string;
+  /** Native (non-OpenAI) upstream API: its JSON answer in the OpenAI shape. */
+  translateResponse?: (native: unknown) => unknown;
+  /** Native upstream API: its SSE `data` payloads as OpenAI SSE `data` payloads (without [DONE]). */
+  translateStream?: (payloads: AsyncIterable<string>) => AsyncIterable<string>;
+}
+
+/** One per upstream kind, same shape in each folder under src/upstreams/. */
+export interface UpstreamDriver {
+  readonly kind: UpstreamKind;
+  prepareRouted(call: RoutedCall): Promise<PreparedRequest>;
+  close?(): Promise<void>;
+}
+
+export interface DriverContext {
+  adapters: Map<string, AdapterDefinition>;
+  baseModel?: string;
+}
+
+/** The name the upstream knows an adapter by. */
+export function upstreamNameOf(adapters: Map<string, AdapterDefinition>, id: string): string {
+  return adapters.get(id)?.upstreamName ?? id;
+}

@@ -1,0 +1,117 @@
+import { createHash } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { LRUCache } from 'lru-cache';
+import type { Logger } from 'pino';
+import type { GatewayMetrics } from '../../observability/metrics.js';
+import type { WeightedAdapter } from '../../router/math.js';
+import type { AdapterDefinition } from '../../registry/types.js';
+import type { UpstreamClient } from '../client.js';
+import { readPeftAdapter, writePeftAdapter, type LoraAdapter } from '../peft/adapter.js';
+import { mergeLoraAdapters, MergeRefusedError } from '../peft/merge.js';
+
+export interface MergeManagerOptions {
+  mergeDir: string;
+  maxRank: number;
+  maxLoaded: number;
+}
+
+/** Weights rounded to `step` and renormalised; adapters that round to 0 drop out. */
+export function roundWeights(adapters: readonly WeightedAdapter[], step: number): WeightedAdapter[] {
+  const rounded = adapters.map((adapter) => ({ id: adapter.id, weight: Math.round(adapter.weight / step) * step })).filter((a) => a.weight > 0);
+  if (rounded.length === 0) return [{ id: adapters[0].id, weight: 1 }];
+  const total = rounded.reduce((sum, adapter) => sum + adapter.weight, 0);
+  return rounded.map((adapter) => ({ id: adapter.id, weight: Number((adapter.weight / total).toFixed(6)) }));
+}
+
+export function mergedAdapterName(parts: readonly WeightedAdapter[]): string {
+  const key = [...parts].sort((a, b) => (a.id < b.id ? -1 : 1)).map((p) => `${p.id}=${p.weight}`).join(',');
+  return `lorauter-merge-${createHash('sha256').update(key).digest('hex').slice(0, 16)}`;
+}
+
+/**
+ * Builds merged PEFT adapters for vLLM (one adapter a request), loads them with
+ * POST /v1/load_lora_adapter, keeps an LRU of loaded merges and unloads the evicted ones.
+ * Concurrent requests for the same new merge share one build and one load.
+ */
+export class VllmMergeManager {
+  private readonly loaded: LRUCache<string, string>;
+  private readonly building = new Map<string, Promise<string>>();
+  private readonly sources = new LRUCache<string, LoraAdapter>({ max: 64 });
+
+  constructor(
+    private readonly client: UpstreamClient,
+    private readonly adapters: Map<string, AdapterDefinition>,
+    private readonly options: MergeManagerOptions,
+    private readonly metrics: GatewayMetrics,
+    private readonly logger: Logger,
+  ) {
+    this.loaded = new LRUCache({
+      max: options.maxLoaded,
+      dispose: (directory, name, reason) => {
+        if (reason === 'evict' || reason === 'delete') void this.unload(name, directory);
+      },
+    });
+  }
+
+  /** The vLLM model name of the merged adapter for these weights, building and loading it if needed. */
+  async ensure(parts: readonly WeightedAdapter[]): Promise<string> {
+    const name = mergedAdapterName(parts);
+    if (this.loaded.get(name)) return name;
+    let pending = this.building.get(name);
+    if (!pending) {
+      pending = this.build(name, parts).finally(() => this.building.delete(name));
+      this.building.set(name, pending);
+    }
+    return pending;
+  }
+
+  get loadedNames(): string[] {
+    return [...this.loaded.keys()];
+  }
+
+  private async build(name: string, parts: readonly WeightedAdapter[]): Promise<string> {
+    const inputs = await Promise.all(parts.map(async (part) => ({ adapter: await this.source(part.id), weight: part.weight })));
+    const merged = mergeLoraAdapters(inputs, { maxRank: this.options.maxRank });
+    const directory = resolve(join(this.options.mergeDir, name));
+    await mkdir(this.options.mergeDir, { recursive: true });
+    await writePeftAdapter(directory, merged);
+    const { status, text } = await this.client.json('POST', '/v1/load_lora_adapter', { lora_name: name, lora_path: directory });
+    // vLLM answers 400 "... has already been loaded" when a previous gateway process loaded it.
+    if (status !== 200 && !(status === 400 && /already been loaded/i.test(text))) {
+      this.metrics.mergedAdapters.inc({ outcome: 'load_failed' });
+      await rm(directory, { recursive: true, force: true });
+      throw new Error(`vLLM refused to load merged adapter ${name} (${status}: ${text.slice(0, 200)})`);
+    }
+    this.metrics.mergedAdapters.inc({ outcome: 'loaded' });
+    this.logger.info({ name, adapters: parts, rank: merged.config.r }, 'merged LoRA adapter loaded into vLLM');
+    this.loaded.set(name, directory);
+    return name;
+  }
+
+  private async source(id: string): Promise<LoraAdapter> {
+    const path = this.adapters.get(id)?.path;
+    if (!path) throw new MergeRefusedError('adapter_unavailable', `adapter ${id} has no path to read it from`);
+    let adapter = this.sources.get(path);
+    if (!adapter) {
+      adapter = await readPeftAdapter(path);
+      this.sources.set(path, adapter);
+    }
+    return adapter;
+  }
+
+  private async unload(name: string, directory: string): Promise<void> {
+    try {
+      const { status, text } = await this.client.json('POST', '/v1/unload_lora_adapter', { lora_name: name });
+      if (status !== 200) this.logger.warn({ name, status, text: text.slice(0, 200) }, 'vLLM did not unload merged adapter');
+      else this.metrics.mergedAdapters.inc({ outcome: 'unloaded' });
+    } catch (error) {
+      this.logger.warn({ name, err: (error as Error).message }, 'unloading merged adapter failed');
+    }
+    await rm(directory, { recursive: true, force: true }).catch(() => {});
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled(this.building.values());
+  }
+}
