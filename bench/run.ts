@@ -4,8 +4,10 @@ import { load, startChild, stopChild } from './load.js';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 8);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 16);
-const scales = (process.env.BENCH_SCALES ?? 'flan48,1500,100000').split(',');
+const scales = (process.env.BENCH_SCALES ?? 'flan48,1500,100000').split(',').filter(Boolean);
+const proxy = process.env.BENCH_PROXY !== '0';
 const server = new URL('./server.ts', import.meta.url).pathname;
+const upstreamServer = new URL('./upstream.ts', import.meta.url).pathname;
 const prompt = 'Is the sentiment of the following sentence positive or negative? a gorgeous, witty, seductive movie. OPTIONS: - negative - positive';
 
 const rows: Record<string, unknown>[] = [];
@@ -41,7 +43,40 @@ for (const scale of scales) {
     });
   }
 }
+const proxyRows: Record<string, unknown>[] = [];
+if (proxy) {
+  // Upstream and gateway each in a process of their own; autocannon in this one.
+  const upstream = await startChild(upstreamServer, {});
+  const upstreamUrl = `http://127.0.0.1:${upstream.info.port}`;
+  const gateway = await startChild(server, { BENCH_SCENARIO: 'tiny', BENCH_UPSTREAM_URL: upstreamUrl });
+  const gatewayUrl = `http://127.0.0.1:${gateway.info.port}`;
+  const messages = [{ role: 'user', content: prompt }];
+  const cases = [
+    ['non-stream', false],
+    ['stream', true],
+  ] as const;
+  for (const [mode, stream] of cases) {
+    const direct = await load({ url: `${upstreamUrl}/v1/chat/completions`, body: () => ({ model: 'sst2', messages, stream }), seconds, connections });
+    await load({ url: `${gatewayUrl}/v1/chat/completions`, body: () => ({ model: 'lorauter', messages, stream }), seconds: 1, connections });
+    const routed = await load({ url: `${gatewayUrl}/v1/chat/completions`, body: () => ({ model: 'lorauter', messages, stream }), seconds, connections });
+    const miss = await load({ url: `${gatewayUrl}/v1/chat/completions`, body: (i) => ({ model: 'lorauter', messages: [{ role: 'user', content: `${prompt} ${i} ${Math.random()}` }], stream }), seconds, connections });
+    const row = (name: string, result: typeof direct) => ({
+      scenario: `${name} (${mode})`,
+      'req/s': fmt(result.requestsPerSecond, 0),
+      'p50 ms': result.p50Ms,
+      'p99 ms': result.p99Ms,
+      'vs direct': fmt(result.requestsPerSecond / direct.requestsPerSecond),
+      'added p99 ms': result === direct ? '' : fmt(result.p99Ms - direct.p99Ms, 1),
+      errors: result.errors + result.non2xx,
+    });
+    proxyRows.push(row('direct to upstream', direct), row('gateway, routed, decision cached', routed), row('gateway, routed, new prompt each time', miss));
+  }
+  await stopChild(gateway);
+  await stopChild(upstream);
+}
+
 console.table(rows);
+if (proxyRows.length) console.table(proxyRows);
 if (latency['1500'] && latency['100000']) {
   console.log(`mean cached latency at 100,000 tasks / at 1,500 tasks: ${fmt(latency['100000'] / latency['1500'])}×`);
 }

@@ -13,6 +13,11 @@ const scenario = process.env.BENCH_SCENARIO ?? 'hello';
 const flan = new URL('../../shared/data/flan-tasks.jsonl', import.meta.url).pathname;
 
 function registryFor(name: string): TaskRegistry {
+  if (name === 'tiny') {
+    const all = loadRegistry(flan);
+    const ids = ['sst2', 'wmt16_translate_deen', 'e2e_nlg'];
+    return { ...all, tasks: all.tasks.filter((task) => ids.includes(task.id)), adapters: new Map(ids.map((id) => [id, { id }])) };
+  }
   if (name === 'flan48') {
     const all = loadRegistry(flan);
     return { ...all, tasks: all.tasks.slice(0, 48) };
@@ -27,7 +32,11 @@ if (scenario === 'hello') {
   console.log(JSON.stringify({ port: (app.server.address() as { port: number }).port, buildMs: 0, rssMb: process.memoryUsage().rss / 2 ** 20 }));
 } else {
   const registry = registryFor(scenario);
-  const config = loadConfig({ env: {}, overrides: { logLevel: 'silent', encoderMaxDimensions: Number(process.env.BENCH_DIMENSIONS ?? 1024), cache: { maxEntries: 100000 } } });
+  const upstream = process.env.BENCH_UPSTREAM_URL ? { url: process.env.BENCH_UPSTREAM_URL, kind: 'vllm', vllmMode: 'top1', baseModel: 'tiny-llama' } : {};
+  const config = loadConfig({
+    env: {},
+    overrides: { logLevel: 'silent', encoderMaxDimensions: Number(process.env.BENCH_DIMENSIONS ?? 1024), cache: { maxEntries: 100000 }, upstream },
+  });
   const started = performance.now();
   const gateway = await createGateway(config, pino({ level: 'silent' }), { registry });
   const buildMs = performance.now() - started;

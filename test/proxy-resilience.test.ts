@@ -1,0 +1,127 @@
+import t from 'tap';
+import { request as httpRequest } from 'node:http';
+import { startFakeLlamaCpp } from './fakes/llamacpp.js';
+import { FLAN_TASKS, listenGateway, startGateway } from './helpers/gateway.js';
+import { freePort } from './helpers/redis.js';
+
+const chat = (stream: boolean) => JSON.stringify({ model: 'lorauter', messages: [{ role: 'user', content: 'Translate to English: Guten Morgen' }], stream });
+const post = (url: string, body: string) => fetch(`${url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+
+async function setup(t: Tap, upstream: Record<string, unknown> = {}) {
+  const fake = await startFakeLlamaCpp(['/m/wmt16_translate_deen.gguf', '/m/sst2.gguf']);
+  const gw = await listenGateway({ tasks: FLAN_TASKS, upstream: { url: fake.url, kind: 'llamacpp', ...upstream } });
+  t.teardown(async () => {
+    await gw.close();
+    await fake.stop();
+  });
+  return { fake, gw };
+}
+type Tap = Parameters<Parameters<typeof t.test>[1]>[0];
+
+t.test('chunks are forwarded as they arrive, not buffered', async (t) => {
+  const { fake, gw } = await setup(t);
+  fake.behaviour = { chunkDelayMs: 300, words: ['one', 'two', 'three', 'four'] };
+  const started = Date.now();
+  const response = await post(gw.url, chat(true));
+  const reader = response.body!.getReader();
+  const first = await reader.read();
+  const firstAt = Date.now() - started;
+  t.match(new TextDecoder().decode(first.value), /"content":"one"/);
+  let rest = '';
+  for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) rest += new TextDecoder().decode(chunk.value);
+  const totalAt = Date.now() - started;
+  t.ok(firstAt < totalAt - 600, `first chunk at ${firstAt} ms, end at ${totalAt} ms`);
+  t.match(rest, /data: \[DONE\]/);
+});
+
+t.test('a client that disconnects mid-stream aborts the upstream request', async (t) => {
+  const { fake, gw } = await setup(t);
+  fake.behaviour = { chunkDelayMs: 100, words: Array.from({ length: 50 }, (_, i) => `w${i}`) };
+  const { port } = new URL(gw.url);
+  await new Promise<void>((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path: '/v1/chat/completions', method: 'POST', headers: { 'content-type': 'application/json' } }, (res) => {
+      res.once('data', () => {
+        req.destroy();
+        resolve();
+      });
+    });
+    req.on('error', () => {});
+    req.once('error', reject);
+    req.end(chat(true));
+  });
+  let aborted = false;
+  for (let i = 0; i < 100 && !aborted; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    aborted = fake.last('/v1/chat/completions').aborted;
+  }
+  t.ok(aborted, 'upstream saw the request aborted');
+});
+
+t.test('upstream failure mid-stream ends with an OpenAI error event and [DONE]', async (t) => {
+  const { fake, gw } = await setup(t);
+  fake.behaviour = { failAfterChunks: 2, chunkDelayMs: 10, words: ['a', 'b', 'c', 'd', 'e'] };
+  const response = await post(gw.url, chat(true));
+  t.equal(response.status, 200);
+  const body = await response.text();
+  const events = body.split('\n\n').filter(Boolean);
+  t.equal(events.length, 4, 'two chunks, the error, [DONE]');
+  const error = JSON.parse(events[2].replace(/^data: /, ''));
+  t.match(error, { error: { message: String, type: 'upstream_error' } });
+  t.ok('param' in error.error && 'code' in error.error);
+  t.equal(events[3], 'data: [DONE]');
+});
+
+t.test('upstream down: 502 in the OpenAI shape, quickly', async (t) => {
+  const port = await freePort();
+  const gw = await listenGateway({ tasks: FLAN_TASKS, upstream: { url: `http://127.0.0.1:${port}`, kind: 'vllm' } });
+  t.teardown(() => gw.close());
+  const started = Date.now();
+  const response = await post(gw.url, chat(false));
+  t.equal(response.status, 502);
+  t.match(await response.json(), { error: { type: 'upstream_error', code: 'upstream_unavailable', param: null } });
+  t.ok(Date.now() - started < 3000, 'retries are bounded');
+  const models = await fetch(`${gw.url}/v1/models`);
+  t.equal(models.status, 200, '/v1/models degrades to the local list');
+  t.ok((await models.json()).data.some((m: { id: string }) => m.id === 'lorauter'));
+});
+
+t.test('upstream slow: 504 after the configured timeout', async (t) => {
+  const { fake, gw } = await setup(t, { headersTimeoutMs: 300 });
+  fake.behaviour = { headersDelayMs: 2000 };
+  const started = Date.now();
+  const response = await post(gw.url, chat(false));
+  const elapsed = Date.now() - started;
+  t.equal(response.status, 504);
+  t.match(await response.json(), { error: { type: 'timeout_error', code: 'upstream_timeout' } });
+  t.ok(elapsed < 1800, `answered after ${elapsed} ms, not after the upstream's 2000`);
+  const streamed = await post(gw.url, chat(true));
+  t.equal(streamed.status, 504, 'also for streams before the first byte');
+});
+
+t.test('no upstream configured: 503; bad proxy requests: 400', async (t) => {
+  const gw = await startGateway();
+  t.teardown(() => gw.close());
+  const none = await gw.app.inject({ method: 'POST', url: '/v1/chat/completions', payload: { model: 'lorauter', messages: [{ role: 'user', content: 'hi' }] } });
+  t.equal(none.statusCode, 503);
+  t.match(none.json(), { error: { code: 'no_upstream' } });
+  const cases: [unknown, string][] = [
+    [{ messages: [{ role: 'user', content: 'hi' }] }, 'model'],
+    [{ model: 'lorauter' }, 'messages'],
+    [{ model: 'lorauter', messages: [] }, 'messages'],
+    [{ model: 'lorauter', messages: [{ role: 'user', content: 'hi' }], lorauter: { top_k: 0 } }, 'lorauter.top_k'],
+  ];
+  for (const [payload, param] of cases) {
+    const response = await gw.app.inject({ method: 'POST', url: '/v1/chat/completions', payload: payload as object });
+    t.equal(response.statusCode, 400, param);
+    t.equal(response.json().error.param, param);
+  }
+  const completion = await gw.app.inject({ method: 'POST', url: '/v1/completions', payload: { model: 'lorauter' } });
+  t.equal(completion.statusCode, 400);
+  t.equal(completion.json().error.param, 'prompt');
+});
+
+t.test('an upstream API key replaces the client\'s Authorization', async (t) => {
+  const { fake, gw } = await setup(t, { apiKey: 'upstream-secret' });
+  await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer client' }, body: chat(false) });
+  t.equal(fake.last('/v1/chat/completions').headers.authorization, 'Bearer upstream-secret');
+});
