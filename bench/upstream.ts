@@ -4,7 +4,7 @@ import { startFakeVllm } from '../test/fakes/vllm.js';
 
 const fake = await startFakeVllm({ baseModel: 'tiny-llama', staticAdapters: ['sst2', 'wmt16_translate_deen', 'e2e_nlg'] });
 fake.behaviour = {
-  headersDelayMs: Number(process.env.BENCH_UPSTREAM_DELAY_MS ?? 10),
+  headersDelayMs: Number(process.env.BENCH_UPSTREAM_DELAY_MS ?? 25),
   chunkDelayMs: Number(process.env.BENCH_CHUNK_DELAY_MS ?? 2),
   words: ['the', 'answer', 'is', 'positive', 'because', 'the', 'review', 'says', 'so'],
 };
