@@ -91,3 +91,21 @@ t.test('/v1/models merges the router, registry and upstream models', async (t) =
   for (const id of ['lorauter', 'auto', 'tiny-llama', 'sst2', 'tiny-llama.gguf']) t.ok(ids.includes(id), id);
   t.equal(new Set(ids).size, ids.length, 'no duplicates');
 });
+
+t.test("native /completion: routed when model is absent or the router's, lora attached", async (t) => {
+  const response = await fetch(`${gw.url}/completion`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: sentiment, n_predict: 8 }) });
+  t.equal(response.status, 200);
+  t.match(await response.json(), { content: /^hello lora:0=/ });
+  const sent = fake.last('/completion').body;
+  t.equal(sent.n_predict, 8);
+  t.ok(Array.isArray(sent.lora) && sent.lora.length > 0);
+  t.notOk('model' in sent);
+  t.ok(response.headers.get('x-lorauter-adapters'));
+  const streamed = await fetch(`${gw.url}/completion`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: sentiment, stream: true }) });
+  const text = await streamed.text();
+  t.match(text, /^data: \{"content":"hello lora:0=/);
+  t.match(text, /"stop":true/);
+  const passthrough = await fetch(`${gw.url}/completion`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'hi', model: 'tiny-llama' }) });
+  t.equal(passthrough.headers.get('x-lorauter-composition'), 'passthrough');
+  t.equal(fake.last('/completion').body.model, 'tiny-llama');
+});

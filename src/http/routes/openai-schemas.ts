@@ -33,6 +33,16 @@ export const CompletionRequest = Type.Object(
   { additionalProperties: true },
 );
 
+export const NativeCompletionRequest = Type.Object(
+  {
+    prompt: Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.String(), { minItems: 1 })]),
+    model: Type.Optional(Type.String({ minLength: 1 })),
+    stream: Type.Optional(Type.Boolean()),
+    lorauter: Type.Optional(LorauterOptions),
+  },
+  { additionalProperties: true },
+);
+
 export const ModelList = Type.Object({
   object: Type.Literal('list'),
   data: Type.Array(Type.Object({ id: Type.String(), object: Type.String(), owned_by: Type.String() }, { additionalProperties: true })),

@@ -7,7 +7,8 @@ import type { OpenAIEndpoint, PreparedRequest } from '../../upstreams/types.js';
 import { promptFromMessages } from '../prompt.js';
 import { relayUpstream } from '../proxy.js';
 import { ErrorResponse, type ChatMessage } from '../schemas.js';
-import { ChatCompletionRequest, CompletionRequest, ModelList } from './openai-schemas.js';
+import { LlamaCppDriver } from '../../upstreams/llamacpp/driver.js';
+import { ChatCompletionRequest, CompletionRequest, ModelList, NativeCompletionRequest } from './openai-schemas.js';
 
 const PATHS: Record<OpenAIEndpoint, string> = { chat: '/v1/chat/completions', completions: '/v1/completions' };
 
@@ -32,6 +33,27 @@ function completionPrompt(prompt: unknown): string {
 export const openAIPlugin: FastifyPluginAsync<{ gateway: Gateway }> = async (app, { gateway }) => {
   const routerModels = new Set(gateway.config.upstream.routerModelNames);
 
+  async function decide(text: string, options: LorauterOptions, param: string): Promise<RouteDecision> {
+    if (text.trim() === '') throw invalidRequest('The prompt to route on is empty.', param, 'empty_input');
+    let decision: RouteDecision;
+    try {
+      decision = await gateway.router.route(text, { topK: options.top_k, temperature: options.temperature, excludeTasks: options.exclude_tasks });
+    } catch (error) {
+      if (error instanceof UnknownTaskError) throw invalidRequest(error.message, 'lorauter.exclude_tasks', 'unknown_task');
+      throw error;
+    }
+    if (decision.adapters.length === 0) throw new GatewayError(409, 'Every candidate adapter was excluded.', 'invalid_request_error', 'lorauter.exclude_tasks', 'no_adapter');
+    return decision;
+  }
+
+  function announce(reply: FastifyReply, decision: RouteDecision, composition: string) {
+    reply.header('x-lorauter-adapters', formatWeights(decision.adapters));
+    reply.header('x-lorauter-tasks', formatWeights(decision.tasks));
+    reply.header('x-lorauter-composition', composition);
+  }
+
+  const target = () => ({ client: gateway.upstream!.client, kind: gateway.upstream!.kind, apiKey: gateway.config.upstream.apiKey, metrics: gateway.metrics });
+
   async function handle(endpoint: OpenAIEndpoint, request: FastifyRequest, reply: FastifyReply) {
     const upstream = gateway.upstream;
     if (!upstream) throw new GatewayError(503, 'No upstream LLM server is configured (set LORAUTER_UPSTREAM_URL).', 'service_unavailable', null, 'no_upstream');
@@ -40,34 +62,41 @@ export const openAIPlugin: FastifyPluginAsync<{ gateway: Gateway }> = async (app
     let prepared: PreparedRequest;
     if (routerModels.has(original.model as string)) {
       const { lorauter: options = {}, ...body } = original as Record<string, unknown> & { lorauter?: LorauterOptions };
-      const text =
-        endpoint === 'chat'
-          ? promptFromMessages(body.messages as ChatMessage[], options.route_on ?? 'last_user')
-          : completionPrompt(body.prompt);
-      if (text.trim() === '') throw invalidRequest('The prompt to route on is empty.', endpoint === 'chat' ? 'messages' : 'prompt', 'empty_input');
-      let decision: RouteDecision;
-      try {
-        decision = await gateway.router.route(text, { topK: options.top_k, temperature: options.temperature, excludeTasks: options.exclude_tasks });
-      } catch (error) {
-        if (error instanceof UnknownTaskError) throw invalidRequest(error.message, 'lorauter.exclude_tasks', 'unknown_task');
-        throw error;
-      }
+      const text = endpoint === 'chat' ? promptFromMessages(body.messages as ChatMessage[], options.route_on ?? 'last_user') : completionPrompt(body.prompt);
+      const decision = await decide(text, options, endpoint === 'chat' ? 'messages' : 'prompt');
       gateway.metrics.routeDecisions.inc({ endpoint });
-      if (decision.adapters.length === 0) throw new GatewayError(409, 'Every candidate adapter was excluded.', 'invalid_request_error', 'lorauter.exclude_tasks', 'no_adapter');
       prepared = await upstream.driver.prepareRouted({ endpoint, body, stream, decision });
-      reply.header('x-lorauter-adapters', formatWeights(decision.adapters));
-      reply.header('x-lorauter-tasks', formatWeights(decision.tasks));
-      reply.header('x-lorauter-composition', prepared.composition);
+      announce(reply, decision, prepared.composition);
     } else {
       prepared = { path: PATHS[endpoint], body: original, composition: 'passthrough' };
       reply.header('x-lorauter-composition', 'passthrough');
     }
-    return relayUpstream(request, reply, { client: upstream.client, kind: upstream.kind, apiKey: gateway.config.upstream.apiKey, metrics: gateway.metrics }, prepared, stream, endpoint);
+    return relayUpstream(request, reply, target(), prepared, stream, endpoint);
   }
 
   const responses = { '4xx': ErrorResponse, '5xx': ErrorResponse };
   app.post('/v1/chat/completions', { schema: { summary: 'OpenAI chat completions, routed when model is the router name', tags: ['openai'], body: ChatCompletionRequest, response: responses } }, (request, reply) => handle('chat', request, reply));
   app.post('/v1/completions', { schema: { summary: 'OpenAI completions, routed when model is the router name', tags: ['openai'], body: CompletionRequest, response: responses } }, (request, reply) => handle('completions', request, reply));
+
+  const driver = gateway.upstream?.driver;
+  if (driver instanceof LlamaCppDriver) {
+    app.post(
+      '/completion',
+      { schema: { summary: "llama.cpp's native completion, routed unless model names something else", tags: ['llama.cpp'], body: NativeCompletionRequest, response: responses } },
+      async (request, reply) => {
+        const { lorauter: options = {}, ...body } = request.body as Record<string, unknown> & { lorauter?: LorauterOptions };
+        if (body.model !== undefined && !routerModels.has(body.model as string)) {
+          reply.header('x-lorauter-composition', 'passthrough');
+          return relayUpstream(request, reply, target(), { path: '/completion', body: request.body as Record<string, unknown>, composition: 'passthrough' }, body.stream === true, 'native_completion');
+        }
+        const decision = await decide(completionPrompt(body.prompt), options, 'prompt');
+        gateway.metrics.routeDecisions.inc({ endpoint: 'native_completion' });
+        const prepared = await driver.prepareNativeCompletion(body, decision);
+        announce(reply, decision, prepared.composition);
+        return relayUpstream(request, reply, target(), prepared, body.stream === true, 'native_completion');
+      },
+    );
+  }
 
   app.get('/v1/models', { schema: { summary: 'The router model, the base model, the adapters, and what the upstream reports', tags: ['openai'], response: { 200: ModelList } } }, async (request) => {
     const created = Math.floor(Date.now() / 1000);

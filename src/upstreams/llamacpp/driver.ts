@@ -31,13 +31,7 @@ export class LlamaCppDriver implements UpstreamDriver {
   ) {}
 
   async prepareRouted(call: RoutedCall): Promise<PreparedRequest> {
-    const wanted = call.decision.adapters.map((adapter) => ({ ...adapter, name: this.context.adapters.get(adapter.id)?.llamaCppName ?? adapter.id }));
-    let table = await this.adapterTable(false);
-    if (wanted.some((adapter) => !table.has(adapter.name))) table = await this.adapterTable(true);
-    const resolved = wanted.filter((adapter) => table.has(adapter.name));
-    const missing = wanted.filter((adapter) => !table.has(adapter.name)).map((adapter) => adapter.id);
-    if (missing.length > 0) this.logger.warn({ missing }, 'adapters not loaded in llama.cpp server; mixing the rest');
-    const lora = resolved.map((adapter) => ({ id: table.get(adapter.name)!, scale: adapter.weight }));
+    const { lora, missing } = await this.loraFor(call.decision.adapters);
     const body: Record<string, unknown> = { ...call.body, lora };
     if (this.context.baseModel) body.model = this.context.baseModel;
     return {
@@ -45,6 +39,23 @@ export class LlamaCppDriver implements UpstreamDriver {
       body,
       composition: missing.length > 0 ? `mixture; missing=${missing.join(',')}` : 'mixture',
     };
+  }
+
+  /** llama.cpp's native POST /completion (prompt, n_predict, …) with the mixture attached. */
+  async prepareNativeCompletion(body: Record<string, unknown>, decision: RoutedCall['decision']): Promise<PreparedRequest> {
+    const { lora, missing } = await this.loraFor(decision.adapters);
+    const { model: _model, ...rest } = body;
+    return { path: '/completion', body: { ...rest, lora }, composition: missing.length > 0 ? `mixture; missing=${missing.join(',')}` : 'mixture' };
+  }
+
+  private async loraFor(adapters: RoutedCall['decision']['adapters']): Promise<{ lora: { id: number; scale: number }[]; missing: string[] }> {
+    const wanted = adapters.map((adapter) => ({ ...adapter, name: this.context.adapters.get(adapter.id)?.llamaCppName ?? adapter.id }));
+    let table = await this.adapterTable(false);
+    if (wanted.some((adapter) => !table.has(adapter.name))) table = await this.adapterTable(true);
+    const resolved = wanted.filter((adapter) => table.has(adapter.name));
+    const missing = wanted.filter((adapter) => !table.has(adapter.name)).map((adapter) => adapter.id);
+    if (missing.length > 0) this.logger.warn({ missing }, 'adapters not loaded in llama.cpp server; mixing the rest');
+    return { lora: resolved.map((adapter) => ({ id: table.get(adapter.name)!, scale: adapter.weight })), missing };
   }
 
   /** Forget the id table, e.g. after the upstream rejected an adapter id (it was restarted). */
