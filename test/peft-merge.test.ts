@@ -27,8 +27,6 @@ function expectMixture(t: Tap, merged: LoraAdapter, parts: { adapter: LoraAdapte
     const actual = deltaWeight(merged, module);
     const expected = new Float32Array(actual.length);
     for (const { adapter, weight } of parts) deltaWeight(adapter, module).forEach((v, i) => (expected[i] += weight * v));
-    let worst = 0;
-    actual.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - expected[i]) / (1e-6 + Math.abs(expected[i])) * Math.min(1, Math.abs(expected[i]) / 1e-3))));
     const maxAbs = Math.max(...actual.map((v, i) => Math.abs(v - expected[i])));
     t.ok(maxAbs < 1e-5, `${module}: max |ΔW - Σ w·s·B·A| = ${maxAbs.toExponential(2)}`);
   }

@@ -109,3 +109,17 @@ t.test("native /completion: routed when model is absent or the router's, lora at
   t.equal(passthrough.headers.get('x-lorauter-composition'), 'passthrough');
   t.equal(fake.last('/completion').body.model, 'tiny-llama');
 });
+
+t.test('a llama.cpp restart with other adapters: the rejected id table is read again', async (t) => {
+  const translate = 'Translate to English: Guten Morgen, wie geht es dir?';
+  const only = (extra: object = {}) => ({ model: 'lorauter', prompt: translate, lorauter: { top_k: 1 }, ...extra }) as never;
+  await client.completions.create(only());
+  t.same(fake.last('/v1/completions').body.lora, [{ id: 3, scale: 1 }]);
+  const removed = fake.adapters.splice(3);
+  t.teardown(() => void fake.adapters.push(...removed));
+  await t.rejects(client.completions.create(only()), { status: 400 }, 'the stale id is rejected by llama.cpp');
+  const before = fake.received.filter((r) => r.path === '/lora-adapters').length;
+  const { response } = await client.completions.create(only()).withResponse();
+  t.ok(fake.received.filter((r) => r.path === '/lora-adapters').length > before, 'table fetched again');
+  t.match(response.headers.get('x-lorauter-composition'), /missing=wmt16_translate_deen/);
+});

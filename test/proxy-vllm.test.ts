@@ -72,6 +72,19 @@ t.test('merge: one merged adapter equal to the mixture, loaded once, reused', as
   t.match(metrics, /lorauter_merged_adapters_total\{outcome="loaded"\} 1/);
 });
 
+t.test('merge: a vLLM restart that lost the merge answers 404 once, then the merge is loaded again', async (t) => {
+  const { fake, client } = await setup(t, { vllmMode: 'merge', mergeDir: t.testdir({}), maxLoraRank: 64 });
+  const ask = () => client.chat.completions.create({ model: 'lorauter', messages: [{ role: 'user', content: mixedPrompt }] }).withResponse();
+  const { response } = await ask();
+  const name = response.headers.get('x-lorauter-composition')!.split('adapter=')[1];
+  fake.loaded.delete(name);
+  await t.rejects(ask(), { status: 404 });
+  const again = await ask();
+  t.equal(again.response.status, 200);
+  t.ok(fake.loaded.has(name), 'loaded again');
+  t.equal(fake.received.filter((r) => r.path === '/v1/load_lora_adapter').length, 2);
+});
+
 t.test('merge: concurrent requests for a new merge build and load it once', async (t) => {
   const mergeDir = t.testdir({});
   const { fake, client } = await setup(t, { vllmMode: 'merge', mergeDir, maxLoraRank: 64 });

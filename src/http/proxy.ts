@@ -53,6 +53,7 @@ export async function relayUpstream(request: FastifyRequest, reply: FastifyReply
       throw toGatewayError(error as Error, target.client.origin);
     }
     reply.code(response.statusCode);
+    if (response.statusCode >= 400) prepared.onUpstreamStatus?.(response.statusCode, text);
     if (response.statusCode >= 400) return reply.type('application/json').send(openAIShapedError(text, response.statusCode));
     if (prepared.translateResponse) return reply.type('application/json').send(JSON.stringify(prepared.translateResponse(JSON.parse(text))));
     copyHeaders(response.headers, reply);

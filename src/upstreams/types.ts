@@ -21,6 +21,8 @@ export interface PreparedRequest {
   translateResponse?: (native: unknown) => unknown;
   /** Native upstream API: its SSE `data` payloads as OpenAI SSE `data` payloads (without [DONE]). */
   translateStream?: (payloads: AsyncIterable<string>) => AsyncIterable<string>;
+  /** Told the upstream's status, so that a driver can drop state the upstream no longer has. */
+  onUpstreamStatus?: (status: number, body: string) => void;
 }
 
 /** One per upstream kind, same shape in each folder under src/upstreams/. */

@@ -55,5 +55,5 @@ export async function startFakeLlamaCpp(adapterPaths: string[]) {
       if (request.body.stream) return fake.streamEvents(res, [JSON.stringify({ content, stop: false }), JSON.stringify({ content: '', stop: true })], false);
       json(res, 200, { content, stop: true });
     });
-  return fake.start();
+  return Object.assign(await fake.start(), { adapters });
 }

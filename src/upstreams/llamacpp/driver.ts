@@ -38,6 +38,7 @@ export class LlamaCppDriver implements UpstreamDriver {
       path: call.endpoint === 'chat' ? '/v1/chat/completions' : '/v1/completions',
       body,
       composition: missing.length > 0 ? `mixture; missing=${missing.join(',')}` : 'mixture',
+      onUpstreamStatus: this.forgetOnAdapterError,
     };
   }
 
@@ -45,7 +46,12 @@ export class LlamaCppDriver implements UpstreamDriver {
   async prepareNativeCompletion(body: Record<string, unknown>, decision: RoutedCall['decision']): Promise<PreparedRequest> {
     const { lora, missing } = await this.loraFor(decision.adapters);
     const { model: _model, ...rest } = body;
-    return { path: '/completion', body: { ...rest, lora }, composition: missing.length > 0 ? `mixture; missing=${missing.join(',')}` : 'mixture' };
+    return {
+      path: '/completion',
+      body: { ...rest, lora },
+      composition: missing.length > 0 ? `mixture; missing=${missing.join(',')}` : 'mixture',
+      onUpstreamStatus: this.forgetOnAdapterError,
+    };
   }
 
   private async loraFor(adapters: RoutedCall['decision']['adapters']): Promise<{ lora: { id: number; scale: number }[]; missing: string[] }> {
@@ -58,10 +64,10 @@ export class LlamaCppDriver implements UpstreamDriver {
     return { lora: resolved.map((adapter) => ({ id: table.get(adapter.name)!, scale: adapter.weight })), missing };
   }
 
-  /** Forget the id table, e.g. after the upstream rejected an adapter id (it was restarted). */
-  invalidate(): void {
-    this.table = undefined;
-  }
+  /** A rejected adapter id means the server's adapters changed (it was restarted): read the table again next time. */
+  private readonly forgetOnAdapterError = (status: number, body: string) => {
+    if (status === 400 && /adapter/i.test(body)) this.table = undefined;
+  };
 
   private async adapterTable(refresh: boolean): Promise<Map<string, number>> {
     if (!refresh && this.table && Date.now() - this.table.fetchedAt < TABLE_TTL_MS) return this.table.byName;

@@ -37,7 +37,14 @@ export class VllmDriver implements UpstreamDriver {
     if (parts.length === 1) return { ...single('single'), body: { ...call.body, model: upstreamNameOf(this.context.adapters, parts[0].id) } };
     try {
       const name = await this.merges.ensure(parts);
-      return { path, body: { ...call.body, model: name }, composition: `merge; adapter=${name}` };
+      return {
+        path,
+        body: { ...call.body, model: name },
+        composition: `merge; adapter=${name}`,
+        onUpstreamStatus: (status) => {
+          if (status === 404) this.merges?.forget(name);
+        },
+      };
     } catch (error) {
       const reason = error instanceof MergeRefusedError ? error.reason : 'load_failed';
       this.metrics.compositionFallbacks.inc({ upstream: 'vllm', reason });

@@ -66,6 +66,11 @@ export class VllmMergeManager {
     return pending;
   }
 
+  /** The upstream no longer has this merge (it was restarted): build and load it again next time. */
+  forget(name: string): void {
+    this.loaded.delete(name);
+  }
+
   get loadedNames(): string[] {
     return [...this.loaded.keys()];
   }
