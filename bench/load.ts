@@ -50,7 +50,7 @@ export async function load(options: {
     duration: options.seconds,
     connections: options.connections,
     headers: { 'content-type': 'application/json', ...options.headers },
-    requests: [{ setupRequest: (request: Record<string, unknown>) => ({ ...request, body: JSON.stringify(options.body(counter++)) }) }],
+    requests: [{ setupRequest: (request) => ({ ...request, body: JSON.stringify(options.body(counter++)) }) }],
   });
   return {
     requestsPerSecond: result.requests.average,

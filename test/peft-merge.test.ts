@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test as Tap } from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readPeftAdapter, writePeftAdapter, loraScaling, type LoraAdapter } from '../src/upstreams/peft/adapter.js';
@@ -31,7 +31,6 @@ function expectMixture(t: Tap, merged: LoraAdapter, parts: { adapter: LoraAdapte
     t.ok(maxAbs < 1e-5, `${module}: max |ΔW - Σ w·s·B·A| = ${maxAbs.toExponential(2)}`);
   }
 }
-type Tap = Parameters<Parameters<typeof t.test>[1]>[0];
 
 t.test('merged B·A equals Σ w_i·s_i·B_i·A_i for different ranks and alphas', async (t) => {
   const cases = [

@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test as Tap } from 'tap';
 import { request as httpRequest } from 'node:http';
 import { startFakeLlamaCpp } from './fakes/llamacpp.js';
 import { FLAN_TASKS, listenGateway, startGateway } from './helpers/gateway.js';
@@ -16,7 +16,6 @@ async function setup(t: Tap, upstream: Record<string, unknown> = {}) {
   });
   return { fake, gw };
 }
-type Tap = Parameters<Parameters<typeof t.test>[1]>[0];
 
 t.test('chunks are forwarded as they arrive, not buffered', async (t) => {
   const { fake, gw } = await setup(t);

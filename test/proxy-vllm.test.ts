@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test as Tap } from 'tap';
 import OpenAI from 'openai';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,7 +21,6 @@ async function setup(t: Tap, upstream: Record<string, unknown>, vllm: Parameters
   });
   return { fake, gw, client: new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'x', maxRetries: 0 }) };
 }
-type Tap = Parameters<Parameters<typeof t.test>[1]>[0];
 
 t.test('top1: the heaviest adapter in model', async (t) => {
   const { fake, client } = await setup(t, { vllmMode: 'top1' });
@@ -38,7 +37,7 @@ t.test('top1: the heaviest adapter in model', async (t) => {
 
 t.test('unknown model names get vLLM\'s 404, passed through', async (t) => {
   const { client } = await setup(t, { vllmMode: 'top1' });
-  await t.rejects(client.chat.completions.create({ model: 'nope', messages: [{ role: 'user', content: 'hi' }] }), { status: 404 });
+  t.equal((await client.chat.completions.create({ model: 'nope', messages: [{ role: 'user', content: 'hi' }] }).catch((error) => error)).status, 404);
 });
 
 t.test('merge: one merged adapter equal to the mixture, loaded once, reused', async (t) => {
@@ -78,7 +77,7 @@ t.test('merge: a vLLM restart that lost the merge answers 404 once, then the mer
   const { response } = await ask();
   const name = response.headers.get('x-lorauter-composition')!.split('adapter=')[1];
   fake.loaded.delete(name);
-  await t.rejects(ask(), { status: 404 });
+  t.equal((await ask().catch((error) => error)).status, 404);
   const again = await ask();
   t.equal(again.response.status, 200);
   t.ok(fake.loaded.has(name), 'loaded again');

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { chatCompletion, FakeServer, json, openAIChunks, textCompletion, type Received } from './server.js';
+import { completion, FakeServer, json, openAIChunks, type Received } from './server.js';
 
 // llama.cpp server's error shape: {"error": {"code", "message", "type"}}
 const badRequest = (res: ServerResponse, message: string) => json(res, 400, { error: { code: 400, message, type: 'invalid_request_error' } });
@@ -40,7 +40,7 @@ export async function startFakeLlamaCpp(adapterPaths: string[]) {
     const words = fake.behaviour.words ?? ['hello', 'from', 'llama.cpp', summary];
     const model = String(request.body.model ?? 'gpt-3.5-turbo');
     if (request.body.stream) return fake.streamEvents(res, openAIChunks(kind, model, words));
-    json(res, 200, kind === 'chat' ? chatCompletion(model, words.join(' ')) : textCompletion(model, words.join(' ')));
+    json(res, 200, completion(kind, model, words.join(' ')));
   };
 
   fake

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { chatCompletion, FakeServer, json, openAIChunks, type Received } from './server.js';
+import { completion, FakeServer, json, openAIChunks, type Received } from './server.js';
 
 // LoRAX's error shape: {"error": "...", "error_type": "validation"} with 422.
 const invalid = (res: ServerResponse, message: string) => json(res, 422, { error: message, error_type: 'validation' });
@@ -69,7 +69,7 @@ export async function startFakeLorax() {
       if (!Array.isArray(request.body.messages)) return json(res, 422, { error: 'missing field `messages`', error_type: 'validation' });
       const words = fake.behaviour.words ?? ['hello', 'from', 'lorax', `adapter=${request.body.model}`];
       if (request.body.stream) return fake.streamEvents(res, openAIChunks('chat', request.body.model, words));
-      json(res, 200, chatCompletion(request.body.model, words.join(' ')));
+      json(res, 200, completion('chat', request.body.model, words.join(' ')));
     })
     .route('POST', '/v1/completions', async (request, res) => {
       if (typeof request.body?.model !== 'string') return json(res, 422, { error: 'missing field `model`', error_type: 'validation' });

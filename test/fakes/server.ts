@@ -111,25 +111,17 @@ export function text(res: ServerResponse, status: number, body: string): void {
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-export function chatCompletion(model: string, content: string) {
+/** A non-streamed OpenAI answer: chat.completion or text_completion. */
+export function completion(kind: 'chat' | 'completions', model: string, content: string) {
+  const choice = kind === 'chat' ? { index: 0, message: { role: 'assistant', content }, finish_reason: 'stop', logprobs: null } : { index: 0, text: content, finish_reason: 'stop', logprobs: null };
+  const words = content.split(' ').length;
   return {
-    id: `chatcmpl-${Date.now()}`,
-    object: 'chat.completion',
+    id: `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${Date.now()}`,
+    object: kind === 'chat' ? 'chat.completion' : 'text_completion',
     created: Math.floor(Date.now() / 1000),
     model,
-    choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop', logprobs: null }],
-    usage: { prompt_tokens: 5, completion_tokens: content.split(' ').length, total_tokens: 5 + content.split(' ').length },
-  };
-}
-
-export function textCompletion(model: string, content: string) {
-  return {
-    id: `cmpl-${Date.now()}`,
-    object: 'text_completion',
-    created: Math.floor(Date.now() / 1000),
-    model,
-    choices: [{ index: 0, text: content, finish_reason: 'stop', logprobs: null }],
-    usage: { prompt_tokens: 5, completion_tokens: content.split(' ').length, total_tokens: 5 + content.split(' ').length },
+    choices: [choice],
+    usage: { prompt_tokens: 5, completion_tokens: words, total_tokens: 5 + words },
   };
 }
 

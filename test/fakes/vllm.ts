@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ServerResponse } from 'node:http';
-import { chatCompletion, FakeServer, json, openAIChunks, text, textCompletion, type Received } from './server.js';
+import { completion, FakeServer, json, openAIChunks, text, type Received } from './server.js';
 
 // vLLM's OpenAI server error shape.
 const error = (res: ServerResponse, status: number, message: string, type: string, param: string | null = null) =>
@@ -23,7 +23,7 @@ export async function startFakeVllm(options: { baseModel: string; staticAdapters
     if (model !== options.baseModel && !loaded.has(model)) return error(res, 404, `The model \`${model}\` does not exist.`, 'NotFoundError', 'model');
     const words = fake.behaviour.words ?? ['hello', 'from', 'vllm', `model=${model}`];
     if (request.body.stream) return fake.streamEvents(res, openAIChunks(kind, model, words));
-    json(res, 200, kind === 'chat' ? chatCompletion(model, words.join(' ')) : textCompletion(model, words.join(' ')));
+    json(res, 200, completion(kind, model, words.join(' ')));
   };
 
   fake

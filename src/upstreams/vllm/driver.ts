@@ -34,7 +34,8 @@ export class VllmDriver implements UpstreamDriver {
     });
     if (this.mode === 'top1' || !this.merges) return single(adapters.length > 1 ? 'top1' : 'single');
     const parts = roundWeights(adapters, this.mergeWeightStep);
-    if (parts.length === 1) return { ...single('single'), body: { ...call.body, model: upstreamNameOf(this.context.adapters, parts[0].id) } };
+    // Rounding drops the lightest adapters first, so a lone survivor is the top one.
+    if (parts.length === 1) return single('single');
     try {
       const name = await this.merges.ensure(parts);
       return {
