@@ -8,6 +8,7 @@ const scales = (process.env.BENCH_SCALES ?? 'flan48,1500,100000').split(',').fil
 const proxy = process.env.BENCH_PROXY !== '0';
 const server = new URL('./server.ts', import.meta.url).pathname;
 const upstreamServer = new URL('./upstream.ts', import.meta.url).pathname;
+const minimalProxyServer = new URL('./minimal-proxy.ts', import.meta.url).pathname;
 const prompt = 'Is the sentiment of the following sentence positive or negative? a gorgeous, witty, seductive movie. OPTIONS: - negative - positive';
 
 const rows: Record<string, unknown>[] = [];
@@ -50,6 +51,8 @@ if (proxy) {
   const upstreamUrl = `http://127.0.0.1:${upstream.info.port}`;
   const gateway = await startChild(server, { BENCH_SCENARIO: 'tiny', BENCH_UPSTREAM_URL: upstreamUrl });
   const gatewayUrl = `http://127.0.0.1:${gateway.info.port}`;
+  const minimal = await startChild(minimalProxyServer, { BENCH_UPSTREAM_URL: upstreamUrl });
+  const minimalUrl = `http://127.0.0.1:${minimal.info.port}`;
   const messages = [{ role: 'user', content: prompt }];
   const cases = [
     ['non-stream', false],
@@ -57,6 +60,7 @@ if (proxy) {
   ] as const;
   for (const [mode, stream] of cases) {
     const direct = await load({ url: `${upstreamUrl}/v1/chat/completions`, body: () => ({ model: 'sst2', messages, stream }), seconds, connections });
+    const bare = await load({ url: `${minimalUrl}/v1/chat/completions`, body: () => ({ model: 'sst2', messages, stream }), seconds, connections });
     await load({ url: `${gatewayUrl}/v1/chat/completions`, body: () => ({ model: 'lorauter', messages, stream }), seconds: 1, connections });
     const routed = await load({ url: `${gatewayUrl}/v1/chat/completions`, body: () => ({ model: 'lorauter', messages, stream }), seconds, connections });
     const miss = await load({ url: `${gatewayUrl}/v1/chat/completions`, body: (i) => ({ model: 'lorauter', messages: [{ role: 'user', content: `${prompt} ${i} ${Math.random()}` }], stream }), seconds, connections });
@@ -69,9 +73,10 @@ if (proxy) {
       'added p99 ms': result === direct ? '' : fmt(result.p99Ms - direct.p99Ms, 1),
       errors: result.errors + result.non2xx,
     });
-    proxyRows.push(row('direct to upstream', direct), row('gateway, routed, decision cached', routed), row('gateway, routed, new prompt each time', miss));
+    proxyRows.push(row('direct to upstream', direct), row('minimal Node proxy (baseline hop)', bare), row('gateway, routed, decision cached', routed), row('gateway, routed, new prompt each time', miss));
   }
   await stopChild(gateway);
+  await stopChild(minimal);
   await stopChild(upstream);
 }
 
