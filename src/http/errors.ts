@@ -2,8 +2,6 @@ import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 
 import { GatewayError, invalidRequest } from '../errors.js';
 
-export { GatewayError, invalidRequest };
-
 export function sendError(reply: FastifyReply, error: GatewayError): FastifyReply {
   return reply.code(error.statusCode).type('application/json; charset=utf-8').send(error.toBody());
 }

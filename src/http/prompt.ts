@@ -1,5 +1,5 @@
 import type { ChatMessage } from './schemas.js';
-import { invalidRequest } from './errors.js';
+import { invalidRequest } from '../errors.js';
 
 function textOf(message: ChatMessage): string {
   if (typeof message.content === 'string') return message.content;

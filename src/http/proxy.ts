@@ -29,7 +29,7 @@ export async function relayUpstream(request: FastifyRequest, reply: FastifyReply
   };
   reply.raw.once('close', onClose);
   const headers: Record<string, string> = { 'x-request-id': request.id, accept: stream ? 'text/event-stream' : 'application/json' };
-  const authorization = target.apiKey ? `Bearer ${target.apiKey}` : request.headers.authorization;
+  const authorization = upstreamAuthorization(target.apiKey, request);
   if (authorization) headers.authorization = authorization;
 
   const started = performance.now();
@@ -53,8 +53,10 @@ export async function relayUpstream(request: FastifyRequest, reply: FastifyReply
       throw toGatewayError(error as Error, target.client.origin);
     }
     reply.code(response.statusCode);
-    if (response.statusCode >= 400) prepared.onUpstreamStatus?.(response.statusCode, text);
-    if (response.statusCode >= 400) return reply.type('application/json').send(openAIShapedError(text, response.statusCode));
+    if (response.statusCode >= 400) {
+      prepared.onUpstreamStatus?.(response.statusCode, text);
+      return reply.type('application/json').send(openAIShapedError(text, response.statusCode));
+    }
     if (prepared.translateResponse) return reply.type('application/json').send(JSON.stringify(prepared.translateResponse(JSON.parse(text))));
     copyHeaders(response.headers, reply);
     return reply.send(text);
@@ -64,6 +66,11 @@ export async function relayUpstream(request: FastifyRequest, reply: FastifyReply
   const body = response.body;
   const source: AsyncIterable<string | Buffer> = prepared.translateStream ? withDone(prepared.translateStream(ssePayloads(body))) : body;
   return reply.send(Readable.from(relayWithErrorEvent(source, body, controller, target.client.origin)));
+}
+
+/** The configured upstream key when there is one, else the client's own Authorization. */
+export function upstreamAuthorization(apiKey: string | undefined, request: FastifyRequest): string | undefined {
+  return apiKey ? `Bearer ${apiKey}` : request.headers.authorization;
 }
 
 async function* withDone(payloads: AsyncIterable<string>): AsyncIterable<string> {

@@ -13,7 +13,7 @@ export interface TaskIndexOptions {
 /** HNSW cosine index over task embeddings; labels are positions in `taskIds`. */
 export class TaskIndex {
   private readonly index: InstanceType<typeof HierarchicalNSW>;
-  private efSearch: number;
+  private readonly efSearch: number;
 
   constructor(
     readonly taskIds: readonly string[],

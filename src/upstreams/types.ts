@@ -4,6 +4,8 @@ import type { AdapterDefinition } from '../registry/types.js';
 export type UpstreamKind = 'vllm' | 'llamacpp' | 'lorax';
 export type OpenAIEndpoint = 'chat' | 'completions';
 
+export const OPENAI_PATHS: Record<OpenAIEndpoint, string> = { chat: '/v1/chat/completions', completions: '/v1/completions' };
+
 /** A request whose model was the router's name: the driver attaches the decision's adapters. */
 export interface RoutedCall {
   endpoint: OpenAIEndpoint;

@@ -2,15 +2,14 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Gateway } from '../../gateway.js';
 import { GatewayError, invalidRequest } from '../../errors.js';
 import type { WeightedAdapter, WeightedTask } from '../../router/math.js';
-import { UnknownTaskError, type RouteDecision } from '../../router/router.js';
-import type { OpenAIEndpoint, PreparedRequest } from '../../upstreams/types.js';
+import type { RouteDecision } from '../../router/router.js';
+import { OPENAI_PATHS, type OpenAIEndpoint, type PreparedRequest } from '../../upstreams/types.js';
 import { promptFromMessages } from '../prompt.js';
-import { relayUpstream } from '../proxy.js';
+import { relayUpstream, upstreamAuthorization } from '../proxy.js';
+import { routeRequestTexts } from '../routing.js';
 import { ErrorResponse, type ChatMessage } from '../schemas.js';
 import { LlamaCppDriver } from '../../upstreams/llamacpp/driver.js';
 import { ChatCompletionRequest, CompletionRequest, ModelList, NativeCompletionRequest } from './openai-schemas.js';
-
-const PATHS: Record<OpenAIEndpoint, string> = { chat: '/v1/chat/completions', completions: '/v1/completions' };
 
 /** `sst2=0.71,imdb_reviews=0.29`: weights to 4 decimals without trailing zeros. */
 export function formatWeights(items: readonly (WeightedAdapter | WeightedTask)[]): string {
@@ -35,13 +34,12 @@ export const openAIPlugin: FastifyPluginAsync<{ gateway: Gateway }> = async (app
 
   async function decide(text: string, options: LorauterOptions, param: string): Promise<RouteDecision> {
     if (text.trim() === '') throw invalidRequest('The prompt to route on is empty.', param, 'empty_input');
-    let decision: RouteDecision;
-    try {
-      decision = await gateway.router.route(text, { topK: options.top_k, temperature: options.temperature, excludeTasks: options.exclude_tasks });
-    } catch (error) {
-      if (error instanceof UnknownTaskError) throw invalidRequest(error.message, 'lorauter.exclude_tasks', 'unknown_task');
-      throw error;
-    }
+    const [decision] = await routeRequestTexts(
+      gateway.router,
+      [text],
+      { topK: options.top_k, temperature: options.temperature, excludeTasks: options.exclude_tasks },
+      'lorauter.exclude_tasks',
+    );
     if (decision.adapters.length === 0) throw new GatewayError(409, 'Every candidate adapter was excluded.', 'invalid_request_error', 'lorauter.exclude_tasks', 'no_adapter');
     return decision;
   }
@@ -68,7 +66,7 @@ export const openAIPlugin: FastifyPluginAsync<{ gateway: Gateway }> = async (app
       prepared = await upstream.driver.prepareRouted({ endpoint, body, stream, decision });
       announce(reply, decision, prepared.composition);
     } else {
-      prepared = { path: PATHS[endpoint], body: original, composition: 'passthrough' };
+      prepared = { path: OPENAI_PATHS[endpoint], body: original, composition: 'passthrough' };
       reply.header('x-lorauter-composition', 'passthrough');
     }
     return relayUpstream(request, reply, target(), prepared, stream, endpoint);
@@ -108,7 +106,7 @@ export const openAIPlugin: FastifyPluginAsync<{ gateway: Gateway }> = async (app
     }
     if (gateway.upstream) {
       try {
-        const authorization = gateway.config.upstream.apiKey ? `Bearer ${gateway.config.upstream.apiKey}` : request.headers.authorization;
+        const authorization = upstreamAuthorization(gateway.config.upstream.apiKey, request);
         const response = await gateway.upstream.client.request({
           method: 'GET',
           path: '/v1/models',

@@ -1,9 +1,10 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Gateway } from '../../gateway.js';
-import { UnknownTaskError, type RouteDecision } from '../../router/router.js';
-import { invalidRequest } from '../errors.js';
+import type { RouteDecision } from '../../router/router.js';
+import { invalidRequest } from '../../errors.js';
 import { promptFromMessages } from '../prompt.js';
+import { routeRequestTexts } from '../routing.js';
 import { ErrorResponse, RouteRequest, RouteResponse } from '../schemas.js';
 
 export function decisionBody(gateway: Gateway, decision: RouteDecision, topK: number, temperature: number) {
@@ -43,13 +44,7 @@ export const routePlugin: FastifyPluginAsync<{ gateway: Gateway }> = async (app,
       });
       const topK = body.top_k ?? gateway.config.topK;
       const temperature = body.temperature ?? gateway.config.temperature;
-      let decisions: RouteDecision[];
-      try {
-        decisions = await gateway.router.routeMany(texts, { topK, temperature, excludeTasks: body.exclude_tasks });
-      } catch (error) {
-        if (error instanceof UnknownTaskError) throw invalidRequest(error.message, 'exclude_tasks', 'unknown_task');
-        throw error;
-      }
+      const decisions = await routeRequestTexts(gateway.router, texts, { topK, temperature, excludeTasks: body.exclude_tasks }, 'exclude_tasks');
       gateway.metrics.routeDecisions.inc({ endpoint: 'route' }, decisions.length);
       const bodies = decisions.map((decision) => decisionBody(gateway, decision, topK, temperature));
       return Array.isArray(body.input) ? { object: 'list' as const, results: bodies } : bodies[0];

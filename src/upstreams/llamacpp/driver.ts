@@ -1,7 +1,7 @@
 import { basename } from 'node:path';
 import type { Logger } from 'pino';
 import type { UpstreamClient } from '../client.js';
-import type { DriverContext, PreparedRequest, RoutedCall, UpstreamDriver } from '../types.js';
+import { OPENAI_PATHS, type DriverContext, type PreparedRequest, type RoutedCall, type UpstreamDriver } from '../types.js';
 
 interface LoadedAdapter {
   id: number;
@@ -35,7 +35,7 @@ export class LlamaCppDriver implements UpstreamDriver {
     const body: Record<string, unknown> = { ...call.body, lora };
     if (this.context.baseModel) body.model = this.context.baseModel;
     return {
-      path: call.endpoint === 'chat' ? '/v1/chat/completions' : '/v1/completions',
+      path: OPENAI_PATHS[call.endpoint],
       body,
       composition: missing.length > 0 ? `mixture; missing=${missing.join(',')}` : 'mixture',
       onUpstreamStatus: this.forgetOnAdapterError,

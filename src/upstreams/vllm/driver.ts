@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import { MergeRefusedError } from '../peft/merge.js';
-import { upstreamNameOf, type DriverContext, type PreparedRequest, type RoutedCall, type UpstreamDriver } from '../types.js';
+import { OPENAI_PATHS, upstreamNameOf, type DriverContext, type PreparedRequest, type RoutedCall, type UpstreamDriver } from '../types.js';
 import { roundWeights, type VllmMergeManager } from './merge-manager.js';
 
 export type VllmMode = 'top1' | 'merge';
@@ -24,7 +24,7 @@ export class VllmDriver implements UpstreamDriver {
   ) {}
 
   async prepareRouted(call: RoutedCall): Promise<PreparedRequest> {
-    const path = call.endpoint === 'chat' ? '/v1/chat/completions' : '/v1/completions';
+    const path = OPENAI_PATHS[call.endpoint];
     const adapters = call.decision.adapters;
     const top = adapters[0];
     const single = (composition: string): PreparedRequest => ({
