@@ -34,3 +34,11 @@ export class GatewayError extends Error {
 
 export const invalidRequest = (message: string, param: string | null = null, code: string | null = 'invalid_value') =>
   new GatewayError(400, message, 'invalid_request_error', param, code);
+
+/** The encoder could not embed a prompt (embeddings server down, model run failed): the request cannot be routed. */
+export class EncoderUnavailableError extends GatewayError {
+  override name = 'EncoderUnavailableError';
+  constructor(message: string) {
+    super(503, message, 'service_unavailable', null, 'encoder_unavailable');
+  }
+}

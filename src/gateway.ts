@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
-import { EmbeddingCache } from './cache/embedding-cache.js';
+import { CachingEncoder } from './cache/caching-encoder.js';
 import { RedisEmbeddingStore } from './cache/redis-store.js';
 import type { Config } from './config/schema.js';
 import type { Encoder } from './encoders/encoder.js';
-import { NgramEncoder } from './encoders/ngram-encoder.js';
+import { prepareEncoder } from './encoders/kinds.js';
 import { GatewayMetrics } from './observability/metrics.js';
 import { loadRegistry } from './registry/load.js';
 import type { TaskRegistry } from './registry/types.js';
@@ -16,7 +16,8 @@ export interface Gateway {
   logger: Logger;
   metrics: GatewayMetrics;
   registry: TaskRegistry;
-  encoder: Encoder;
+  /** The configured encoder behind the embedding caches. */
+  encoder: CachingEncoder;
   router: Router;
   redis?: RedisEmbeddingStore;
   upstream?: Upstream;
@@ -35,7 +36,8 @@ export async function createGateway(config: Config, logger: Logger, parts: Gatew
   const started = performance.now();
   const metrics = parts.metrics ?? new GatewayMetrics({ defaultMetrics: true });
   const registry = parts.registry ?? loadRegistry(config.tasks);
-  const encoder = parts.encoder ?? NgramEncoder.fit(registry.tasks, { maxDimensions: config.encoderMaxDimensions });
+  const prepared = parts.encoder ? undefined : await prepareEncoder(config.encoder);
+  const baseEncoder = parts.encoder ?? prepared!.forTasks(registry.tasks);
   const redis = config.cache.redisUrl
     ? new RedisEmbeddingStore(
         {
@@ -48,8 +50,10 @@ export async function createGateway(config: Config, logger: Logger, parts: Gatew
         metrics,
       )
     : undefined;
-  const cache = new EmbeddingCache(config.cache.maxEntries, metrics, redis);
-  const router = await Router.build(registry, encoder, cache, {
+  // Task examples are looked up in Redis too (other replicas may have encoded them): connect first.
+  await redis?.waitUntilReady(Math.max(config.cache.redisTimeoutMs, 1000));
+  const encoder = new CachingEncoder(baseEncoder, { maxEntries: config.cache.maxEntries, metrics, redis });
+  const router = await Router.build(registry, encoder, {
     topK: config.topK,
     temperature: config.temperature,
     decisionCacheSize: config.cache.decisionEntries,
@@ -80,7 +84,7 @@ export async function createGateway(config: Config, logger: Logger, parts: Gatew
     accepting: true,
     async close() {
       gateway.accepting = false;
-      await Promise.all([redis?.close(), upstream?.close()]);
+      await Promise.all([redis?.close(), upstream?.close(), prepared?.close()]);
     },
   };
   return gateway;

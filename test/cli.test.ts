@@ -8,6 +8,7 @@ import { FLAN_TASKS } from './helpers/gateway.js';
 const run = promisify(execFile);
 const entry = new URL('../src/cli/entry.ts', import.meta.url).pathname;
 const cli = (...args: string[]) => run(process.execPath, ['--import', 'tsx', entry, ...args], { env: { ...process.env, LOG_LEVEL: 'warn' } });
+const ONNX_MODEL = new URL('./fixtures/onnx/model', import.meta.url).pathname;
 
 t.test('route prints the decision', async (t) => {
   const { stdout } = await cli('route', 'Translate to English: Wo ist der Bahnhof?', '--tasks', FLAN_TASKS);
@@ -23,13 +24,37 @@ t.test('eval reports top-1, top-3, domain and the OOD variant', async (t) => {
   const keep = new Set(['sst2', 'imdb_reviews', 'wmt16_translate_deen', 'wmt16_translate_ruen', 'e2e_nlg', 'dart', 'squad_v1', 'bool_q', 'anli_r1', 'snli']);
   writeFileSync(subset, readFileSync(FLAN_TASKS, 'utf8').split('\n').filter((line) => line && keep.has(JSON.parse(line).task)).join('\n'));
   const { stdout } = await cli('eval', '--tasks', subset, '--folds', '4', '--exclude-own', '--json');
-  const report = JSON.parse(stdout);
-  t.match(report, { folds: 4, tasks: 10, prompts: 200 });
+  const [report] = JSON.parse(stdout);
+  t.match(report, { folds: 4, tasks: 10, prompts: 200, encoder: /^ngram-tfidf:/ });
   t.ok(report.top1 > 0.8 && report.top1 <= 1, `top-1 ${report.top1}`);
   t.ok(report.top3 >= report.top1);
   t.ok(report.outOfDomain.domainTop1 >= 0 && report.outOfDomain.domainTop1 < report.domain, 'OOD is harder');
+  t.equal(report.perTask.length, 10);
+  const meanTop1 = report.perTask.reduce((sum: number, task: { top1: number }) => sum + task.top1, 0) / 10;
+  t.ok(Math.abs(meanTop1 - report.top1) < 1e-9, 'per-task scores add up to the total (same prompts a task)');
+  for (const pair of report.confused) {
+    t.not(pair.task, pair.routedTo);
+    const task = report.perTask.find((score: { task: string }) => score.task === pair.task);
+    t.ok(pair.share <= 1 - task.top1 + 1e-9, 'a confusion is at most the task\'s misses');
+  }
+  t.ok(report.msPerPrompt > 0);
   const text = await cli('eval', '--tasks', subset, '--folds', '2');
-  t.match(text.stdout, /top-1 0\.\d{3}\s+top-3 [01]\.\d{3}\s+domain [01]\.\d{3}/);
+  t.match(text.stdout, /top-1.*top-3.*domain/);
+  t.match(text.stdout, /most confused/);
+});
+
+t.test('eval compares encoders side by side', async (t) => {
+  const dir = t.testdir({});
+  const subset = join(dir, 'subset.jsonl');
+  const keep = new Set(['sst2', 'wmt16_translate_deen', 'e2e_nlg', 'squad_v1']);
+  writeFileSync(subset, readFileSync(FLAN_TASKS, 'utf8').split('\n').filter((line) => line && keep.has(JSON.parse(line).task)).join('\n'));
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', entry, 'eval', '--tasks', subset, '--folds', '2', '--encoders', 'builtin,onnx,hybrid', '--json'], {
+    env: { ...process.env, LOG_LEVEL: 'warn', LORAUTER_ENCODER_MODEL: ONNX_MODEL },
+  });
+  const reports = JSON.parse(stdout);
+  t.same(reports.map((report: { encoder: string }) => report.encoder.split(':')[0]), ['ngram-tfidf', 'onnx', 'hybrid']);
+  for (const report of reports) t.match(report, { tasks: 4, prompts: 80 });
+  await t.rejects(cli('eval', '--tasks', subset, '--encoders', 'builtin,bert'), /unknown encoder kind bert/);
 });
 
 t.test('bad arguments and bad task files fail with a clear message', async (t) => {

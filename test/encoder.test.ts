@@ -1,5 +1,5 @@
 import t from 'tap';
-import { NgramEncoder } from '../src/encoders/ngram-encoder.js';
+import { BuiltinEncoder } from '../src/encoders/builtin/builtin-encoder.js';
 import { cosine } from '../src/router/math.js';
 import { loadRegistry } from '../src/registry/load.js';
 import { FLAN_TASKS } from './helpers/gateway.js';
@@ -11,21 +11,21 @@ const tasks = [
 ];
 
 t.test('deterministic, fixed length, fingerprinted', async (t) => {
-  const a = NgramEncoder.fit(tasks);
-  const b = NgramEncoder.fit(tasks);
+  const a = BuiltinEncoder.fit(tasks);
+  const b = BuiltinEncoder.fit(tasks);
   t.equal(a.fingerprint, b.fingerprint, 'same fit, same fingerprint');
   t.match(a.fingerprint, /^ngram-tfidf:[0-9a-f]{16}$/);
   const [x, y] = await a.encode(['Translate to English: Hallo Welt', 'Translate to English: Hallo Welt']);
   t.same(Array.from(x), Array.from(y));
   t.equal(x.length, a.dimensions);
   t.equal(a.dimensions, 3, 'exact projection has one dimension per task');
-  t.not(NgramEncoder.fit(tasks.slice(0, 2)).fingerprint, a.fingerprint, 'other examples, other fingerprint');
-  t.not(NgramEncoder.fit(tasks, { charBlockWeight: 0.3 }).fingerprint, a.fingerprint, 'other options, other fingerprint');
-  t.not(NgramEncoder.fit(tasks, { maxDimensions: 2 }).fingerprint, a.fingerprint, 'other projection, other fingerprint');
+  t.not(BuiltinEncoder.fit(tasks.slice(0, 2)).fingerprint, a.fingerprint, 'other examples, other fingerprint');
+  t.not(BuiltinEncoder.fit(tasks, { charBlockWeight: 0.3 }).fingerprint, a.fingerprint, 'other options, other fingerprint');
+  t.not(BuiltinEncoder.fit(tasks, { maxDimensions: 2 }).fingerprint, a.fingerprint, 'other projection, other fingerprint');
 });
 
 t.test('the exact projection keeps dot products with task centroids', async (t) => {
-  const encoder = NgramEncoder.fit(tasks);
+  const encoder = BuiltinEncoder.fit(tasks);
   const [query] = await encoder.encode(['Please translate into English: Wie geht es dir?']);
   // The encoder's dense vector of a task centroid is L^T e_t; its dot product with a query is q·c_t.
   const centroids = await Promise.all(tasks.map(async (task) => {
@@ -37,10 +37,10 @@ t.test('the exact projection keeps dot products with task centroids', async (t) 
 });
 
 t.test('unknown text gives a zero vector; hashing beyond maxDimensions', async (t) => {
-  const encoder = NgramEncoder.fit(tasks);
+  const encoder = BuiltinEncoder.fit(tasks);
   const [zero] = await encoder.encode(['']);
   t.ok(zero.every((v) => v === 0));
-  const hashed = NgramEncoder.fit(tasks, { maxDimensions: 2 });
+  const hashed = BuiltinEncoder.fit(tasks, { maxDimensions: 2 });
   t.equal(hashed.dimensions, 2);
   const [v] = await hashed.encode(['Translate to English: Hallo']);
   t.ok(v.some((x) => x !== 0));
@@ -49,7 +49,7 @@ t.test('unknown text gives a zero vector; hashing beyond maxDimensions', async (
 t.test('separates real FLAN tasks', async (t) => {
   const registry = loadRegistry(FLAN_TASKS);
   const fit = registry.tasks.map((task) => ({ examples: task.examples.slice(0, 15) }));
-  const encoder = NgramEncoder.fit(fit);
+  const encoder = BuiltinEncoder.fit(fit);
   t.equal(encoder.dimensions, 66);
   const ids = registry.tasks.map((task) => task.id);
   const sst2 = registry.tasks[ids.indexOf('sst2')];

@@ -1,6 +1,6 @@
 import t from 'tap';
-import { EmbeddingCache } from '../src/cache/embedding-cache.js';
-import { NgramEncoder } from '../src/encoders/ngram-encoder.js';
+import { CachingEncoder } from '../src/cache/caching-encoder.js';
+import { BuiltinEncoder } from '../src/encoders/builtin/builtin-encoder.js';
 import { GatewayMetrics } from '../src/observability/metrics.js';
 import { loadRegistry } from '../src/registry/load.js';
 import type { TaskRegistry } from '../src/registry/types.js';
@@ -14,7 +14,7 @@ const split = (registry: TaskRegistry, from: number, to: number): TaskRegistry =
 });
 
 async function routerFor(registry: TaskRegistry) {
-  return Router.build(registry, NgramEncoder.fit(registry.tasks), new EmbeddingCache(100, new GatewayMetrics()), { topK: 3, temperature: 0.2 });
+  return Router.build(registry, new CachingEncoder(BuiltinEncoder.fit(registry.tasks), { maxEntries: 100, metrics: new GatewayMetrics() }), { topK: 3, temperature: 0.2 });
 }
 
 t.test('routes held-out FLAN prompts to their own task', async (t) => {
@@ -48,8 +48,8 @@ t.test('decision follows LoRAuter exactly', async (t) => {
 
 t.test('similarities equal the exact cosine to the task centroid', async (t) => {
   const registry = split(flan, 0, 10);
-  const encoder = NgramEncoder.fit(registry.tasks);
-  const router = await Router.build(registry, encoder, new EmbeddingCache(0, new GatewayMetrics()), { topK: 66, temperature: 0.2 });
+  const encoder = BuiltinEncoder.fit(registry.tasks);
+  const router = await Router.build(registry, new CachingEncoder(encoder, { maxEntries: 0 }), { topK: 66, temperature: 0.2 });
   const prompt = flan.tasks[5].examples[12];
   const decision = await router.route(prompt, { topK: 66 });
   const [query] = await encoder.encode([prompt]);

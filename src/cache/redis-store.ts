@@ -43,6 +43,21 @@ export class RedisEmbeddingStore {
     return this.healthy && this.client.status === 'ready';
   }
 
+  /** Resolves once connected, or after `timeoutMs` (then lookups miss until ioredis reconnects). */
+  async waitUntilReady(timeoutMs: number): Promise<boolean> {
+    if (this.client.status === 'ready') return true;
+    return new Promise<boolean>((resolve) => {
+      const done = (ready: boolean) => {
+        clearTimeout(timer);
+        this.client.off('ready', onReady);
+        resolve(ready);
+      };
+      const onReady = () => done(true);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      this.client.once('ready', onReady);
+    });
+  }
+
   async getMany(keys: readonly string[], dimensions: number): Promise<(Float32Array | undefined)[]> {
     if (keys.length === 0) return [];
     if (this.client.status !== 'ready') {

@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadConfig } from '../config/load.js';
-import { NgramEncoder } from '../encoders/ngram-encoder.js';
+import type { EncoderKind } from '../config/schema.js';
+import { ENCODER_KINDS, prepareEncoder } from '../encoders/kinds.js';
 import { createGateway } from '../gateway.js';
 import { createLogger } from '../logger.js';
 import { loadRegistry } from '../registry/load.js';
@@ -51,32 +52,61 @@ export function buildCli(): Command {
 
   program
     .command('eval')
-    .description('k-fold routing accuracy: fit on part of each task\'s examples, route the rest')
+    .description('k-fold routing accuracy: fit on part of each task\'s examples, route the rest; encoders side by side')
     .requiredOption('-t, --tasks <file>', 'task file with examples (.jsonl or .yaml/.json)')
+    .option('-c, --config <file>', 'config file (YAML or JSON) with the encoder settings; env LORAUTER_CONFIG and LORAUTER_ENCODER_* too')
+    .option('-e, --encoders <kinds>', `encoder kinds to compare, comma-separated (${Object.keys(ENCODER_KINDS).join(', ')}); default: the configured one`)
     .addOption(new Option('-f, --folds <n>', 'number of folds (5: 16 validation / 4 test prompts a task on FLAN)').argParser(positiveInt).default(5))
     .option('--exclude-own', 'also report the out-of-domain variant: each prompt routed without its own task and adapter')
     .option('--temperature <t>', 'softmax temperature (τ)', positiveNumber, 0.2)
-    .option('--max-dimensions <n>', 'encoder: exact projection up to this many tasks', positiveInt, 1024)
-    .option('--json', 'print the report as JSON')
+    .option('--max-dimensions <n>', 'built-in encoder: exact projection up to this many tasks', positiveInt)
+    .option('--per-task', 'print top-1 and top-3 per task')
+    .option('--json', 'print the reports as JSON')
     .action(async (options) => {
       const registry = loadRegistry(options.tasks);
-      const report = await evaluateRouting(registry, {
-        folds: options.folds,
-        excludeOwn: Boolean(options.excludeOwn),
-        topK: 3,
-        temperature: options.temperature,
-        fitEncoder: (tasks) => NgramEncoder.fit(tasks, { maxDimensions: options.maxDimensions }),
-        onFold: options.json ? undefined : (fold, folds) => process.stderr.write(`fold ${fold + 1}/${folds}\r`),
-      });
+      const config = loadConfig({ file: options.config, overrides: { logLevel: 'warn' } });
+      const kinds: EncoderKind[] = options.encoders ? options.encoders.split(',').map((kind: string) => kind.trim()) : [config.encoder.kind];
+      const unknown = kinds.filter((kind) => !(kind in ENCODER_KINDS));
+      if (unknown.length > 0) throw new InvalidArgumentError(`unknown encoder kind ${unknown.join(', ')}; known: ${Object.keys(ENCODER_KINDS).join(', ')}`);
+      const reports = [];
+      for (const kind of kinds) {
+        const prepared = await prepareEncoder({ ...config.encoder, kind, ...(options.maxDimensions ? { maxDimensions: options.maxDimensions } : {}) });
+        try {
+          reports.push(
+            await evaluateRouting(registry, {
+              folds: options.folds,
+              excludeOwn: Boolean(options.excludeOwn),
+              topK: 3,
+              temperature: options.temperature,
+              encoder: prepared,
+              onFold: options.json ? undefined : (fold, folds) => process.stderr.write(`${kind}: fold ${fold + 1}/${folds}\r`),
+            }),
+          );
+        } finally {
+          await prepared.close();
+        }
+      }
       if (options.json) {
-        console.log(JSON.stringify(report, null, 2));
+        console.log(JSON.stringify(reports, null, 2));
         return;
       }
-      const pct = (x: number) => x.toFixed(3);
-      console.log(`tasks ${report.tasks}, prompts ${report.prompts}, folds ${report.folds}`);
-      console.log(`top-1 ${pct(report.top1)}  top-3 ${pct(report.top3)}  domain ${pct(report.domain)}`);
-      if (report.outOfDomain) {
-        console.log(`out-of-domain (own task and adapter excluded): domain top-1 ${pct(report.outOfDomain.domainTop1)}  domain in top-3 ${pct(report.outOfDomain.domainTop3)}`);
+      const pct = (x: number | undefined) => (x === undefined ? '' : x.toFixed(3));
+      console.log(`tasks ${reports[0].tasks}, prompts ${reports[0].prompts}, folds ${reports[0].folds}`);
+      console.table(
+        reports.map((report) => ({
+          encoder: report.encoder,
+          'top-1': pct(report.top1),
+          'top-3': pct(report.top3),
+          domain: pct(report.domain),
+          'OOD domain top-1': pct(report.outOfDomain?.domainTop1),
+          'OOD domain top-3': pct(report.outOfDomain?.domainTop3),
+          'ms/prompt': report.msPerPrompt.toFixed(3),
+        })),
+      );
+      for (const report of reports) {
+        console.log(`\n${report.encoder}: most confused (task → routed to, share of its prompts)`);
+        for (const pair of report.confused) console.log(`  ${pair.task} → ${pair.routedTo}  ${pct(pair.share)}`);
+        if (options.perTask) console.table(report.perTask.map((score) => ({ task: score.task, domain: score.domain, 'top-1': pct(score.top1), 'top-3': pct(score.top3) })));
       }
     });
   return program;

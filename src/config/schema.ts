@@ -2,6 +2,33 @@ import { Type, type Static } from 'typebox';
 
 export const UpstreamKind = Type.Union([Type.Literal('vllm'), Type.Literal('llamacpp'), Type.Literal('lorax')]);
 
+export const PoolingMode = Type.Union([Type.Literal('mean'), Type.Literal('cls'), Type.Literal('last_token')]);
+
+export const EncoderSettingsSchema = Type.Object(
+  {
+    kind: Type.Union([Type.Literal('builtin'), Type.Literal('onnx'), Type.Literal('remote'), Type.Literal('hybrid')], { default: 'builtin' }),
+    maxDimensions: Type.Integer({ minimum: 8, maximum: 8192, default: 1024, description: 'builtin: exact projection up to this many tasks, hashing beyond' }),
+    model: Type.Optional(Type.String({ minLength: 1, description: 'onnx, hybrid: sentence-transformers model folder exported to ONNX' })),
+    url: Type.Optional(Type.String({ minLength: 1, description: 'remote, hybrid: OpenAI-compatible embeddings server' })),
+    modelName: Type.Optional(Type.String({ minLength: 1, description: 'remote: the `model` sent to the embeddings server' })),
+    apiKey: Type.Optional(Type.String({ description: 'remote: sent as Authorization: Bearer' })),
+    pooling: Type.Optional(PoolingMode),
+    queryPrefix: Type.String({ default: '', description: 'prepended to prompts before encoding (e5: "query: ")' }),
+    examplePrefix: Type.String({ default: '', description: 'prepended to task examples before encoding' }),
+    threads: Type.Integer({ minimum: 1, maximum: 256, default: 1, description: 'onnx: intra-op threads' }),
+    maxBatch: Type.Integer({ minimum: 1, maximum: 4096, default: 32, description: 'texts in one model run or embeddings request' }),
+    batchWaitMs: Type.Number({ minimum: 0, maximum: 1000, default: 2, description: 'longest wait for a micro-batch to fill' }),
+    hybridWeight: Type.Number({ minimum: 0, maximum: 1, default: 0.5, description: 'hybrid: weight of the neural cosine' }),
+    timeoutMs: Type.Integer({ minimum: 1, maximum: 600000, default: 10000, description: 'remote: one embeddings request' }),
+    retries: Type.Integer({ minimum: 0, maximum: 10, default: 2, description: 'remote: retries on 429, 5xx and connection errors' }),
+    maxRetryWaitMs: Type.Integer({ minimum: 0, maximum: 60000, default: 5000, description: 'remote: the longest Retry-After honoured' }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export type EncoderSettings = Static<typeof EncoderSettingsSchema>;
+export type EncoderKind = EncoderSettings['kind'];
+
 export const ConfigSchema = Type.Object(
   {
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
@@ -13,7 +40,7 @@ export const ConfigSchema = Type.Object(
     tasks: Type.Optional(Type.String({ minLength: 1, description: 'task file: .jsonl examples or .yaml/.json registry' })),
     topK: Type.Integer({ minimum: 1, maximum: 64, default: 3 }),
     temperature: Type.Number({ exclusiveMinimum: 0, maximum: 100, default: 0.2 }),
-    encoderMaxDimensions: Type.Integer({ minimum: 8, maximum: 8192, default: 1024 }),
+    encoder: EncoderSettingsSchema,
     bodyLimitBytes: Type.Integer({ minimum: 1024, default: 1048576 }),
     cache: Type.Object(
       {

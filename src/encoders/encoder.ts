@@ -1,6 +1,10 @@
+/** What a text is encoded as: a user's prompt, or one of a task's example prompts. */
+export type EncodePurpose = 'query' | 'example';
+
 /**
- * Turns texts into fixed-length vectors. Implementations: the embedded n-gram encoder (fitted on
- * the registry's examples, no download), and later ONNX and remote encoders.
+ * Turns texts into fixed-length vectors. Kinds (see ./kinds.ts): the built-in n-gram encoder
+ * (fitted on the registry, no download), ONNX sentence encoders, a remote /v1/embeddings server,
+ * and a hybrid of the built-in one with a neural one.
  */
 export interface Encoder {
   /** Short name of the implementation, e.g. "ngram-tfidf". */
@@ -8,7 +12,9 @@ export interface Encoder {
   /** Changes whenever what `encode` computes changes; part of every embedding cache key. */
   readonly fingerprint: string;
   readonly dimensions: number;
-  encode(texts: readonly string[]): Promise<Float32Array[]>;
+  /** Encoders with instruction prefixes encode queries and task examples differently. */
+  encode(texts: readonly string[], purpose?: EncodePurpose): Promise<Float32Array[]>;
+  close?(): Promise<void>;
 }
 
 export function l2Normalize(vector: Float32Array): Float32Array {

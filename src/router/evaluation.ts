@@ -1,7 +1,6 @@
-import { EmbeddingCache } from '../cache/embedding-cache.js';
-import type { Encoder } from '../encoders/encoder.js';
-import { GatewayMetrics } from '../observability/metrics.js';
-import type { TaskDefinition, TaskRegistry } from '../registry/types.js';
+import { CachingEncoder } from '../cache/caching-encoder.js';
+import type { PreparedEncoder } from '../encoders/kinds.js';
+import type { TaskRegistry } from '../registry/types.js';
 import { Router } from './router.js';
 
 export interface EvaluationOptions {
@@ -9,11 +8,27 @@ export interface EvaluationOptions {
   excludeOwn: boolean;
   topK: number;
   temperature: number;
-  fitEncoder: (tasks: TaskDefinition[]) => Encoder;
+  encoder: PreparedEncoder;
   onFold?: (fold: number, folds: number) => void;
 }
 
+export interface TaskScore {
+  task: string;
+  domain?: string;
+  prompts: number;
+  top1: number;
+  top3: number;
+}
+
+export interface ConfusedPair {
+  task: string;
+  routedTo: string;
+  /** Share of the task's test prompts whose top-1 task was `routedTo`. */
+  share: number;
+}
+
 export interface EvaluationReport {
+  encoder: string;
   folds: number;
   tasks: number;
   prompts: number;
@@ -22,39 +37,53 @@ export interface EvaluationReport {
   domain: number;
   /** Out-of-domain protocol: the prompt's own task and adapter excluded; top-1 task in the right domain. */
   outOfDomain?: { domainTop1: number; domainTop3: number };
+  /** Mean time to encode one test prompt (no cache), batches of one task's test prompts. */
+  msPerPrompt: number;
+  perTask: TaskScore[];
+  /** The most frequent wrong top-1 tasks, worst first. */
+  confused: ConfusedPair[];
 }
 
 /**
  * k-fold split of each task's examples: fold f tests on examples i with i % folds === f and
- * builds the registry (and fits the encoder) from the rest. Scores averaged over folds.
+ * builds the registry (and fits the encoder, when it is fitted) from the rest. Scores averaged over folds.
  */
 export async function evaluateRouting(registry: TaskRegistry, options: EvaluationOptions): Promise<EvaluationReport> {
   if (options.folds < 2) throw new RangeError('folds must be at least 2');
   const tooSmall = registry.tasks.filter((task) => task.examples.length < options.folds);
   if (tooSmall.length > 0) throw new RangeError(`task "${tooSmall[0].id}" has fewer examples than folds`);
   const domainOf = new Map(registry.tasks.map((task) => [task.id, task.domain]));
+  const perTask = new Map(registry.tasks.map((task) => [task.id, { task: task.id, domain: task.domain, prompts: 0, top1: 0, top3: 0 }]));
+  const confusions = new Map<string, number>();
   let prompts = 0;
-  let top1 = 0;
-  let top3 = 0;
   let domain = 0;
   let oodTop1 = 0;
   let oodTop3 = 0;
+  let encodeMs = 0;
+  let fingerprint = '';
   for (let fold = 0; fold < options.folds; fold++) {
     options.onFold?.(fold, options.folds);
     const validation = registry.tasks.map((task) => ({ ...task, examples: task.examples.filter((_, i) => i % options.folds !== fold) }));
-    const encoder = options.fitEncoder(validation);
-    const router = await Router.build({ ...registry, tasks: validation }, encoder, new EmbeddingCache(0, new GatewayMetrics()), {
+    const encoder = options.encoder.forTasks(validation);
+    fingerprint = encoder.fingerprint;
+    const router = await Router.build({ ...registry, tasks: validation }, new CachingEncoder(encoder, { maxEntries: 0 }), {
       topK: Math.max(3, options.topK),
       temperature: options.temperature,
     });
     for (const task of registry.tasks) {
       const tests = task.examples.filter((_, i) => i % options.folds === fold);
+      const started = performance.now();
+      await encoder.encode(tests);
+      encodeMs += performance.now() - started;
       const decisions = await router.routeMany(tests, { topK: 3 });
+      const score = perTask.get(task.id)!;
       for (const decision of decisions) {
         prompts++;
+        score.prompts++;
         const ids = decision.tasks.map((t) => t.id);
-        if (ids[0] === task.id) top1++;
-        if (ids.slice(0, 3).includes(task.id)) top3++;
+        if (ids[0] === task.id) score.top1++;
+        else confusions.set(`${task.id}\u0000${ids[0]}`, (confusions.get(`${task.id}\u0000${ids[0]}`) ?? 0) + 1);
+        if (ids.slice(0, 3).includes(task.id)) score.top3++;
         if (domainOf.get(ids[0]) === task.domain) domain++;
       }
       if (options.excludeOwn) {
@@ -67,13 +96,25 @@ export async function evaluateRouting(registry: TaskRegistry, options: Evaluatio
       }
     }
   }
+  const tasks = [...perTask.values()];
+  const sum = (pick: (score: TaskScore) => number) => tasks.reduce((total, score) => total + pick(score), 0);
   return {
+    encoder: fingerprint,
     folds: options.folds,
     tasks: registry.tasks.length,
     prompts,
-    top1: top1 / prompts,
-    top3: top3 / prompts,
+    top1: sum((score) => score.top1) / prompts,
+    top3: sum((score) => score.top3) / prompts,
     domain: domain / prompts,
     ...(options.excludeOwn ? { outOfDomain: { domainTop1: oodTop1 / prompts, domainTop3: oodTop3 / prompts } } : {}),
+    msPerPrompt: encodeMs / prompts,
+    perTask: tasks.map((score) => ({ ...score, top1: score.top1 / score.prompts, top3: score.top3 / score.prompts })),
+    confused: [...confusions]
+      .map(([key, count]) => {
+        const [task, routedTo] = key.split('\u0000');
+        return { task, routedTo, share: count / perTask.get(task)!.prompts };
+      })
+      .sort((a, b) => b.share - a.share || a.task.localeCompare(b.task))
+      .slice(0, 10),
   };
 }

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import type { EmbeddingCache, EmbeddingSource } from '../cache/embedding-cache.js';
-import type { Encoder } from '../encoders/encoder.js';
+import type { CachingEncoder, EmbeddingSource } from '../cache/caching-encoder.js';
 import { bestAdapterOf, type TaskDefinition, type TaskRegistry } from '../registry/types.js';
 import { meanOfNormalized, tasksToAdapters, weighTasks, type WeightedAdapter, type WeightedTask } from './math.js';
 import { TaskIndex } from './task-index.js';
@@ -46,28 +45,23 @@ export class Router {
 
   private constructor(
     readonly registry: TaskRegistry,
-    readonly encoder: Encoder,
+    readonly encoder: CachingEncoder,
     private readonly index: TaskIndex,
-    private readonly cache: EmbeddingCache,
     readonly defaults: RouterDefaults,
   ) {
     this.tasksById = new Map(registry.tasks.map((task) => [task.id, task]));
     this.decisions = defaults.decisionCacheSize ? new LRUCache({ max: defaults.decisionCacheSize }) : undefined;
   }
 
-  static async build(
-    registry: TaskRegistry,
-    encoder: Encoder,
-    cache: EmbeddingCache,
-    defaults: RouterDefaults,
-  ): Promise<Router> {
-    const embeddings: Float32Array[] = [];
-    for (const task of registry.tasks) embeddings.push(meanOfNormalized(await encoder.encode(task.examples)));
+  static async build(registry: TaskRegistry, encoder: CachingEncoder, defaults: RouterDefaults): Promise<Router> {
+    const examples = await encoder.encode(registry.tasks.flatMap((task) => task.examples), 'example');
+    let next = 0;
+    const embeddings = registry.tasks.map((task) => meanOfNormalized(examples.slice(next, (next += task.examples.length))));
     const index = new TaskIndex(
       registry.tasks.map((task) => task.id),
       embeddings,
     );
-    return new Router(registry, encoder, index, cache, defaults);
+    return new Router(registry, encoder, index, defaults);
   }
 
   task(id: string): TaskDefinition | undefined {
@@ -93,7 +87,7 @@ export class Router {
     if (missing.length === 0) return decisions.map((decision) => cachedCopy(decision!));
 
     const started = performance.now();
-    const { vectors, sources } = await this.cache.embed(this.encoder, missing.map((i) => texts[i]));
+    const { vectors, sources } = await this.encoder.embed(missing.map((i) => texts[i]));
     const embedMs = (performance.now() - started) / missing.length;
     missing.forEach((position, j) => {
       const searchStarted = performance.now();

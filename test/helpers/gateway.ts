@@ -5,8 +5,8 @@ import { createGateway, type Gateway, type GatewayParts } from '../../src/gatewa
 import { buildApp } from '../../src/http/app.js';
 import { GatewayMetrics } from '../../src/observability/metrics.js';
 
-export const FLAN_TASKS = new URL('../../../shared/data/flan-tasks.jsonl', import.meta.url).pathname;
-export const TINY_LLAMA = new URL('../../../shared/data/tiny-llama/', import.meta.url).pathname;
+export const FLAN_TASKS = new URL('../fixtures/flan-tasks.jsonl', import.meta.url).pathname;
+export const TINY_LLAMA = new URL('../fixtures/tiny-llama/', import.meta.url).pathname;
 
 /** A gateway and its app with a quiet logger; `logs` collects what it logged. */
 export async function startGateway(overrides: Record<string, unknown> = {}, parts: GatewayParts = {}) {

@@ -31,8 +31,7 @@ export function choleskyLower(gram: Float64Array, n: number, jitter = 1e-8): Flo
 }
 
 /** Solves L·y = b for y (L lower-triangular, row-major n×n). */
-export function forwardSubstitute(lower: Float64Array, n: number, b: Float64Array, out: Float32Array): Float32Array {
-  const y = new Float64Array(n);
+export function forwardSubstitute(lower: Float64Array, n: number, b: Float64Array, out: Float32Array, y = new Float64Array(n)): Float32Array {
   for (let i = 0; i < n; i++) {
     const row = i * n;
     let sum = b[i];

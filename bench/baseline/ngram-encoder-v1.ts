@@ -1,7 +1,8 @@
+// The n-gram encoder as it was before the fast rewrite (issue 6), kept only as the benchmark baseline.
 import { createHash } from 'node:crypto';
-import { choleskyLower, forwardSubstitute } from './cholesky.js';
-import type { Encoder } from './encoder.js';
-import { blockOf, countFeatures, DEFAULT_NGRAMS, WORD_BLOCK, type NgramOptions } from './ngram-features.js';
+import { choleskyLower, forwardSubstitute } from '../../src/encoders/builtin/cholesky.js';
+import type { Encoder } from '../../src/encoders/encoder.js';
+import { blockOf, countFeatures, DEFAULT_NGRAMS, WORD_BLOCK, type NgramOptions } from './ngram-features-v1.js';
 
 export interface NgramEncoderOptions extends NgramOptions {
   /** Weight of the character block against the word block (each is L2-normalised first). */

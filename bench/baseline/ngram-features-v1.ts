@@ -1,3 +1,4 @@
+// The n-gram encoder as it was before the fast rewrite (issue 6), kept only as the benchmark baseline.
 export interface NgramOptions {
   wordNgrams: readonly number[];
   charNgrams: readonly number[];

@@ -1,0 +1,4 @@
+/** An encoder that cannot start as configured; the message says what to do about it. */
+export class EncoderSetupError extends Error {
+  override name = 'EncoderSetupError';
+}

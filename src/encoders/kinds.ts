@@ -1,0 +1,64 @@
+import type { EncoderKind, EncoderSettings } from '../config/schema.js';
+import { BuiltinEncoder } from './builtin/builtin-encoder.js';
+import type { Encoder } from './encoder.js';
+import { EncoderSetupError } from './errors.js';
+import { HybridEncoder } from './hybrid-encoder.js';
+import { OnnxEncoder } from './onnx/onnx-encoder.js';
+import { RemoteEncoder } from './remote/remote-encoder.js';
+
+export type ExampleSets = readonly { examples: readonly string[] }[];
+
+/**
+ * An encoder kind made ready once (model loaded, server checked). `forTasks` gives the encoder for
+ * a set of tasks: the built-in encoder is fitted on their examples, neural ones do not depend on them.
+ */
+export interface PreparedEncoder {
+  readonly kind: EncoderKind;
+  forTasks(tasks: ExampleSets): Encoder;
+  close(): Promise<void>;
+}
+
+interface EncoderKindEntry {
+  prepare(settings: EncoderSettings): Promise<PreparedEncoder>;
+}
+
+const fitBuiltin = (settings: EncoderSettings, tasks: ExampleSets) => BuiltinEncoder.fit(tasks, { maxDimensions: settings.maxDimensions });
+
+const loadOnnx = (settings: EncoderSettings) => {
+  if (!settings.model) throw new EncoderSetupError(`LORAUTER_ENCODER=${settings.kind} needs LORAUTER_ENCODER_MODEL, a sentence-transformers model folder exported to ONNX`);
+  return OnnxEncoder.load({ ...settings, model: settings.model });
+};
+
+const connectRemote = (settings: EncoderSettings) => {
+  if (!settings.url) throw new EncoderSetupError(`LORAUTER_ENCODER=${settings.kind} needs LORAUTER_ENCODER_URL, an OpenAI-compatible /v1/embeddings server`);
+  return RemoteEncoder.connect({ ...settings, url: settings.url });
+};
+
+function fixed(kind: EncoderKind, encoder: Encoder): PreparedEncoder {
+  return { kind, forTasks: () => encoder, close: async () => encoder.close?.() };
+}
+
+/** Every encoder kind, by the name LORAUTER_ENCODER takes. */
+export const ENCODER_KINDS: Record<EncoderKind, EncoderKindEntry> = {
+  builtin: {
+    prepare: async (settings) => ({ kind: 'builtin', forTasks: (tasks) => fitBuiltin(settings, tasks), close: async () => {} }),
+  },
+  onnx: { prepare: async (settings) => fixed('onnx', await loadOnnx(settings)) },
+  remote: { prepare: async (settings) => fixed('remote', await connectRemote(settings)) },
+  hybrid: {
+    prepare: async (settings) => {
+      // The neural half: a local ONNX model when one is named, else the embeddings server.
+      const neural = settings.model ? await loadOnnx(settings) : settings.url ? await connectRemote(settings) : undefined;
+      if (!neural) throw new EncoderSetupError('LORAUTER_ENCODER=hybrid needs a neural encoder: LORAUTER_ENCODER_MODEL (ONNX) or LORAUTER_ENCODER_URL (embeddings server)');
+      return {
+        kind: 'hybrid',
+        forTasks: (tasks) => new HybridEncoder(fitBuiltin(settings, tasks), neural, settings.hybridWeight),
+        close: async () => neural.close?.(),
+      };
+    },
+  },
+};
+
+export function prepareEncoder(settings: EncoderSettings): Promise<PreparedEncoder> {
+  return ENCODER_KINDS[settings.kind].prepare(settings);
+}
