@@ -206,6 +206,11 @@ def main():
     bare.load_state_dict(model.state_dict())
     export(bare, os.path.join(target, "no-token-types.onnx"), False)
 
+    # Not a sentence encoder (an image classifier's signature): the gateway must refuse it at start-up.
+    wrong = torch.nn.Linear(4, 2).eval()
+    torch.onnx.export(wrong, (torch.zeros(1, 4),), os.path.join(target, "wrong-signature.onnx"),
+                      input_names=["pixel_values"], output_names=["logits"], opset_version=14)
+
     references = {"max_seq_length": MAX_SEQ_LENGTH, "query_prefix": QUERY_PREFIX, "sentences": SENTENCES, "cases": []}
     with torch.no_grad():
         for prefix in ["", QUERY_PREFIX]:

@@ -101,13 +101,17 @@ export class RemoteEncoder implements Encoder {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (this.options.apiKey) headers.authorization = `Bearer ${this.options.apiKey}`;
     const body = JSON.stringify({ input: texts, ...(this.options.modelName ? { model: this.options.modelName } : {}) });
+    // undici's own timeouts tick coarsely (about a second); the signal bounds the whole exchange exactly.
+    const signal = AbortSignal.timeout(this.options.timeoutMs);
     let response;
+    let text: string;
     try {
-      response = await request(this.endpoint, { method: 'POST', headers, body, dispatcher: this.agent });
+      response = await request(this.endpoint, { method: 'POST', headers, body, dispatcher: this.agent, signal });
+      text = await response.body.text();
     } catch (error) {
-      throw new RetryableError(`${(error as Error).message}`);
+      const reason = signal.aborted ? `no answer within ${this.options.timeoutMs} ms` : (error as Error).message;
+      throw new RetryableError(reason);
     }
-    const text = await response.body.text();
     if (response.statusCode === 429 || response.statusCode >= 500) {
       throw new RetryableError(`HTTP ${response.statusCode}: ${text.slice(0, 200)}`, retryAfterMs(response.headers['retry-after']));
     }
