@@ -1,5 +1,7 @@
 // npm run bench: routing throughput and latency at several registry sizes, against a Fastify
 // hello-world measured in the same run (ratios, since machines are shared and noisy).
+import { loadRegistry } from '../src/registry/load.js';
+import { builtinEncoderLatency, onnxBatching } from './encoders.js';
 import { load, startChild, stopChild } from './load.js';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 8);
@@ -14,12 +16,30 @@ const prompt = 'Is the sentiment of the following sentence positive or negative?
 const rows: Record<string, unknown>[] = [];
 const fmt = (x: number, digits = 2) => x.toFixed(digits);
 
+// Real prompts the routing index has not seen: the last 4 of each FLAN task (the 48-task index is fitted on all 20
+// of its own tasks' prompts, so new-prompt requests also get a unique suffix to miss every cache).
+const flan = loadRegistry(new URL('../../shared/data/flan-tasks.jsonl', import.meta.url).pathname);
+const heldOut = flan.tasks.flatMap((task) => task.examples.slice(16));
+const newPrompt = (i: number) => `${heldOut[i % heldOut.length]} (${i})`;
+
+const encoderRows: Record<string, unknown>[] = [];
+const latency = builtinEncoderLatency(flan);
+encoderRows.push(
+  { encoder: `built-in n-gram v1 (before), ${latency.prompts} held-out FLAN prompts`, 'mean µs': fmt(latency.before.meanUs, 1), 'p99 µs': fmt(latency.before.p99Us, 1), 'vs before': '1.00×' },
+  { encoder: 'built-in n-gram (after)', 'mean µs': fmt(latency.after.meanUs, 1), 'p99 µs': fmt(latency.after.p99Us, 1), 'vs before': `${fmt(latency.before.meanUs / latency.after.meanUs)}× faster` },
+);
+const onnx = await onnxBatching(new URL('../test/fixtures/onnx/model', import.meta.url).pathname, heldOut, Math.min(seconds, 5));
+encoderRows.push(
+  { encoder: `ONNX fixture, one text a run, ${onnx.concurrency} concurrent callers`, 'embeddings/s': fmt(onnx.singleRate, 0), 'vs before': '1.00×' },
+  { encoder: `ONNX fixture, micro-batched (≤ 32), ${onnx.concurrency} concurrent callers`, 'embeddings/s': fmt(onnx.batchedRate, 0), 'vs before': `${fmt(onnx.batchedRate / onnx.singleRate)}×` },
+);
+
 const hello = await startChild(server, { BENCH_SCENARIO: 'hello' });
 const helloLoad = await load({ url: `http://127.0.0.1:${hello.info.port}/hello`, body: () => ({}), seconds, connections });
 await stopChild(hello);
 rows.push({ scenario: 'fastify hello-world', 'req/s': fmt(helloLoad.requestsPerSecond, 0), 'p50 ms': helloLoad.p50Ms, 'p99 ms': helloLoad.p99Ms, 'vs hello': '1.00' });
 
-const latency: Record<string, number> = {};
+const cachedLatency: Record<string, number> = {};
 for (const scale of scales) {
   // Past 1,024 tasks the encoder hashes; 256 dimensions keep the 100k index in memory and time.
   const dimensions = scale === 'flan48' ? '1024' : '256';
@@ -27,11 +47,11 @@ for (const scale of scales) {
   const url = `http://127.0.0.1:${started.info.port}/v1/route`;
   await load({ url, body: () => ({ input: prompt }), seconds: 1, connections });
   const cached = await load({ url, body: () => ({ input: prompt }), seconds, connections });
-  const uncached = await load({ url, body: (i) => ({ input: `${prompt} variant ${i} ${Math.random()}` }), seconds, connections });
+  const uncached = await load({ url, body: (i) => ({ input: newPrompt(i) }), seconds, connections });
   const rss = (await fetch(`http://127.0.0.1:${started.info.port}/metrics`).then((r) => r.text())).match(/process_resident_memory_bytes (\d+)/);
   await stopChild(started);
-  latency[scale] = cached.meanMs;
-  for (const [kind, result] of [['cached', cached], ['uncached', uncached]] as const) {
+  cachedLatency[scale] = cached.meanMs;
+  for (const [kind, result] of [['repeated prompt (decision cached)', cached], ['new FLAN prompt each time', uncached]] as const) {
     rows.push({
       scenario: `/v1/route ${scale} tasks (${started.info.dimensions}-d), ${kind}`,
       'req/s': fmt(result.requestsPerSecond, 0),
@@ -63,7 +83,7 @@ if (proxy) {
     const bare = await load({ url: `${minimalUrl}/v1/chat/completions`, body: () => ({ model: 'sst2', messages, stream }), seconds, connections });
     await load({ url: `${gatewayUrl}/v1/chat/completions`, body: () => ({ model: 'lorauter', messages, stream }), seconds: 1, connections });
     const routed = await load({ url: `${gatewayUrl}/v1/chat/completions`, body: () => ({ model: 'lorauter', messages, stream }), seconds, connections });
-    const miss = await load({ url: `${gatewayUrl}/v1/chat/completions`, body: (i) => ({ model: 'lorauter', messages: [{ role: 'user', content: `${prompt} ${i} ${Math.random()}` }], stream }), seconds, connections });
+    const miss = await load({ url: `${gatewayUrl}/v1/chat/completions`, body: (i) => ({ model: 'lorauter', messages: [{ role: 'user', content: newPrompt(i) }], stream }), seconds, connections });
     const row = (name: string, result: typeof direct) => ({
       scenario: `${name} (${mode})`,
       'req/s': fmt(result.requestsPerSecond, 0),
@@ -80,8 +100,9 @@ if (proxy) {
   await stopChild(upstream);
 }
 
+console.table(encoderRows);
 console.table(rows);
 if (proxyRows.length) console.table(proxyRows);
-if (latency['1500'] && latency['100000']) {
-  console.log(`mean cached latency at 100,000 tasks / at 1,500 tasks: ${fmt(latency['100000'] / latency['1500'])}×`);
+if (cachedLatency['1500'] && cachedLatency['100000']) {
+  console.log(`mean cached latency at 100,000 tasks / at 1,500 tasks: ${fmt(cachedLatency['100000'] / cachedLatency['1500'])}×`);
 }
