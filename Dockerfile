@@ -17,6 +17,13 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY bin ./bin
 COPY openapi ./openapi
+# Optional neural encoder baked in: a sentence-transformers ONNX export inside the build context,
+# e.g. --build-arg ENCODER=onnx --build-arg ENCODER_MODEL=docker/models/all-MiniLM-L6-v2 (or ENCODER=hybrid).
+# Without them the built-in encoder is used and the placeholder folder is copied.
+ARG ENCODER=builtin
+ARG ENCODER_MODEL=docker/models/none
+COPY ${ENCODER_MODEL} /models/encoder
+ENV LORAUTER_ENCODER=${ENCODER} LORAUTER_ENCODER_MODEL=/models/encoder
 USER node
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"

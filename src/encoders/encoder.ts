@@ -17,6 +17,16 @@ export interface Encoder {
   close?(): Promise<void>;
 }
 
+export interface InstructionPrefixes {
+  queryPrefix: string;
+  examplePrefix: string;
+}
+
+export function withPrefix(texts: readonly string[], purpose: EncodePurpose, prefixes: InstructionPrefixes): string[] {
+  const prefix = purpose === 'query' ? prefixes.queryPrefix : prefixes.examplePrefix;
+  return texts.map((text) => prefix + text);
+}
+
 export function l2Normalize(vector: Float32Array): Float32Array {
   let sum = 0;
   for (let i = 0; i < vector.length; i++) sum += vector[i] * vector[i];

@@ -2,7 +2,7 @@ import { Tokenizer } from '@huggingface/tokenizers';
 import { createHash } from 'node:crypto';
 import ort from 'onnxruntime-node';
 import { EncoderUnavailableError } from '../../errors.js';
-import type { EncodePurpose, Encoder } from '../encoder.js';
+import { withPrefix, type EncodePurpose, type Encoder } from '../encoder.js';
 import { EncoderSetupError } from '../errors.js';
 import { MicroBatcher } from '../micro-batcher.js';
 import { poolTokens, type Pooling } from '../pooling.js';
@@ -102,9 +102,8 @@ export class OnnxEncoder implements Encoder {
   }
 
   async encode(texts: readonly string[], purpose: EncodePurpose = 'query'): Promise<Float32Array[]> {
-    const prefix = purpose === 'query' ? this.options.queryPrefix : this.options.examplePrefix;
     try {
-      return await this.batcher.submitMany(texts.map((text) => prefix + text));
+      return await this.batcher.submitMany(withPrefix(texts, purpose, this.options));
     } catch (error) {
       throw new EncoderUnavailableError(`The ONNX encoder failed: ${(error as Error).message}`);
     }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { EncoderUnavailableError } from '../../errors.js';
-import { l2Normalize, type EncodePurpose, type Encoder } from '../encoder.js';
+import { l2Normalize, type EncodePurpose, type Encoder, withPrefix } from '../encoder.js';
 import { EncoderSetupError } from '../errors.js';
 import { MicroBatcher } from '../micro-batcher.js';
 
@@ -73,9 +73,8 @@ export class RemoteEncoder implements Encoder {
   }
 
   async encode(texts: readonly string[], purpose: EncodePurpose = 'query'): Promise<Float32Array[]> {
-    const prefix = purpose === 'query' ? this.options.queryPrefix : this.options.examplePrefix;
     try {
-      return await this.batcher.submitMany(texts.map((text) => prefix + text));
+      return await this.batcher.submitMany(withPrefix(texts, purpose, this.options));
     } catch (error) {
       throw new EncoderUnavailableError(`The embeddings server failed: ${(error as Error).message}`);
     }
