@@ -1,55 +1,57 @@
 import { createHash } from 'node:crypto';
 import type { Encoder } from '../encoder.js';
 import { FeatureTable } from './feature-table.js';
-import { CHAR_BLOCK, DEFAULT_NGRAMS, NgramHasher, WORD_BLOCK, type NgramOptions } from './ngram-hasher.js';
 import { CentroidSpanProjection, HashedProjection, type Projection, type SparseVector } from './projection.js';
+import { isSpace, TextScanner } from './text-scanner.js';
 
-export interface BuiltinEncoderOptions extends NgramOptions {
+export interface BuiltinEncoderOptions {
+  wordNgrams: readonly number[];
   /** Weight of the character block against the word block (each is L2-normalised first). */
   charBlockWeight: number;
   /** Exact projection up to this many tasks; beyond it, signed feature hashing to this many dimensions. */
   maxDimensions: number;
-  /** Added to log((1 + tasks) / (1 + task frequency)): 1 keeps features found in every task, 0 drops them. */
-  idfOffset: number;
 }
 
-export const DEFAULT_BUILTIN_ENCODER_OPTIONS: BuiltinEncoderOptions = { ...DEFAULT_NGRAMS, charBlockWeight: 0.5, maxDimensions: 1024, idfOffset: 1 };
+export const DEFAULT_BUILTIN_ENCODER_OPTIONS: BuiltinEncoderOptions = { wordNgrams: [1, 2], charBlockWeight: 0.5, maxDimensions: 1024 };
 
 const VERSION = 'ngram-tfidf/2';
+const SPACE_CODE = 32;
 
 /**
- * Embedded default encoder: sublinear TF × inverse-task-frequency over word and character n-grams,
- * fitted on the registry's examples. N-grams are hashed from char codes into a typed-array table
- * and counted in reused buffers, so encoding allocates little beyond the normalised text and the
- * output. Dense vectors come from one of two projections:
- * - up to `maxDimensions` tasks, an orthonormal basis of the span of the task centroids, which
- *   keeps every dot product with a centroid exact;
- * - beyond, signed feature hashing (bounded size, slightly noisier).
- * Encoding is synchronous and not re-entrant, which JavaScript's single thread guarantees.
+ * Embedded default encoder, fitted on the registry's examples: sublinear TF × inverse task
+ * frequency over two blocks, each L2-normalised, then weighted and combined to unit length:
+ * - words: word 1–2-grams, punctuation marks counted as words (FLAN templates differ in them);
+ * - characters: character unigrams of the whitespace tokens, each token padded with a space on
+ *   both sides (they carry language and script; longer character n-grams cost ten times as much
+ *   to encode and routed no better on the FLAN pool).
+ * Word n-grams are hashed from char codes into a typed-array table, characters index a table by
+ * code, counts live in reused buffers: encoding allocates little beyond the normalised text and the
+ * output. Dense vectors come from one of two projections: up to `maxDimensions` tasks an
+ * orthonormal basis of the span of the task centroids (every dot product with a centroid exact),
+ * beyond it signed feature hashing. Encoding is synchronous and not re-entrant, which JavaScript's
+ * single thread guarantees.
  */
 export class BuiltinEncoder implements Encoder {
   readonly kind = 'ngram-tfidf';
   readonly fingerprint: string;
   readonly dimensions: number;
-  private readonly hasher: NgramHasher;
+  private readonly scanner: TextScanner;
   private readonly counts: Float64Array;
-  private sparseVector: SparseVector;
+  private vector: SparseVector = { ids: new Int32Array(512), values: new Float64Array(512), length: 0 };
 
   private constructor(
     private readonly options: BuiltinEncoderOptions,
     private readonly vocabulary: Vocabulary,
-    private readonly weights: Float64Array,
     private readonly projection: Projection,
   ) {
     this.dimensions = projection.dimensions;
-    this.hasher = new NgramHasher(options);
-    this.counts = new Float64Array(vocabulary.features.size);
-    this.sparseVector = { ids: new Int32Array(256), values: new Float64Array(256), length: 0 };
+    this.scanner = new TextScanner(options.wordNgrams);
+    this.counts = new Float64Array(vocabulary.weights.length);
     const hash = createHash('sha256');
     hash.update(VERSION).update(JSON.stringify(options));
     const keys = vocabulary.features.keysInIdOrder();
     hash.update(new Uint8Array(keys.buffer, keys.byteOffset, keys.byteLength));
-    hash.update(new Uint8Array(weights.buffer, weights.byteOffset, weights.byteLength));
+    hash.update(new Uint8Array(vocabulary.weights.buffer, vocabulary.weights.byteOffset, vocabulary.weights.byteLength));
     projection.hashInto(hash);
     this.fingerprint = `${this.kind}:${hash.digest('hex').slice(0, 16)}`;
   }
@@ -57,18 +59,16 @@ export class BuiltinEncoder implements Encoder {
   static fit(tasks: readonly { examples: readonly string[] }[], options: Partial<BuiltinEncoderOptions> = {}): BuiltinEncoder {
     const settings: BuiltinEncoderOptions = { ...DEFAULT_BUILTIN_ENCODER_OPTIONS, ...options };
     if (tasks.length === 0) throw new Error('cannot fit an encoder on no tasks');
-    const builder = new VocabularyBuilder(settings);
+    const builder = new VocabularyBuilder(settings.wordNgrams);
     tasks.forEach((task, t) => {
       for (const example of task.examples) builder.addExample(example, t);
     });
-    const vocabulary = builder.build();
-    const weights = new Float64Array(vocabulary.features.size);
-    for (let id = 0; id < weights.length; id++) weights[id] = Math.log((1 + tasks.length) / (1 + builder.taskFrequency[id])) + settings.idfOffset;
+    const vocabulary = builder.build(tasks.length);
     const hashed = new HashedProjection(settings.maxDimensions, vocabulary.features.keysInIdOrder());
-    const partial = new BuiltinEncoder(settings, vocabulary, weights, hashed);
+    const partial = new BuiltinEncoder(settings, vocabulary, hashed);
     if (tasks.length > settings.maxDimensions) return partial;
     const centroids = tasks.map((task) => partial.centroidOf(task.examples));
-    return new BuiltinEncoder(settings, vocabulary, weights, new CentroidSpanProjection(centroids, weights.length));
+    return new BuiltinEncoder(settings, vocabulary, new CentroidSpanProjection(centroids, vocabulary.weights.length));
   }
 
   async encode(texts: readonly string[]): Promise<Float32Array[]> {
@@ -84,37 +84,31 @@ export class BuiltinEncoder implements Encoder {
    * The returned vector is a reused buffer, valid until the next call.
    */
   sparse(text: string): SparseVector {
-    const { hasher, counts, weights } = this;
-    const { features, blocks, tokens, tokenOffsets, tokenFeatures } = this.vocabulary;
-    hasher.scan(text);
-    // Unique features of a text are at most its word n-grams plus its character n-grams.
-    let ids = this.sparseVector.ids;
-    const bound = hasher.wordCount + this.options.charNgrams.length * (hasher.codeCount + 2 * hasher.tokenCount);
-    if (ids.length < bound) ids = new Int32Array(bound);
+    const { scanner, counts } = this;
+    const { features, charIdOf, weights } = this.vocabulary;
+    scanner.scan(text);
+    let vector = this.vector;
+    const bound = scanner.wordNgramCount + scanner.codeCount + 1;
+    if (vector.ids.length < bound) vector = this.vector = { ids: new Int32Array(2 * bound), values: new Float64Array(2 * bound), length: 0 };
+    const { ids, values } = vector;
     let length = 0;
-    for (let i = 0; i < hasher.wordCount; i++) {
-      const id = features.get(hasher.wordKeys1[i], hasher.wordKeys2[i]);
+    for (let i = 0; i < scanner.wordNgramCount; i++) {
+      const id = features.get(scanner.keys1[i], scanner.keys2[i]);
       if (id < 0) continue;
       if (counts[id]++ === 0) ids[length++] = id;
     }
-    for (let t = 0; t < hasher.tokenCount; t++) {
-      const known = tokens.get(hasher.tokenKeys1[t], hasher.tokenKeys2[t]);
-      if (known >= 0) {
-        for (let p = tokenOffsets[known]; p < tokenOffsets[known + 1]; p++) {
-          const id = tokenFeatures[p];
-          if (counts[id]++ === 0) ids[length++] = id;
-        }
-        continue;
-      }
-      const found = hasher.charNgrams(t);
-      for (let i = 0; i < found; i++) {
-        const id = features.get(hasher.charKeys1[i], hasher.charKeys2[i]);
-        if (id < 0) continue;
-        if (counts[id]++ === 0) ids[length++] = id;
-      }
+    const wordEnd = length;
+    const codes = scanner.codes;
+    for (let i = 0; i < scanner.codeCount; i++) {
+      const id = charIdOf[codes[i]];
+      if (id < 0 || isSpace(codes[i])) continue;
+      if (counts[id]++ === 0) ids[length++] = id;
     }
-    let values = this.sparseVector.values;
-    if (values.length < ids.length) values = new Float64Array(ids.length);
+    const paddingId = charIdOf[SPACE_CODE];
+    if (scanner.tokenCount > 0 && paddingId >= 0) {
+      if (counts[paddingId] === 0) ids[length++] = paddingId;
+      counts[paddingId] += 2 * scanner.tokenCount;
+    }
     let wordSquare = 0;
     let charSquare = 0;
     for (let i = 0; i < length; i++) {
@@ -122,16 +116,16 @@ export class BuiltinEncoder implements Encoder {
       const value = (1 + Math.log(counts[id])) * weights[id];
       counts[id] = 0;
       values[i] = value;
-      if (blocks[id] === WORD_BLOCK) wordSquare += value * value;
+      if (i < wordEnd) wordSquare += value * value;
       else charSquare += value * value;
     }
     const charWeight = this.options.charBlockWeight;
     const total = Math.sqrt((wordSquare > 0 ? 1 : 0) + (charSquare > 0 ? charWeight * charWeight : 0));
     const wordScale = wordSquare > 0 ? 1 / Math.sqrt(wordSquare) / total : 0;
     const charScale = charSquare > 0 ? charWeight / Math.sqrt(charSquare) / total : 0;
-    for (let i = 0; i < length; i++) values[i] *= blocks[ids[i]] === WORD_BLOCK ? wordScale : charScale;
-    this.sparseVector = { ids, values, length };
-    return this.sparseVector;
+    for (let i = 0; i < length; i++) values[i] *= i < wordEnd ? wordScale : charScale;
+    vector.length = length;
+    return vector;
   }
 
   private centroidOf(examples: readonly string[]): SparseVector {
@@ -143,78 +137,56 @@ export class BuiltinEncoder implements Encoder {
     let square = 0;
     for (const value of sum.values()) square += value * value;
     const scale = square > 0 ? 1 / Math.sqrt(square) : 0;
-    return {
-      ids: Int32Array.from(sum.keys()),
-      values: Float64Array.from(sum.values(), (value) => value * scale),
-      length: sum.size,
-    };
+    return { ids: Int32Array.from(sum.keys()), values: Float64Array.from(sum.values(), (value) => value * scale), length: sum.size };
   }
 }
 
-/**
- * The fitted feature space: n-gram keys to feature ids, each feature's block, and every
- * whitespace token seen while fitting with its character n-gram feature ids, so that a known
- * token's character n-grams are looked up once instead of hashed one by one.
- */
+/** The fitted feature space: word n-gram keys and character codes to feature ids, and each feature's weight. */
 interface Vocabulary {
+  /** Word n-gram keys and character keys (code, CHAR_KEY) to feature ids. */
   features: FeatureTable;
-  blocks: Uint8Array;
-  tokens: FeatureTable;
-  tokenOffsets: Int32Array;
-  tokenFeatures: Int32Array;
+  /** Feature id of each UTF-16 code unit, -1 when never seen: the table, looked up without hashing. */
+  charIdOf: Int32Array;
+  weights: Float64Array;
 }
 
-class VocabularyBuilder {
-  readonly taskFrequency: number[] = [];
-  private readonly features = new FeatureTable(1 << 16);
-  private readonly tokens = new FeatureTable(1 << 14);
-  private readonly blocks: number[] = [];
-  private readonly lastTask: number[] = [];
-  private readonly tokenOffsets: number[] = [0];
-  private readonly tokenFeatures: number[] = [];
-  private readonly hasher: NgramHasher;
+// Second half of a character's key; word n-gram keys are hashes, so a clash needs a 64-bit collision.
+const CHAR_KEY = 0x7f4a7c15;
 
-  constructor(options: NgramOptions) {
-    this.hasher = new NgramHasher(options);
+class VocabularyBuilder {
+  private readonly features = new FeatureTable(1 << 16);
+  private readonly charIdOf = new Int32Array(65536).fill(-1);
+  private readonly taskFrequency: number[] = [];
+  private readonly lastTask: number[] = [];
+  private readonly scanner: TextScanner;
+
+  constructor(wordNgrams: readonly number[]) {
+    this.scanner = new TextScanner(wordNgrams);
   }
 
   addExample(text: string, task: number): void {
-    const hasher = this.hasher;
-    hasher.scan(text);
-    for (let i = 0; i < hasher.wordCount; i++) this.seen(this.feature(hasher.wordKeys1[i], hasher.wordKeys2[i], WORD_BLOCK), task);
-    for (let t = 0; t < hasher.tokenCount; t++) {
-      let token = this.tokens.get(hasher.tokenKeys1[t], hasher.tokenKeys2[t]);
-      if (token < 0) {
-        token = this.tokens.add(hasher.tokenKeys1[t], hasher.tokenKeys2[t]);
-        const found = hasher.charNgrams(t);
-        for (let i = 0; i < found; i++) this.tokenFeatures.push(this.feature(hasher.charKeys1[i], hasher.charKeys2[i], CHAR_BLOCK));
-        this.tokenOffsets.push(this.tokenFeatures.length);
-      }
-      for (let p = this.tokenOffsets[token]; p < this.tokenOffsets[token + 1]; p++) this.seen(this.tokenFeatures[p], task);
-    }
+    const scanner = this.scanner;
+    scanner.scan(text);
+    for (let i = 0; i < scanner.wordNgramCount; i++) this.seen(this.features.add(scanner.keys1[i], scanner.keys2[i]), task);
+    for (let i = 0; i < scanner.codeCount; i++) if (!isSpace(scanner.codes[i])) this.seen(this.charFeature(scanner.codes[i]), task);
+    if (scanner.tokenCount > 0) this.seen(this.charFeature(SPACE_CODE), task);
   }
 
-  build(): Vocabulary {
-    return {
-      features: this.features,
-      blocks: Uint8Array.from(this.blocks),
-      tokens: this.tokens,
-      tokenOffsets: Int32Array.from(this.tokenOffsets),
-      tokenFeatures: Int32Array.from(this.tokenFeatures),
-    };
+  build(taskCount: number): Vocabulary {
+    const weights = Float64Array.from(this.taskFrequency, (frequency) => Math.log((1 + taskCount) / (1 + frequency)) + 1);
+    return { features: this.features, charIdOf: this.charIdOf, weights };
   }
 
-  private feature(key1: number, key2: number, block: number): number {
-    const id = this.features.add(key1, key2);
-    if (id === this.blocks.length) {
-      this.blocks.push(block);
-      this.taskFrequency.push(0);
-      this.lastTask.push(-1);
-    }
-    return id;
+  private charFeature(code: number): number {
+    if (this.charIdOf[code] < 0) this.charIdOf[code] = this.features.add(code, CHAR_KEY);
+    return this.charIdOf[code];
   }
 
   private seen(id: number, task: number): void {
+    while (this.taskFrequency.length <= id) {
+      this.taskFrequency.push(0);
+      this.lastTask.push(-1);
+    }
     if (this.lastTask[id] === task) return;
     this.lastTask[id] = task;
     this.taskFrequency[id]++;
