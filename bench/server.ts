@@ -36,7 +36,7 @@ if (scenario === 'hello') {
   const upstream = process.env.BENCH_UPSTREAM_URL ? { url: process.env.BENCH_UPSTREAM_URL, kind: 'vllm', vllmMode: 'top1', baseModel: 'tiny-llama' } : {};
   const config = loadConfig({
     env: {},
-    overrides: { logLevel: 'silent', encoder: { maxDimensions: Number(process.env.BENCH_DIMENSIONS ?? 1024) }, cache: { maxEntries: 100000 }, upstream },
+    overrides: { logLevel: 'silent', encoder: { maxDimensions: Number(process.env.BENCH_DIMENSIONS ?? 1024) }, cache: { maxEntries: Number(process.env.BENCH_CACHE_ENTRIES ?? 10000) }, upstream },
   });
   const started = performance.now();
   const gateway = await createGateway(config, pino({ level: 'silent' }), { registry });
