@@ -17,6 +17,50 @@ t.test('environment variables', async (t) => {
   t.match(config, { port: 9000, host: '127.0.0.1', tasks: 'tasks.jsonl', topK: 5, temperature: 0.5, logLevel: 'debug', cache: { redisUrl: 'redis://r:6379' } });
 });
 
+t.test('encoder settings: exactly the documented environment names, nested in the config file', async (t) => {
+  const config = loadConfig({
+    env: {
+      LORAUTER_ENCODER: 'hybrid',
+      LORAUTER_ENCODER_MODEL: '/models/e5',
+      LORAUTER_ENCODER_URL: 'http://tei:8080',
+      LORAUTER_ENCODER_MODEL_NAME: 'bge-small',
+      LORAUTER_ENCODER_API_KEY: 'k',
+      LORAUTER_ENCODER_POOLING: 'cls',
+      LORAUTER_ENCODER_QUERY_PREFIX: 'query: ',
+      LORAUTER_ENCODER_EXAMPLE_PREFIX: 'passage: ',
+      LORAUTER_ENCODER_THREADS: '2',
+      LORAUTER_ENCODER_MAX_BATCH: '16',
+      LORAUTER_ENCODER_BATCH_WAIT_MS: '0.5',
+      LORAUTER_HYBRID_WEIGHT: '0.7',
+      LORAUTER_ENCODER_MAX_DIMENSIONS: '512',
+    },
+  });
+  t.same(config.encoder, {
+    kind: 'hybrid',
+    model: '/models/e5',
+    url: 'http://tei:8080',
+    modelName: 'bge-small',
+    apiKey: 'k',
+    pooling: 'cls',
+    queryPrefix: 'query: ',
+    examplePrefix: 'passage: ',
+    threads: 2,
+    maxBatch: 16,
+    batchWaitMs: 0.5,
+    hybridWeight: 0.7,
+    maxDimensions: 512,
+    timeoutMs: 10000,
+    retries: 2,
+    maxRetryWaitMs: 5000,
+  });
+  t.equal(loadConfig({ env: {} }).encoder.kind, 'builtin', 'built-in by default');
+  const dir = t.testdir({ 'c.yaml': 'encoder:\n  kind: onnx\n  model: /m\n' });
+  t.match(loadConfig({ env: {}, file: join(dir, 'c.yaml') }).encoder, { kind: 'onnx', model: '/m' });
+  t.throws(() => loadConfig({ env: { LORAUTER_ENCODER: 'bert' } }), /encoder\.kind: must be one of "builtin", "onnx", "remote", "hybrid"/);
+  t.throws(() => loadConfig({ env: { LORAUTER_HYBRID_WEIGHT: '1.5' } }), /encoder\.hybridWeight: must be <= 1/);
+  t.throws(() => loadConfig({ env: { LORAUTER_ENCODER_POOLING: 'max' } }), /encoder\.pooling: must be one of "mean", "cls", "last_token"/);
+});
+
 t.test('config file (YAML and JSON), environment wins', async (t) => {
   const dir = t.testdir({
     'c.yaml': 'port: 7000\ntopK: 4\ncache:\n  ttlSeconds: 60\n',
