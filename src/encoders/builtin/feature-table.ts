@@ -1,46 +1,47 @@
 /**
  * Open-addressing hash table from a 64-bit n-gram key (two 32-bit halves) to a dense feature id.
- * Typed arrays only, so lookups on the hot path allocate nothing.
+ * One Int32Array with the two key halves and the id side by side, so that a probe touches one
+ * cache line; lookups on the hot path allocate nothing.
  */
 export class FeatureTable {
-  private keys1: Int32Array;
-  private keys2: Int32Array;
-  private ids: Int32Array;
+  // [key1, key2, id] per slot; id -1 marks an empty slot.
+  private slots: Int32Array;
   private mask: number;
   size = 0;
 
   constructor(capacity = 1024) {
-    const slots = 2 ** Math.ceil(Math.log2(Math.max(16, capacity * 2)));
-    this.keys1 = new Int32Array(slots);
-    this.keys2 = new Int32Array(slots);
-    this.ids = new Int32Array(slots).fill(-1);
-    this.mask = slots - 1;
+    const count = 2 ** Math.ceil(Math.log2(Math.max(16, capacity * 2)));
+    this.slots = emptySlots(count);
+    this.mask = count - 1;
   }
 
   /** The id of a key, or -1. */
   get(key1: number, key2: number): number {
+    const slots = this.slots;
     let slot = slotOf(key1, key2) & this.mask;
     for (;;) {
-      const id = this.ids[slot];
+      const at = slot * 3;
+      const id = slots[at + 2];
       if (id < 0) return -1;
-      if (this.keys1[slot] === key1 && this.keys2[slot] === key2) return id;
+      if (slots[at] === key1 && slots[at + 1] === key2) return id;
       slot = (slot + 1) & this.mask;
     }
   }
 
   /** The id of a key, adding it with the next id when new. */
   add(key1: number, key2: number): number {
-    if ((this.size + 1) * 2 > this.ids.length) this.rehash(this.ids.length * 2);
+    if ((this.size + 1) * 2 > this.mask + 1) this.rehash((this.mask + 1) * 2);
     let slot = slotOf(key1, key2) & this.mask;
     for (;;) {
-      const id = this.ids[slot];
+      const at = slot * 3;
+      const id = this.slots[at + 2];
       if (id < 0) {
-        this.keys1[slot] = key1;
-        this.keys2[slot] = key2;
-        this.ids[slot] = this.size;
+        this.slots[at] = key1;
+        this.slots[at + 1] = key2;
+        this.slots[at + 2] = this.size;
         return this.size++;
       }
-      if (this.keys1[slot] === key1 && this.keys2[slot] === key2) return id;
+      if (this.slots[at] === key1 && this.slots[at + 1] === key2) return id;
       slot = (slot + 1) & this.mask;
     }
   }
@@ -48,30 +49,32 @@ export class FeatureTable {
   /** Keys in id order: [key1, key2] pairs flattened (for fingerprints). */
   keysInIdOrder(): Int32Array {
     const keys = new Int32Array(this.size * 2);
-    for (let slot = 0; slot < this.ids.length; slot++) {
-      const id = this.ids[slot];
+    for (let at = 0; at < this.slots.length; at += 3) {
+      const id = this.slots[at + 2];
       if (id < 0) continue;
-      keys[2 * id] = this.keys1[slot];
-      keys[2 * id + 1] = this.keys2[slot];
+      keys[2 * id] = this.slots[at];
+      keys[2 * id + 1] = this.slots[at + 1];
     }
     return keys;
   }
 
-  private rehash(slots: number): void {
-    const { keys1, keys2, ids } = this;
-    this.keys1 = new Int32Array(slots);
-    this.keys2 = new Int32Array(slots);
-    this.ids = new Int32Array(slots).fill(-1);
-    this.mask = slots - 1;
-    for (let slot = 0; slot < ids.length; slot++) {
-      if (ids[slot] < 0) continue;
-      let target = slotOf(keys1[slot], keys2[slot]) & this.mask;
-      while (this.ids[target] >= 0) target = (target + 1) & this.mask;
-      this.keys1[target] = keys1[slot];
-      this.keys2[target] = keys2[slot];
-      this.ids[target] = ids[slot];
+  private rehash(count: number): void {
+    const old = this.slots;
+    this.slots = emptySlots(count);
+    this.mask = count - 1;
+    for (let at = 0; at < old.length; at += 3) {
+      if (old[at + 2] < 0) continue;
+      let slot = slotOf(old[at], old[at + 1]) & this.mask;
+      while (this.slots[slot * 3 + 2] >= 0) slot = (slot + 1) & this.mask;
+      this.slots.set(old.subarray(at, at + 3), slot * 3);
     }
   }
+}
+
+function emptySlots(count: number): Int32Array {
+  const slots = new Int32Array(count * 3);
+  for (let at = 2; at < slots.length; at += 3) slots[at] = -1;
+  return slots;
 }
 
 function slotOf(key1: number, key2: number): number {
