@@ -5,6 +5,7 @@ import type { Config } from './config/schema.js';
 import type { Encoder } from './encoders/encoder.js';
 import { prepareEncoder } from './encoders/kinds.js';
 import { GatewayMetrics } from './observability/metrics.js';
+import { withDefaultBaseExamples } from './registry/base-examples.js';
 import { loadRegistry } from './registry/load.js';
 import type { TaskRegistry } from './registry/types.js';
 import { Router } from './router/router.js';
@@ -35,7 +36,7 @@ export interface GatewayParts {
 export async function createGateway(config: Config, logger: Logger, parts: GatewayParts = {}): Promise<Gateway> {
   const started = performance.now();
   const metrics = parts.metrics ?? new GatewayMetrics({ defaultMetrics: true });
-  const registry = parts.registry ?? loadRegistry(config.tasks);
+  const registry = withDefaultBaseExamples(parts.registry ?? loadRegistry(config.tasks), config.defaultBaseExamples);
   const prepared = parts.encoder ? undefined : await prepareEncoder(config.encoder);
   const baseEncoder = parts.encoder ?? prepared!.forTasks(registry.tasks);
   const redis = config.cache.redisUrl
@@ -56,8 +57,10 @@ export async function createGateway(config: Config, logger: Logger, parts: Gatew
   const router = await Router.build(registry, encoder, {
     topK: config.topK,
     temperature: config.temperature,
+    minConfidence: config.minConfidence,
+    baseMargin: config.baseMargin,
     decisionCacheSize: config.cache.decisionEntries,
-  });
+  }, prepared ? (tasks) => prepared.forTasks(tasks) : () => baseEncoder);
   metrics.tasks.set(router.taskCount);
   const upstream = createUpstream(config, registry, metrics, logger);
   logger.info(

@@ -4,7 +4,8 @@ import { startFakeLlamaCpp } from './fakes/llamacpp.js';
 import { FLAN_TASKS, listenGateway } from './helpers/gateway.js';
 
 const fake = await startFakeLlamaCpp(['/models/sst2.gguf', '/models/imdb_reviews.gguf', '/models/yelp_polarity_reviews.gguf', '/models/wmt16_translate_deen.gguf']);
-const gw = await listenGateway({ tasks: FLAN_TASKS, upstream: { url: fake.url, kind: 'llamacpp', baseModel: 'tiny-llama' } });
+// These tests are about composing mixtures: no abstention (tested in abstention.test.ts).
+const gw = await listenGateway({ tasks: FLAN_TASKS, upstream: { url: fake.url, kind: 'llamacpp', baseModel: 'tiny-llama' }, minConfidence: 0, defaultBaseExamples: false });
 t.teardown(async () => {
   await gw.close();
   await fake.stop();

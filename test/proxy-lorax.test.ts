@@ -5,7 +5,8 @@ import { listenGateway, tinyLlamaRegistry } from './helpers/gateway.js';
 
 const registry = await tinyLlamaRegistry();
 const fake = await startFakeLorax();
-const gw = await listenGateway({ upstream: { url: fake.url, kind: 'lorax' }, temperature: 1 }, { registry: { ...registry, adapters: new Map([...registry.adapters].map(([id]) => [id, { id }])) } });
+// These tests are about composing mixtures: no abstention (tested in abstention.test.ts).
+const gw = await listenGateway({ upstream: { url: fake.url, kind: 'lorax' }, temperature: 1, minConfidence: 0, defaultBaseExamples: false }, { registry: { ...registry, adapters: new Map([...registry.adapters].map(([id]) => [id, { id }])) } });
 t.teardown(async () => {
   await gw.close();
   await fake.stop();

@@ -14,7 +14,8 @@ const mixedPrompt = 'Translate to English and say whether it is positive: Das Re
 
 async function setup(t: Tap, upstream: Record<string, unknown>, vllm: Parameters<typeof startFakeVllm>[0] = { baseModel: base, staticAdapters: ['sst2', 'wmt16_translate_deen', 'e2e_nlg'], maxLoraRank: 64 }) {
   const fake = await startFakeVllm(vllm);
-  const gw = await listenGateway({ upstream: { url: fake.url, kind: 'vllm', baseModel: base, ...upstream }, temperature: 1 }, { registry });
+  // These tests are about composing mixtures: no abstention (tested in abstention.test.ts).
+  const gw = await listenGateway({ upstream: { url: fake.url, kind: 'vllm', baseModel: base, ...upstream }, temperature: 1, minConfidence: 0, defaultBaseExamples: false }, { registry });
   t.teardown(async () => {
     await gw.close();
     await fake.stop();

@@ -4,8 +4,11 @@ import type { EncoderKind } from '../config/schema.js';
 import { ENCODER_KINDS, prepareEncoder } from '../encoders/kinds.js';
 import { createGateway } from '../gateway.js';
 import { createLogger } from '../logger.js';
+import { withDefaultBaseExamples } from '../registry/base-examples.js';
 import { loadRegistry } from '../registry/load.js';
+import { writeFileSync } from 'node:fs';
 import { evaluateRouting } from '../router/evaluation.js';
+import { sweepPlot } from './sweep-plot.js';
 import { startServer, stopOnSignals } from '../server.js';
 
 const positiveInt = (value: string) => {
@@ -61,10 +64,13 @@ export function buildCli(): Command {
     .option('--temperature <t>', 'softmax temperature (τ)', positiveNumber, 0.2)
     .option('--max-dimensions <n>', 'built-in encoder: exact projection up to this many tasks', positiveInt)
     .option('--per-task', 'print top-1 and top-3 per task')
+    .option('--min-confidence <c>', 'abstention threshold to report on (default: the configured one)', (v) => Number(v))
+    .option('--sweep', 'print the abstention trade-off over a range of thresholds')
+    .option('--plot <file.svg>', 'with --sweep: write the trade-off curve as an SVG plot')
     .option('--json', 'print the reports as JSON')
     .action(async (options) => {
-      const registry = loadRegistry(options.tasks);
       const config = loadConfig({ file: options.config, overrides: { logLevel: 'warn' } });
+      const registry = withDefaultBaseExamples(loadRegistry(options.tasks), config.defaultBaseExamples);
       const kinds: EncoderKind[] = options.encoders ? options.encoders.split(',').map((kind: string) => kind.trim()) : [config.encoder.kind];
       const unknown = kinds.filter((kind) => !(kind in ENCODER_KINDS));
       if (unknown.length > 0) throw new InvalidArgumentError(`unknown encoder kind ${unknown.join(', ')}; known: ${Object.keys(ENCODER_KINDS).join(', ')}`);
@@ -79,6 +85,8 @@ export function buildCli(): Command {
               topK: 3,
               temperature: options.temperature,
               encoder: prepared,
+              minConfidence: options.minConfidence ?? config.minConfidence,
+              baseMargin: config.baseMargin,
               onFold: options.json ? undefined : (fold, folds) => process.stderr.write(`${kind}: fold ${fold + 1}/${folds}\r`),
             }),
           );
@@ -87,6 +95,7 @@ export function buildCli(): Command {
         }
       }
       if (options.json) {
+        if (options.plot) writeFileSync(options.plot, sweepPlot(reports));
         console.log(JSON.stringify(reports, null, 2));
         return;
       }
@@ -103,6 +112,25 @@ export function buildCli(): Command {
           'ms/prompt': report.msPerPrompt.toFixed(3),
         })),
       );
+      console.log(`abstention at confidence < ${reports[0].abstention.threshold} (share of prompts sent to the base model):`);
+      console.table(
+        reports.map((report) => ({
+          encoder: report.encoder,
+          'in-domain (false abstention)': pct(report.abstention.inDomain),
+          'OOD (own task excluded)': pct(report.abstention.outOfDomain),
+          'off-topic': pct(report.abstention.offTopic),
+        })),
+      );
+      if (options.sweep) {
+        for (const report of reports) {
+          console.log(`\n${report.encoder}: threshold sweep`);
+          console.table(report.sweep.map((point) => ({ threshold: point.threshold, 'in-domain': pct(point.inDomain), OOD: pct(point.outOfDomain), 'off-topic': pct(point.offTopic) })));
+        }
+        if (options.plot) {
+          writeFileSync(options.plot, sweepPlot(reports));
+          console.log(`plot written to ${options.plot}`);
+        }
+      }
       for (const report of reports) {
         console.log(`\n${report.encoder}: most confused (task → routed to, share of its prompts)`);
         for (const pair of report.confused) console.log(`  ${pair.task} → ${pair.routedTo}  ${pct(pair.share)}`);

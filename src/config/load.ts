@@ -30,6 +30,11 @@ function at(path: string[], convert: (raw: string, key: string) => unknown, envN
 }
 
 const text = (raw: string) => raw;
+const toggle = (raw: string, key: string): boolean => {
+  if (/^(on|true|1|yes)$/i.test(raw.trim())) return true;
+  if (/^(off|false|0|no)$/i.test(raw.trim())) return false;
+  throw new ConfigError(`${key} must be on or off, got "${raw}"`);
+};
 
 /** Environment variables and the config key each one sets. */
 export const ENVIRONMENT: Record<string, (envName: string) => Setter> = {
@@ -40,6 +45,11 @@ export const ENVIRONMENT: Record<string, (envName: string) => Setter> = {
   LORAUTER_TASKS: (e) => at(['tasks'], text, e),
   LORAUTER_TOP_K: (e) => at(['topK'], integer, e),
   LORAUTER_TEMPERATURE: (e) => at(['temperature'], number, e),
+  LORAUTER_MIN_CONFIDENCE: (e) => at(['minConfidence'], number, e),
+  LORAUTER_BASE_MARGIN: (e) => at(['baseMargin'], number, e),
+  LORAUTER_DEFAULT_BASE_EXAMPLES: (e) => at(['defaultBaseExamples'], toggle, e),
+  LORAUTER_CONVERSATION: (e) => at(['conversation'], text, e),
+  LORAUTER_REROUTE_CONFIDENCE: (e) => at(['rerouteConfidence'], number, e),
   LORAUTER_ENCODER: (e) => at(['encoder', 'kind'], text, e),
   LORAUTER_ENCODER_MAX_DIMENSIONS: (e) => at(['encoder', 'maxDimensions'], integer, e),
   LORAUTER_ENCODER_MODEL: (e) => at(['encoder', 'model'], text, e),

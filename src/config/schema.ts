@@ -2,6 +2,9 @@ import { Type, type Static } from 'typebox';
 
 export const UpstreamKind = Type.Union([Type.Literal('vllm'), Type.Literal('llamacpp'), Type.Literal('lorax')]);
 
+/** Measured on the FLAN pool with `lorauter eval --sweep` (see the README, "Confidence and abstention"). */
+export const DEFAULT_MIN_CONFIDENCE = 0.01;
+
 export const PoolingMode = Type.Union([Type.Literal('mean'), Type.Literal('cls'), Type.Literal('last_token')]);
 
 export const EncoderSettingsSchema = Type.Object(
@@ -40,6 +43,11 @@ export const ConfigSchema = Type.Object(
     tasks: Type.Optional(Type.String({ minLength: 1, description: 'task file: .jsonl examples or .yaml/.json registry' })),
     topK: Type.Integer({ minimum: 1, maximum: 64, default: 3 }),
     temperature: Type.Number({ exclusiveMinimum: 0, maximum: 100, default: 0.2 }),
+    minConfidence: Type.Number({ minimum: 0, maximum: 1, default: DEFAULT_MIN_CONFIDENCE, description: 'below this calibrated confidence a request goes to the base model (0: never)' }),
+    baseMargin: Type.Number({ minimum: 0, maximum: 2, default: 0.05, description: 'a base example must beat the nearest task example by this cosine to take a prompt' }),
+    defaultBaseExamples: Type.Boolean({ default: true, description: 'a registry that lists no base examples gets the built-in set' }),
+    conversation: Type.Union([Type.Literal('last_user'), Type.Literal('sticky')], { default: 'last_user', description: 'chat routing: on the last user turn, or kept from the first one' }),
+    rerouteConfidence: Type.Number({ minimum: 0, maximum: 1, default: 0.5, description: 'sticky: a later turn this confident about another task re-routes' }),
     encoder: EncoderSettingsSchema,
     bodyLimitBytes: Type.Integer({ minimum: 1024, default: 1048576 }),
     cache: Type.Object(

@@ -20,3 +20,8 @@ export function promptFromMessages(messages: readonly ChatMessage[], routeOn: 'l
   const chosen = routeOn === 'last_user' ? [users[users.length - 1]] : users;
   return chosen.map(textOf).filter(Boolean).join('\n');
 }
+
+/** The user turns of a chat, as text, in order. */
+export function userTurns(messages: readonly ChatMessage[]): string[] {
+  return messages.filter((message) => message.role === 'user').map(textOf).filter(Boolean);
+}

@@ -1,4 +1,8 @@
+import type { FastifyRequest } from 'fastify';
 import { invalidRequest } from '../errors.js';
+import type { GatewayMetrics } from '../observability/metrics.js';
+import { promptFromMessages, userTurns } from './prompt.js';
+import type { ChatMessage } from './schemas.js';
 import { UnknownTaskError, type RouteDecision, type RouteOptions, type Router } from '../router/router.js';
 
 /** Routes for an HTTP request: an unknown task in the exclusions is the client's mistake, a 400 naming `excludeParam`. */
@@ -9,4 +13,55 @@ export async function routeRequestTexts(router: Router, texts: readonly string[]
     if (error instanceof UnknownTaskError) throw invalidRequest(error.message, excludeParam, 'unknown_task');
     throw error;
   }
+}
+
+/** Counts a decision in /metrics and logs it in one line (never the prompt text). */
+export function reportDecision(request: FastifyRequest, metrics: GatewayMetrics, endpoint: string, decision: RouteDecision, composition?: string): void {
+  metrics.routeDecisions.inc({ endpoint });
+  metrics.routeConfidence.observe(decision.confidence);
+  metrics.adapterDecisions.inc({ adapter: decision.abstained ? 'base' : (decision.adapters[0]?.id ?? 'none') });
+  request.log.info(
+    {
+      endpoint,
+      tasks: decision.tasks.map((task) => ({ id: task.id, similarity: round(task.similarity), weight: round(task.weight) })),
+      adapters: decision.adapters.map((adapter) => ({ id: adapter.id, weight: round(adapter.weight) })),
+      confidence: round(decision.confidence),
+      ...(decision.abstained ? { abstained: decision.abstainReason } : {}),
+      ...(composition ? { composition } : {}),
+    },
+    'routed',
+  );
+}
+
+const round = (x: number) => Number(x.toFixed(4));
+
+export type ConversationMode = 'last_user' | 'sticky';
+
+export interface ChatRouting {
+  decision: RouteDecision;
+  /** sticky: kept from the first user turn; rerouted: a later turn was confidently about another task. */
+  conversation?: 'sticky' | 'rerouted';
+}
+
+/**
+ * Routes a chat. In sticky mode a multi-turn conversation keeps the decision made on its first
+ * user turn — recomputed from the request itself (or served from the decision cache), so no
+ * session state is kept — unless its last user turn is at least `rerouteConfidence` confident
+ * about another task.
+ */
+export async function routeChat(
+  router: Router,
+  messages: readonly ChatMessage[],
+  settings: { routeOn: 'last_user' | 'all_user' | 'all'; conversation: ConversationMode; rerouteConfidence: number },
+  options: RouteOptions,
+  excludeParam: string,
+): Promise<ChatRouting> {
+  const turns = userTurns(messages);
+  if (settings.conversation !== 'sticky' || settings.routeOn !== 'last_user' || turns.length < 2) {
+    const [decision] = await routeRequestTexts(router, [promptFromMessages(messages, settings.routeOn)], options, excludeParam);
+    return { decision };
+  }
+  const [first, last] = await routeRequestTexts(router, [turns[0], turns[turns.length - 1]], options, excludeParam);
+  const moved = !last.abstained && last.confidence >= settings.rerouteConfidence && last.tasks[0]?.id !== first.tasks[0]?.id;
+  return moved ? { decision: last, conversation: 'rerouted' } : { decision: first, conversation: 'sticky' };
 }

@@ -60,7 +60,11 @@ export const RouteDecisionSchema = Type.Object(
     tasks: Type.Array(
       Type.Object({ id: Type.String(), similarity: Type.Number(), weight: Type.Number(), domain: Type.Optional(Type.String()) }),
     ),
-    adapters: Type.Array(Type.Object({ id: Type.String(), weight: Type.Number() })),
+    adapters: Type.Array(Type.Object({ id: Type.String(), weight: Type.Number() }), { description: 'empty when the decision abstained' }),
+    confidence: Type.Number({ minimum: 0, maximum: 1, description: 'calibrated confidence in the top task' }),
+    abstained: Type.Boolean({ description: 'true: the prompt belongs to the base model, no adapter' }),
+    abstain_reason: Type.Optional(Type.Union([Type.Literal('low_confidence'), Type.Literal('base_example')])),
+    conversation: Type.Optional(Type.Union([Type.Literal('sticky'), Type.Literal('rerouted')], { description: 'LORAUTER_CONVERSATION=sticky: kept from the first user turn, or re-routed on the last one' })),
     top_k: Type.Integer(),
     temperature: Type.Number(),
     encoder: Type.String({ description: 'encoder fingerprint' }),

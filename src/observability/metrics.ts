@@ -10,6 +10,18 @@ export class GatewayMetrics {
     labelNames: ['endpoint'] as const,
     registers: [this.registry],
   });
+  readonly routeConfidence = new Histogram({
+    name: 'lorauter_route_confidence',
+    help: 'Calibrated confidence of routing decisions (below LORAUTER_MIN_CONFIDENCE they go to the base model)',
+    buckets: [0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9, 1],
+    registers: [this.registry],
+  });
+  readonly adapterDecisions = new Counter({
+    name: 'lorauter_adapter_decisions_total',
+    help: 'Routing decisions by the heaviest adapter chosen ("base" when the decision abstained)',
+    labelNames: ['adapter'] as const,
+    registers: [this.registry],
+  });
   readonly routeDuration = new Histogram({
     name: 'lorauter_route_duration_seconds',
     help: 'Time to route one prompt (embed + search + compose)',

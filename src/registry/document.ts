@@ -21,6 +21,7 @@ const RegistryDocument = Type.Object(
         ),
       ),
     ),
+    base_examples: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
     tasks: Type.Array(
       Type.Object(
         {
@@ -93,5 +94,5 @@ function toRegistry(document: RegistryDocument, file: string, lineAt: (path: (st
     }
     return { id: task.id, domain: task.domain, description: task.description, examples: task.examples, adapterScores };
   });
-  return { tasks, adapters, source: file };
+  return { tasks, adapters, baseExamples: document.base_examples ?? [], source: file };
 }

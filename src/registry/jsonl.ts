@@ -5,9 +5,11 @@ const KNOWN_FIELDS = new Set(['task', 'inputs', 'domain', 'adapter', 'targets'])
 /**
  * One example a line: {"task", "inputs", "domain"?, "adapter"?, "targets"?} — the format of the
  * FLAN task pool released with LoraRetriever. A task's adapter is `adapter` when given, else its own id.
+ * A line with "task": null is a base example: a prompt that belongs to the base model.
  */
 export function parseTaskExamplesJsonl(source: string, file: string): TaskRegistry {
   const tasks = new Map<string, TaskDefinition & { adapterLine?: number }>();
+  const baseExamples: string[] = [];
   const lines = source.split(/\r?\n/);
   lines.forEach((line, index) => {
     const lineNumber = index + 1;
@@ -33,8 +35,13 @@ export function parseTaskExamplesJsonl(source: string, file: string): TaskRegist
       }
       return value;
     };
-    const taskId = requireString('task', false)!;
     const inputs = requireString('inputs', false)!;
+    if (record.task === null) {
+      if (record.adapter !== undefined || record.domain !== undefined) throw new RegistryError(file, lineNumber, 'a base example ("task": null) takes no "adapter" or "domain"');
+      baseExamples.push(inputs);
+      return;
+    }
+    const taskId = requireString('task', false)!;
     const domain = requireString('domain', true);
     const adapter = requireString('adapter', true);
     if (record.targets !== undefined && typeof record.targets !== 'string') {
@@ -67,5 +74,5 @@ export function parseTaskExamplesJsonl(source: string, file: string): TaskRegist
       adapters.set(id, { id });
     }
   }
-  return { tasks: taskList, adapters, source: file };
+  return { tasks: taskList, adapters, baseExamples, source: file };
 }

@@ -20,6 +20,8 @@ export interface TaskDefinition {
 export interface TaskRegistry {
   tasks: TaskDefinition[];
   adapters: Map<string, AdapterDefinition>;
+  /** Prompts that belong to the base model (greetings, chit-chat, off-topic): a prompt closer to them than to every task abstains. */
+  baseExamples?: string[];
   /** Where it came from, for logs and /v1/tasks. */
   source: string;
 }

@@ -1,7 +1,8 @@
 import { CachingEncoder } from '../cache/caching-encoder.js';
 import type { PreparedEncoder } from '../encoders/kinds.js';
 import type { TaskRegistry } from '../registry/types.js';
-import { Router } from './router.js';
+import { offTopicPrompts } from './off-topic-prompts.js';
+import { Router, type RouteDecision } from './router.js';
 
 export interface EvaluationOptions {
   folds: number;
@@ -9,6 +10,9 @@ export interface EvaluationOptions {
   topK: number;
   temperature: number;
   encoder: PreparedEncoder;
+  /** The abstention threshold reported on (the sweep covers others). */
+  minConfidence: number;
+  baseMargin: number;
   onFold?: (fold: number, folds: number) => void;
 }
 
@@ -27,6 +31,25 @@ export interface ConfusedPair {
   share: number;
 }
 
+export interface AbstentionPoint {
+  threshold: number;
+  inDomain: number;
+  outOfDomain?: number;
+  offTopic: number;
+}
+
+export const SWEEP_THRESHOLDS = [0, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5];
+
+/** Per decision, what abstention depends on: its confidence, and whether a base example was closer than every task. */
+interface AbstentionSample {
+  confidence: number;
+  baseCloser: boolean;
+}
+
+const sampleOf = (decision: RouteDecision): AbstentionSample => ({ confidence: decision.confidence, baseCloser: decision.abstainReason === 'base_example' });
+const abstains = (sample: AbstentionSample, threshold: number) => sample.baseCloser || sample.confidence < threshold;
+const shareAbstaining = (samples: AbstentionSample[], threshold: number) => samples.filter((sample) => abstains(sample, threshold)).length / Math.max(1, samples.length);
+
 export interface EvaluationReport {
   encoder: string;
   folds: number;
@@ -40,6 +63,10 @@ export interface EvaluationReport {
   /** Mean time to encode one test prompt (no cache), batches of one task's test prompts. */
   msPerPrompt: number;
   perTask: TaskScore[];
+  /** Shares of prompts that abstain at `minConfidence`: in-domain test prompts (false abstention), OOD, off-topic. */
+  abstention: AbstentionPoint;
+  /** The same shares over a range of thresholds. */
+  sweep: AbstentionPoint[];
   /** The most frequent wrong top-1 tasks, worst first. */
   confused: ConfusedPair[];
 }
@@ -61,15 +88,21 @@ export async function evaluateRouting(registry: TaskRegistry, options: Evaluatio
   let oodTop3 = 0;
   let encodeMs = 0;
   let fingerprint = '';
+  const samples = { inDomain: [] as AbstentionSample[], outOfDomain: [] as AbstentionSample[], offTopic: [] as AbstentionSample[] };
+  const offTopic = offTopicPrompts();
   for (let fold = 0; fold < options.folds; fold++) {
     options.onFold?.(fold, options.folds);
     const validation = registry.tasks.map((task) => ({ ...task, examples: task.examples.filter((_, i) => i % options.folds !== fold) }));
     const encoder = options.encoder.forTasks(validation);
     fingerprint = encoder.fingerprint;
+    // Abstention is judged on the samples below at every threshold; the router itself never abstains on confidence.
     const router = await Router.build({ ...registry, tasks: validation }, new CachingEncoder(encoder, { maxEntries: 0 }), {
       topK: Math.max(3, options.topK),
       temperature: options.temperature,
-    });
+      minConfidence: 0,
+      baseMargin: options.baseMargin,
+    }, options.encoder.forTasks);
+    for (const decision of await router.routeMany(offTopic, { topK: 3 })) samples.offTopic.push(sampleOf(decision));
     for (const task of registry.tasks) {
       const tests = task.examples.filter((_, i) => i % options.folds === fold);
       const started = performance.now();
@@ -79,6 +112,7 @@ export async function evaluateRouting(registry: TaskRegistry, options: Evaluatio
       const score = perTask.get(task.id)!;
       for (const decision of decisions) {
         prompts++;
+        samples.inDomain.push(sampleOf(decision));
         score.prompts++;
         const ids = decision.tasks.map((t) => t.id);
         if (ids[0] === task.id) score.top1++;
@@ -89,6 +123,7 @@ export async function evaluateRouting(registry: TaskRegistry, options: Evaluatio
       if (options.excludeOwn) {
         const excluded = await router.routeMany(tests, { topK: 3, excludeTasks: [task.id] });
         for (const decision of excluded) {
+          samples.outOfDomain.push(sampleOf(decision));
           const domains = decision.tasks.map((t) => domainOf.get(t.id));
           if (domains[0] === task.domain) oodTop1++;
           if (domains.includes(task.domain)) oodTop3++;
@@ -97,6 +132,12 @@ export async function evaluateRouting(registry: TaskRegistry, options: Evaluatio
     }
   }
   const tasks = [...perTask.values()];
+  const pointAt = (threshold: number): AbstentionPoint => ({
+    threshold,
+    inDomain: shareAbstaining(samples.inDomain, threshold),
+    ...(options.excludeOwn ? { outOfDomain: shareAbstaining(samples.outOfDomain, threshold) } : {}),
+    offTopic: shareAbstaining(samples.offTopic, threshold),
+  });
   const sum = (pick: (score: TaskScore) => number) => tasks.reduce((total, score) => total + pick(score), 0);
   return {
     encoder: fingerprint,
@@ -108,6 +149,8 @@ export async function evaluateRouting(registry: TaskRegistry, options: Evaluatio
     domain: domain / prompts,
     ...(options.excludeOwn ? { outOfDomain: { domainTop1: oodTop1 / prompts, domainTop3: oodTop3 / prompts } } : {}),
     msPerPrompt: encodeMs / prompts,
+    abstention: pointAt(options.minConfidence),
+    sweep: [...new Set([...SWEEP_THRESHOLDS, options.minConfidence])].sort((a, b) => a - b).map(pointAt),
     perTask: tasks.map((score) => ({ ...score, top1: score.top1 / score.prompts, top3: score.top3 / score.prompts })),
     confused: [...confusions]
       .map(([key, count]) => {

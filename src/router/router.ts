@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { CachingEncoder, EmbeddingSource } from '../cache/caching-encoder.js';
 import { bestAdapterOf, type TaskDefinition, type TaskRegistry } from '../registry/types.js';
-import { meanOfNormalized, tasksToAdapters, weighTasks, type WeightedAdapter, type WeightedTask } from './math.js';
+import { calibrateTasks, confidenceOf, type TaskCalibration } from './calibration.js';
+import { heldOutSimilarities, type EncoderForTasks } from './held-out.js';
+import { meanOfNormalized, tasksToAdapters, vectorNorm, weighTasks, type WeightedAdapter, type WeightedTask } from './math.js';
 import { TaskIndex } from './task-index.js';
 
 export interface RouteOptions {
@@ -12,9 +14,18 @@ export interface RouteOptions {
   excludeTasks?: readonly string[];
 }
 
+export type AbstainReason = 'low_confidence' | 'base_example';
+
 export interface RouteDecision {
   tasks: WeightedTask[];
+  /** Empty when the decision abstained: the request belongs to the base model. */
   adapters: WeightedAdapter[];
+  /** Calibrated confidence in the top task, in [0, 1] (see calibration.ts). */
+  confidence: number;
+  abstained: boolean;
+  abstainReason?: AbstainReason;
+  /** Highest similarity to a base example, when the registry has any. */
+  baseSimilarity?: number;
   /** Where the prompt's embedding came from; 'decision' when the whole decision was cached. */
   embeddingSource: EmbeddingSource | 'decision';
   timings: { embedMs: number; searchMs: number };
@@ -25,6 +36,10 @@ export interface RouterDefaults {
   temperature: number;
   /** Entries in the LRU of whole decisions for repeated prompts (0: none). */
   decisionCacheSize?: number;
+  /** Below this confidence the decision abstains (0: never on confidence). */
+  minConfidence?: number;
+  /** A base example must be this much closer (cosine) than the nearest example of the chosen tasks to win. */
+  baseMargin?: number;
 }
 
 export class UnknownTaskError extends Error {
@@ -47,21 +62,36 @@ export class Router {
     readonly registry: TaskRegistry,
     readonly encoder: CachingEncoder,
     private readonly index: TaskIndex,
+    private readonly calibrations: Map<string, TaskCalibration>,
+    private readonly baseVectors: Float32Array[],
+    /** Unit example vectors by task id, kept when there are base examples to compare them with. */
+    private readonly exampleVectors: Map<string, Float32Array[]>,
     readonly defaults: RouterDefaults,
   ) {
     this.tasksById = new Map(registry.tasks.map((task) => [task.id, task]));
     this.decisions = defaults.decisionCacheSize ? new LRUCache({ max: defaults.decisionCacheSize }) : undefined;
   }
 
-  static async build(registry: TaskRegistry, encoder: CachingEncoder, defaults: RouterDefaults): Promise<Router> {
-    const examples = await encoder.encode(registry.tasks.flatMap((task) => task.examples), 'example');
+  /** `encoderFor` gives the encoder for a subset of the tasks, for calibration on held-out examples. */
+  static async build(registry: TaskRegistry, encoder: CachingEncoder, defaults: RouterDefaults, encoderFor: EncoderForTasks = () => encoder): Promise<Router> {
+    const baseExamples = registry.baseExamples ?? [];
+    const vectors = await encoder.encode([...registry.tasks.flatMap((task) => task.examples), ...baseExamples], 'example');
     let next = 0;
-    const embeddings = registry.tasks.map((task) => meanOfNormalized(examples.slice(next, (next += task.examples.length))));
+    const byTask = registry.tasks.map((task) => vectors.slice(next, (next += task.examples.length)));
     const index = new TaskIndex(
       registry.tasks.map((task) => task.id),
-      embeddings,
+      byTask.map(meanOfNormalized),
     );
-    return new Router(registry, encoder, index, defaults);
+    const calibrations = calibrateTasks(await heldOutSimilarities(registry.tasks, encoderFor, encoder));
+    const baseVectors = vectors.slice(next).map(unit);
+    const keepExamples = baseVectors.length > 0 && next * encoder.dimensions <= MAX_KEPT_EXAMPLE_NUMBERS;
+    const exampleVectors = new Map(keepExamples ? registry.tasks.map((task, i) => [task.id, byTask[i].map(unit)]) : []);
+    return new Router(registry, encoder, index, new Map(registry.tasks.map((task, i) => [task.id, calibrations[i]])), baseVectors, exampleVectors, defaults);
+  }
+
+  /** The calibration of a task: the typical similarity of its prompts and their spread. */
+  calibration(taskId: string): TaskCalibration | undefined {
+    return this.calibrations.get(taskId);
   }
 
   task(id: string): TaskDefinition | undefined {
@@ -94,12 +124,26 @@ export class Router {
       const candidates = this.index.search(vectors[j], topK + excluded.tasks.size);
       const kept = candidates.filter((task) => !excluded.tasks.has(task.id)).slice(0, topK);
       const tasks = weighTasks(kept, temperature);
-      const adapters = renormalize(
-        tasksToAdapters(tasks, (taskId) => bestAdapterOf(this.tasksById.get(taskId)!, excluded.adapters)),
-      );
+      const top = tasks[0];
+      // The similarity times the embedding's length: what held-out.ts calibrates on (see evidence()).
+      const confidence = top ? confidenceOf(top.similarity * vectorNorm(vectors[j]), this.calibrations.get(top.id)!) : 0;
+      const baseSimilarity = nearest(this.baseVectors, vectors[j]);
+      const abstainReason: AbstainReason | undefined =
+        baseSimilarity !== undefined && top && baseSimilarity >= this.taskSimilarityForBase(tasks, vectors[j]) + (this.defaults.baseMargin ?? 0)
+          ? 'base_example'
+          : confidence < (this.defaults.minConfidence ?? 0)
+            ? 'low_confidence'
+            : undefined;
+      const adapters = abstainReason
+        ? []
+        : renormalize(tasksToAdapters(tasks, (taskId) => bestAdapterOf(this.tasksById.get(taskId)!, excluded.adapters)));
       const decision: RouteDecision = {
         tasks,
         adapters,
+        confidence,
+        abstained: abstainReason !== undefined,
+        ...(abstainReason ? { abstainReason } : {}),
+        ...(baseSimilarity !== undefined ? { baseSimilarity } : {}),
         embeddingSource: sources[j],
         timings: { embedMs, searchMs: performance.now() - searchStarted },
       };
@@ -108,6 +152,20 @@ export class Router {
     });
     const computed = new Set(missing);
     return decisions.map((decision, i) => (computed.has(i) ? decision! : cachedCopy(decision!)));
+  }
+
+  /**
+   * What the nearest base example is compared with: like with like, the nearest example of the
+   * chosen tasks when examples are kept, else the top task's centroid similarity.
+   */
+  private taskSimilarityForBase(tasks: readonly WeightedTask[], query: Float32Array): number {
+    let best = -1;
+    for (const task of tasks) {
+      const examples = this.exampleVectors.get(task.id);
+      if (!examples) return tasks[0].similarity;
+      best = Math.max(best, nearest(examples, query)!);
+    }
+    return best;
   }
 
   private exclusions(taskIds: readonly string[]): { tasks: Set<string>; adapters: Set<string> } {
@@ -122,6 +180,27 @@ export class Router {
     }
     return { tasks: new Set(taskIds), adapters };
   }
+}
+
+// Example vectors kept for comparing with base examples, at most this many numbers (16 MB).
+const MAX_KEPT_EXAMPLE_NUMBERS = 1 << 22;
+
+/** Highest cosine between the query and a list of unit vectors; undefined for an empty list. */
+function nearest(units: readonly Float32Array[], query: Float32Array): number | undefined {
+  if (units.length === 0) return undefined;
+  const norm = vectorNorm(query);
+  let best = -1;
+  for (const vector of units) {
+    let dot = 0;
+    for (let d = 0; d < vector.length; d++) dot += vector[d] * query[d];
+    best = Math.max(best, norm > 0 ? dot / norm : 0);
+  }
+  return best;
+}
+
+function unit(vector: Float32Array): Float32Array {
+  const norm = vectorNorm(vector);
+  return norm > 0 ? vector.map((x) => x / norm) : vector;
 }
 
 /** Weights sum to 1 again after tasks whose adapters were all excluded dropped out. */

@@ -39,6 +39,11 @@ export interface DriverContext {
   baseModel?: string;
 }
 
+/** How an abstained decision reaches the upstream: the base model, and why. */
+export function baseComposition(decision: RouteDecision): string {
+  return `base; reason=${decision.abstainReason ?? 'low_confidence'}`;
+}
+
 /** The name the upstream knows an adapter by. */
 export function upstreamNameOf(adapters: Map<string, AdapterDefinition>, id: string): string {
   return adapters.get(id)?.upstreamName ?? id;

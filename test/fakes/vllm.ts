@@ -20,10 +20,14 @@ export async function startFakeVllm(options: { baseModel: string; staticAdapters
     const model = request.body?.model;
     if (kind === 'chat' && !Array.isArray(request.body?.messages)) return error(res, 400, 'messages: Field required', 'BadRequestError', 'messages');
     if (kind === 'completions' && request.body?.prompt === undefined) return error(res, 400, 'prompt: Field required', 'BadRequestError', 'prompt');
-    if (model !== options.baseModel && !loaded.has(model)) return error(res, 404, `The model \`${model}\` does not exist.`, 'NotFoundError', 'model');
-    const words = fake.behaviour.words ?? ['hello', 'from', 'vllm', `model=${model}`];
-    if (request.body.stream) return fake.streamEvents(res, openAIChunks(kind, model, words));
-    json(res, 200, completion(kind, model, words.join(' ')));
+    // vLLM's check_model: no model name, or the base model's, is the base model.
+    if (model !== undefined && model !== null && model !== '' && model !== options.baseModel && !loaded.has(model)) {
+      return error(res, 404, `The model \`${model}\` does not exist.`, 'NotFoundError', 'model');
+    }
+    const served = model || options.baseModel;
+    const words = fake.behaviour.words ?? ['hello', 'from', 'vllm', `model=${served}`];
+    if (request.body.stream) return fake.streamEvents(res, openAIChunks(kind, served, words));
+    json(res, 200, completion(kind, served, words.join(' ')));
   };
 
   fake

@@ -6,7 +6,7 @@ import type { RouteDecision } from '../../router/router.js';
 import { OPENAI_PATHS, type OpenAIEndpoint, type PreparedRequest } from '../../upstreams/types.js';
 import { promptFromMessages } from '../prompt.js';
 import { relayUpstream, upstreamAuthorization } from '../proxy.js';
-import { routeRequestTexts } from '../routing.js';
+import { reportDecision, routeChat, routeRequestTexts, type ChatRouting } from '../routing.js';
 import { ErrorResponse, type ChatMessage } from '../schemas.js';
 import { LlamaCppDriver } from '../../upstreams/llamacpp/driver.js';
 import { ChatCompletionRequest, CompletionRequest, ModelList, NativeCompletionRequest } from './openai-schemas.js';
@@ -32,22 +32,31 @@ function completionPrompt(prompt: unknown): string {
 export const openAIPlugin: FastifyPluginAsync<{ gateway: Gateway }> = async (app, { gateway }) => {
   const routerModels = new Set(gateway.config.upstream.routerModelNames);
 
-  async function decide(text: string, options: LorauterOptions, param: string): Promise<RouteDecision> {
-    if (text.trim() === '') throw invalidRequest('The prompt to route on is empty.', param, 'empty_input');
-    const [decision] = await routeRequestTexts(
-      gateway.router,
-      [text],
-      { topK: options.top_k, temperature: options.temperature, excludeTasks: options.exclude_tasks },
-      'lorauter.exclude_tasks',
-    );
-    if (decision.adapters.length === 0) throw new GatewayError(409, 'Every candidate adapter was excluded.', 'invalid_request_error', 'lorauter.exclude_tasks', 'no_adapter');
+  const routeOptions = (options: LorauterOptions) => ({ topK: options.top_k, temperature: options.temperature, excludeTasks: options.exclude_tasks });
+
+  function checked(decision: RouteDecision): RouteDecision {
+    if (decision.adapters.length === 0 && !decision.abstained) throw new GatewayError(409, 'Every candidate adapter was excluded.', 'invalid_request_error', 'lorauter.exclude_tasks', 'no_adapter');
     return decision;
+  }
+
+  async function decide(text: string, options: LorauterOptions, param: string): Promise<ChatRouting> {
+    if (text.trim() === '') throw invalidRequest('The prompt to route on is empty.', param, 'empty_input');
+    const [decision] = await routeRequestTexts(gateway.router, [text], routeOptions(options), 'lorauter.exclude_tasks');
+    return { decision: checked(decision) };
+  }
+
+  async function decideChat(messages: ChatMessage[], options: LorauterOptions): Promise<ChatRouting> {
+    if (promptFromMessages(messages, options.route_on ?? 'last_user').trim() === '') throw invalidRequest('The prompt to route on is empty.', 'messages', 'empty_input');
+    const settings = { routeOn: options.route_on ?? 'last_user', conversation: gateway.config.conversation, rerouteConfidence: gateway.config.rerouteConfidence };
+    const routed = await routeChat(gateway.router, messages, settings, routeOptions(options), 'lorauter.exclude_tasks');
+    return { ...routed, decision: checked(routed.decision) };
   }
 
   function announce(reply: FastifyReply, decision: RouteDecision, composition: string) {
     reply.header('x-lorauter-adapters', formatWeights(decision.adapters));
     reply.header('x-lorauter-tasks', formatWeights(decision.tasks));
     reply.header('x-lorauter-composition', composition);
+    reply.header('x-lorauter-confidence', decision.confidence.toFixed(4));
   }
 
   const target = () => ({ client: gateway.upstream!.client, kind: gateway.upstream!.kind, apiKey: gateway.config.upstream.apiKey, metrics: gateway.metrics });
@@ -60,11 +69,11 @@ export const openAIPlugin: FastifyPluginAsync<{ gateway: Gateway }> = async (app
     let prepared: PreparedRequest;
     if (routerModels.has(original.model as string)) {
       const { lorauter: options = {}, ...body } = original as Record<string, unknown> & { lorauter?: LorauterOptions };
-      const text = endpoint === 'chat' ? promptFromMessages(body.messages as ChatMessage[], options.route_on ?? 'last_user') : completionPrompt(body.prompt);
-      const decision = await decide(text, options, endpoint === 'chat' ? 'messages' : 'prompt');
-      gateway.metrics.routeDecisions.inc({ endpoint });
+      const { decision, conversation } = endpoint === 'chat' ? await decideChat(body.messages as ChatMessage[], options) : await decide(completionPrompt(body.prompt), options, 'prompt');
       prepared = await upstream.driver.prepareRouted({ endpoint, body, stream, decision });
-      announce(reply, decision, prepared.composition);
+      const composition = conversation ? `${prepared.composition}; conversation=${conversation}` : prepared.composition;
+      reportDecision(request, gateway.metrics, endpoint, decision, composition);
+      announce(reply, decision, composition);
     } else {
       prepared = { path: OPENAI_PATHS[endpoint], body: original, composition: 'passthrough' };
       reply.header('x-lorauter-composition', 'passthrough');
@@ -87,9 +96,9 @@ export const openAIPlugin: FastifyPluginAsync<{ gateway: Gateway }> = async (app
           reply.header('x-lorauter-composition', 'passthrough');
           return relayUpstream(request, reply, target(), { path: '/completion', body: request.body as Record<string, unknown>, composition: 'passthrough' }, body.stream === true, 'native_completion');
         }
-        const decision = await decide(completionPrompt(body.prompt), options, 'prompt');
-        gateway.metrics.routeDecisions.inc({ endpoint: 'native_completion' });
+        const { decision } = await decide(completionPrompt(body.prompt), options, 'prompt');
         const prepared = await driver.prepareNativeCompletion(body, decision);
+        reportDecision(request, gateway.metrics, 'native_completion', decision, prepared.composition);
         announce(reply, decision, prepared.composition);
         return relayUpstream(request, reply, target(), prepared, body.stream === true, 'native_completion');
       },

@@ -4,14 +4,18 @@ import type { Gateway } from '../../gateway.js';
 import type { RouteDecision } from '../../router/router.js';
 import { invalidRequest } from '../../errors.js';
 import { promptFromMessages } from '../prompt.js';
-import { routeRequestTexts } from '../routing.js';
+import { reportDecision, routeChat, routeRequestTexts } from '../routing.js';
 import { ErrorResponse, RouteRequest, RouteResponse } from '../schemas.js';
 
-export function decisionBody(gateway: Gateway, decision: RouteDecision, topK: number, temperature: number) {
+export function decisionBody(gateway: Gateway, decision: RouteDecision, topK: number, temperature: number, conversation?: 'sticky' | 'rerouted') {
   return {
     object: 'lorauter.route' as const,
     tasks: decision.tasks.map((task) => ({ id: task.id, similarity: task.similarity, weight: task.weight, domain: gateway.router.task(task.id)?.domain })),
     adapters: decision.adapters,
+    confidence: decision.confidence,
+    abstained: decision.abstained,
+    ...(decision.abstainReason ? { abstain_reason: decision.abstainReason } : {}),
+    ...(conversation ? { conversation } : {}),
     top_k: topK,
     temperature,
     encoder: gateway.encoder.fingerprint,
@@ -38,14 +42,23 @@ export const routePlugin: FastifyPluginAsync<{ gateway: Gateway }> = async (app,
       if ((body.input === undefined) === (body.messages === undefined)) {
         throw invalidRequest("Exactly one of 'input' or 'messages' must be given.", body.input === undefined ? 'input' : 'messages', 'invalid_value');
       }
-      const texts = body.input !== undefined ? ([] as string[]).concat(body.input) : [promptFromMessages(body.messages!, body.route_on ?? 'last_user')];
-      texts.forEach((text, i) => {
-        if (text.trim() === '') throw invalidRequest('Prompts must contain non-whitespace text.', Array.isArray(body.input) ? `input.${i}` : body.input !== undefined ? 'input' : 'messages', 'empty_input');
-      });
       const topK = body.top_k ?? gateway.config.topK;
       const temperature = body.temperature ?? gateway.config.temperature;
-      const decisions = await routeRequestTexts(gateway.router, texts, { topK, temperature, excludeTasks: body.exclude_tasks }, 'exclude_tasks');
-      gateway.metrics.routeDecisions.inc({ endpoint: 'route' }, decisions.length);
+      const options = { topK, temperature, excludeTasks: body.exclude_tasks };
+      if (body.messages !== undefined) {
+        const routeOn = body.route_on ?? 'last_user';
+        if (promptFromMessages(body.messages, routeOn).trim() === '') throw invalidRequest('Prompts must contain non-whitespace text.', 'messages', 'empty_input');
+        const settings = { routeOn, conversation: gateway.config.conversation, rerouteConfidence: gateway.config.rerouteConfidence };
+        const { decision, conversation } = await routeChat(gateway.router, body.messages, settings, options, 'exclude_tasks');
+        reportDecision(request, gateway.metrics, 'route', decision, conversation && `conversation=${conversation}`);
+        return decisionBody(gateway, decision, topK, temperature, conversation);
+      }
+      const texts = ([] as string[]).concat(body.input!);
+      texts.forEach((text, i) => {
+        if (text.trim() === '') throw invalidRequest('Prompts must contain non-whitespace text.', Array.isArray(body.input) ? `input.${i}` : 'input', 'empty_input');
+      });
+      const decisions = await routeRequestTexts(gateway.router, texts, options, 'exclude_tasks');
+      for (const decision of decisions) reportDecision(request, gateway.metrics, 'route', decision);
       const bodies = decisions.map((decision) => decisionBody(gateway, decision, topK, temperature));
       return Array.isArray(body.input) ? { object: 'list' as const, results: bodies } : bodies[0];
     },

@@ -1,7 +1,7 @@
 import { basename } from 'node:path';
 import type { Logger } from 'pino';
 import type { UpstreamClient } from '../client.js';
-import { OPENAI_PATHS, type DriverContext, type PreparedRequest, type RoutedCall, type UpstreamDriver } from '../types.js';
+import { baseComposition, OPENAI_PATHS, type DriverContext, type PreparedRequest, type RoutedCall, type UpstreamDriver } from '../types.js';
 
 interface LoadedAdapter {
   id: number;
@@ -37,7 +37,7 @@ export class LlamaCppDriver implements UpstreamDriver {
     return {
       path: OPENAI_PATHS[call.endpoint],
       body,
-      composition: missing.length > 0 ? `mixture; missing=${missing.join(',')}` : 'mixture',
+      composition: this.compositionOf(call.decision, missing),
       onUpstreamStatus: this.forgetOnAdapterError,
     };
   }
@@ -49,9 +49,15 @@ export class LlamaCppDriver implements UpstreamDriver {
     return {
       path: '/completion',
       body: { ...rest, lora },
-      composition: missing.length > 0 ? `mixture; missing=${missing.join(',')}` : 'mixture',
+      composition: this.compositionOf(decision, missing),
       onUpstreamStatus: this.forgetOnAdapterError,
     };
+  }
+
+  // An empty "lora" list sets every adapter's scale to 0: the base model answers.
+  private compositionOf(decision: RoutedCall['decision'], missing: string[]): string {
+    if (decision.abstained) return baseComposition(decision);
+    return missing.length > 0 ? `mixture; missing=${missing.join(',')}` : 'mixture';
   }
 
   private async loraFor(adapters: RoutedCall['decision']['adapters']): Promise<{ lora: { id: number; scale: number }[]; missing: string[] }> {

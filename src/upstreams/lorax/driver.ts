@@ -1,4 +1,4 @@
-import { upstreamNameOf, type DriverContext, type PreparedRequest, type RoutedCall, type UpstreamDriver } from '../types.js';
+import { baseComposition, upstreamNameOf, type DriverContext, type PreparedRequest, type RoutedCall, type UpstreamDriver } from '../types.js';
 import { completionChunksFromGenerateStream, completionFromGenerate, generateParameters, promptOf } from './translate.js';
 
 /**
@@ -12,7 +12,10 @@ export class LoraxDriver implements UpstreamDriver {
 
   async prepareRouted(call: RoutedCall): Promise<PreparedRequest> {
     const adapters = call.decision.adapters;
+    const base = call.decision.abstained;
     if (call.endpoint === 'chat') {
+      // LoRAX's OpenAI endpoint takes the adapter in `model`; "" is the base model.
+      if (base) return { path: '/v1/chat/completions', body: { ...call.body, model: '' }, composition: baseComposition(call.decision) };
       return {
         path: '/v1/chat/completions',
         body: { ...call.body, model: this.adapterId(adapters[0].id) },
@@ -20,9 +23,11 @@ export class LoraxDriver implements UpstreamDriver {
       };
     }
     const parameters = generateParameters(call.body);
-    const local = adapters.every((adapter) => this.context.adapters.get(adapter.id)?.path);
+    const local = !base && adapters.every((adapter) => this.context.adapters.get(adapter.id)?.path);
     if (local) parameters.adapter_source = 'local';
-    if (adapters.length === 1) parameters.adapter_id = this.adapterId(adapters[0].id);
+    if (base) {
+      // No adapter_id and no merged_adapters: the base model.
+    } else if (adapters.length === 1) parameters.adapter_id = this.adapterId(adapters[0].id);
     else {
       parameters.merged_adapters = {
         ids: adapters.map((adapter) => this.adapterId(adapter.id)),
@@ -34,7 +39,7 @@ export class LoraxDriver implements UpstreamDriver {
     return {
       path: call.stream ? '/generate_stream' : '/generate',
       body: { inputs: promptOf(call.body), parameters },
-      composition: adapters.length > 1 ? 'merged_adapters' : 'single',
+      composition: base ? baseComposition(call.decision) : adapters.length > 1 ? 'merged_adapters' : 'single',
       translateResponse: (native) => completionFromGenerate(native, model),
       translateStream: (payloads) => completionChunksFromGenerateStream(payloads, model),
     };

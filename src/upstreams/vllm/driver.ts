@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import { MergeRefusedError } from '../peft/merge.js';
-import { OPENAI_PATHS, upstreamNameOf, type DriverContext, type PreparedRequest, type RoutedCall, type UpstreamDriver } from '../types.js';
+import { baseComposition, OPENAI_PATHS, upstreamNameOf, type DriverContext, type PreparedRequest, type RoutedCall, type UpstreamDriver } from '../types.js';
 import { roundWeights, type VllmMergeManager } from './merge-manager.js';
 
 export type VllmMode = 'top1' | 'merge';
@@ -25,6 +25,11 @@ export class VllmDriver implements UpstreamDriver {
 
   async prepareRouted(call: RoutedCall): Promise<PreparedRequest> {
     const path = OPENAI_PATHS[call.endpoint];
+    if (call.decision.abstained) {
+      // vLLM serves its base model for a request that names it, or names no model at all.
+      const { model: _model, ...body } = call.body;
+      return { path, body: this.context.baseModel ? { ...body, model: this.context.baseModel } : body, composition: baseComposition(call.decision) };
+    }
     const adapters = call.decision.adapters;
     const top = adapters[0];
     const single = (composition: string): PreparedRequest => ({
