@@ -5,7 +5,7 @@ import type { Config } from './config/schema.js';
 import type { Encoder } from './encoders/encoder.js';
 import { prepareEncoder } from './encoders/kinds.js';
 import { GatewayMetrics } from './observability/metrics.js';
-import { withDefaultBaseExamples } from './registry/base-examples.js';
+import { exampleGroups, withDefaultBaseExamples } from './registry/base-examples.js';
 import { loadRegistry } from './registry/load.js';
 import type { TaskRegistry } from './registry/types.js';
 import { Router } from './router/router.js';
@@ -38,7 +38,8 @@ export async function createGateway(config: Config, logger: Logger, parts: Gatew
   const metrics = parts.metrics ?? new GatewayMetrics({ defaultMetrics: true });
   const registry = withDefaultBaseExamples(parts.registry ?? loadRegistry(config.tasks), config.defaultBaseExamples);
   const prepared = parts.encoder ? undefined : await prepareEncoder(config.encoder);
-  const baseEncoder = parts.encoder ?? prepared!.forTasks(registry.tasks);
+  const encoderFor = (tasks: readonly { examples: readonly string[] }[]) => prepared!.forTasks(exampleGroups(tasks, registry.baseExamples));
+  const baseEncoder = parts.encoder ?? encoderFor(registry.tasks);
   const redis = config.cache.redisUrl
     ? new RedisEmbeddingStore(
         {
@@ -60,7 +61,7 @@ export async function createGateway(config: Config, logger: Logger, parts: Gatew
     minConfidence: config.minConfidence,
     baseMargin: config.baseMargin,
     decisionCacheSize: config.cache.decisionEntries,
-  }, prepared ? (tasks) => prepared.forTasks(tasks) : () => baseEncoder);
+  }, prepared ? encoderFor : () => baseEncoder);
   metrics.tasks.set(router.taskCount);
   const upstream = createUpstream(config, registry, metrics, logger);
   logger.info(

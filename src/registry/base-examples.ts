@@ -72,3 +72,11 @@ export function withDefaultBaseExamples(registry: TaskRegistry, enabled: boolean
   if ((registry.baseExamples?.length ?? 0) > 0 || !enabled) return registry;
   return { ...registry, baseExamples: DEFAULT_BASE_EXAMPLES };
 }
+
+/**
+ * What a fitted encoder (the built-in one) is fitted on: the tasks' examples, and the base examples
+ * as one more group, so that the encoder's space has a direction for them too.
+ */
+export function exampleGroups(tasks: readonly { examples: readonly string[] }[], baseExamples: readonly string[] = []): { examples: readonly string[] }[] {
+  return baseExamples.length > 0 ? [...tasks, { examples: baseExamples }] : [...tasks];
+}

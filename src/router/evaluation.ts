@@ -1,5 +1,6 @@
 import { CachingEncoder } from '../cache/caching-encoder.js';
 import type { PreparedEncoder } from '../encoders/kinds.js';
+import { exampleGroups } from '../registry/base-examples.js';
 import type { TaskRegistry } from '../registry/types.js';
 import { offTopicPrompts } from './off-topic-prompts.js';
 import { Router, type RouteDecision } from './router.js';
@@ -93,7 +94,8 @@ export async function evaluateRouting(registry: TaskRegistry, options: Evaluatio
   for (let fold = 0; fold < options.folds; fold++) {
     options.onFold?.(fold, options.folds);
     const validation = registry.tasks.map((task) => ({ ...task, examples: task.examples.filter((_, i) => i % options.folds !== fold) }));
-    const encoder = options.encoder.forTasks(validation);
+    const encoderFor = (tasks: readonly { examples: readonly string[] }[]) => options.encoder.forTasks(exampleGroups(tasks, registry.baseExamples));
+    const encoder = encoderFor(validation);
     fingerprint = encoder.fingerprint;
     // Abstention is judged on the samples below at every threshold; the router itself never abstains on confidence.
     const router = await Router.build({ ...registry, tasks: validation }, new CachingEncoder(encoder, { maxEntries: 0 }), {
@@ -101,7 +103,7 @@ export async function evaluateRouting(registry: TaskRegistry, options: Evaluatio
       temperature: options.temperature,
       minConfidence: 0,
       baseMargin: options.baseMargin,
-    }, options.encoder.forTasks);
+    }, encoderFor);
     for (const decision of await router.routeMany(offTopic, { topK: 3 })) samples.offTopic.push(sampleOf(decision));
     for (const task of registry.tasks) {
       const tests = task.examples.filter((_, i) => i % options.folds === fold);
