@@ -103,3 +103,22 @@ t.test('no task file: the demo registry', async (t) => {
   t.ok(registry.tasks.length >= 5);
   t.equal(registry.source, 'built-in demo registry');
 });
+
+t.test('base examples: YAML base_examples, JSONL "task": null, the built-in default set', async (t) => {
+  const { DEFAULT_BASE_EXAMPLES, withDefaultBaseExamples, exampleGroups } = await import('../src/registry/base-examples.js');
+  const yaml = loadRegistry(file(t, 'r.yaml', 'base_examples: ["hi there", "tell me a joke"]\ntasks:\n  - id: a\n    examples: ["x y"]\n'));
+  t.same(yaml.baseExamples, ['hi there', 'tell me a joke']);
+  const jsonl = loadRegistry(
+    file(t, 'r.jsonl', '{"task": "a", "inputs": "x y"}\n{"task": null, "inputs": "good morning"}\n{"task": null, "inputs": "thanks!"}\n'),
+  );
+  t.same(jsonl.baseExamples, ['good morning', 'thanks!']);
+  t.same(jsonl.tasks.map((task) => task.id), ['a'], 'a base example is no task');
+  t.throws(() => loadRegistry(file(t, 'bad.jsonl', '{"task": null, "inputs": "hi", "adapter": "a"}\n{"task": "a", "inputs": "x"}\n')), /bad\.jsonl:1: a base example/);
+  t.throws(() => loadRegistry(file(t, 'bad.yaml', 'base_examples: [""]\ntasks:\n  - id: a\n    examples: ["x"]\n')), /base_examples\.0/);
+  t.equal(withDefaultBaseExamples(jsonl, true), jsonl, 'a registry with its own base examples keeps them');
+  const none = loadRegistry(file(t, 'none.jsonl', '{"task": "a", "inputs": "x y"}\n'));
+  t.same(withDefaultBaseExamples(none, true).baseExamples, DEFAULT_BASE_EXAMPLES);
+  t.same(withDefaultBaseExamples(none, false).baseExamples ?? [], []);
+  t.same(exampleGroups(none.tasks, ['hi']), [...none.tasks, { examples: ['hi'] }], 'base examples are one more group to fit on');
+  t.same(exampleGroups(none.tasks, []), none.tasks);
+});
