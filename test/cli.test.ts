@@ -38,6 +38,15 @@ t.test('eval reports top-1, top-3, domain and the OOD variant', async (t) => {
     t.ok(pair.share <= 1 - task.top1 + 1e-9, 'a confusion is at most the task\'s misses');
   }
   t.ok(report.msPerPrompt > 0);
+  t.match(report.abstention, { threshold: Number, inDomain: Number, outOfDomain: Number, offTopic: Number });
+  for (const key of ['inDomain', 'outOfDomain', 'offTopic']) {
+    const shares = report.sweep.map((point: Record<string, number>) => point[key]);
+    t.same(shares, [...shares].sort((a, b) => a - b), `${key}: more prompts abstain as the threshold rises`);
+  }
+  t.ok(report.abstention.offTopic > report.abstention.inDomain, 'off-topic prompts abstain far more often than in-domain ones');
+  const plot = join(dir, 'sweep.svg');
+  await cli('eval', '--tasks', subset, '--folds', '2', '--sweep', '--plot', plot, '--json');
+  t.match(readFileSync(plot, 'utf8'), /^<svg[^>]*>[\s\S]*<path d="M[\s\S]*<\/svg>$/);
   const text = await cli('eval', '--tasks', subset, '--folds', '2');
   t.match(text.stdout, /top-1.*top-3.*domain/);
   t.match(text.stdout, /most confused/);

@@ -2,9 +2,9 @@ import { scaleLinear, scaleSymlog } from 'd3-scale';
 import { line } from 'd3-shape';
 import type { AbstentionPoint, EvaluationReport } from '../router/evaluation.js';
 
-const WIDTH = 640;
+const WIDTH = 760;
 const HEIGHT = 360;
-const MARGIN = { top: 20, right: 170, bottom: 45, left: 55 };
+const MARGIN = { top: 20, right: 250, bottom: 45, left: 55 };
 const SERIES: { key: keyof Omit<AbstentionPoint, 'threshold'>; label: string; dash: string }[] = [
   { key: 'inDomain', label: 'in-domain (false)', dash: '' },
   { key: 'outOfDomain', label: 'OOD (own excluded)', dash: '6 3' },
@@ -32,6 +32,11 @@ export function sweepPlot(reports: readonly EvaluationReport[]): string {
   }
   parts.push(`<text x="${(MARGIN.left + WIDTH - MARGIN.right) / 2}" y="${HEIGHT - 8}" text-anchor="middle">minimum confidence (symlog)</text>`);
   parts.push(`<text transform="rotate(-90)" x="${-(HEIGHT - MARGIN.bottom + MARGIN.top) / 2}" y="14" text-anchor="middle">share of prompts abstaining</text>`);
+  const chosen = reports[0]?.abstention.threshold;
+  if (chosen !== undefined) {
+    parts.push(`<line x1="${x(chosen)}" x2="${x(chosen)}" y1="${MARGIN.top}" y2="${HEIGHT - MARGIN.bottom}" stroke="#999" stroke-dasharray="3 3"/>`);
+    parts.push(`<text x="${x(chosen) + 4}" y="${HEIGHT - MARGIN.bottom - 6}" fill="#666">${chosen}</text>`);
+  }
   let legend = MARGIN.top;
   reports.forEach((report, r) => {
     for (const series of SERIES) {
