@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test as Tap } from 'tap';
 import OpenAI from 'openai';
 import { calibrateTasks, confidenceOf, normalCdf } from '../src/router/calibration.js';
 import { heldOutSimilarities } from '../src/router/held-out.js';
@@ -115,18 +115,22 @@ t.test('metrics and the decision log line (no prompt text in the log)', async (t
   t.notOk(JSON.stringify(gw.logs).includes('gorgeous'), 'the prompt text is never logged');
 });
 
+/** A gateway over a fake upstream, both closed when the test ends, and an OpenAI client for it. */
+async function proxied(t: Tap, fake: { url: string; stop(): Promise<void> }, upstream: Record<string, unknown>, overrides: Record<string, unknown> = {}) {
+  const gw = await listenGateway({ upstream: { url: fake.url, ...upstream }, ...overrides }, { registry: await tinyLlamaRegistry() });
+  t.teardown(async () => {
+    await gw.close();
+    await fake.stop();
+  });
+  return { gw, client: new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'x', maxRetries: 0 }) };
+}
+
 t.test('abstention through the proxy: the base model gets the request, no adapter attached', async (t) => {
-  const registry = await tinyLlamaRegistry();
   const greeting = [{ role: 'user' as const, content: 'hello! how are you doing today?' }];
 
   t.test('vLLM: model is the base model', async (t) => {
     const fake = await startFakeVllm({ baseModel: 'tiny-llama', staticAdapters: ['sst2', 'wmt16_translate_deen', 'e2e_nlg'] });
-    const gw = await listenGateway({ upstream: { url: fake.url, kind: 'vllm', vllmMode: 'top1', baseModel: 'tiny-llama' } }, { registry });
-    t.teardown(async () => {
-      await gw.close();
-      await fake.stop();
-    });
-    const client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'x', maxRetries: 0 });
+    const { client } = await proxied(t, fake, { kind: 'vllm', vllmMode: 'top1', baseModel: 'tiny-llama' });
     const { data, response } = await client.chat.completions.create({ model: 'lorauter', messages: greeting }).withResponse();
     t.equal(fake.last('/v1/chat/completions').body.model, 'tiny-llama');
     t.match(response.headers.get('x-lorauter-composition'), /^base; reason=(low_confidence|base_example)$/);
@@ -143,12 +147,7 @@ t.test('abstention through the proxy: the base model gets the request, no adapte
 
   t.test('vLLM without a configured base model: no model field (vLLM serves its base model)', async (t) => {
     const fake = await startFakeVllm({ baseModel: 'tiny-llama', staticAdapters: ['sst2'] });
-    const gw = await listenGateway({ upstream: { url: fake.url, kind: 'vllm', vllmMode: 'top1' } }, { registry });
-    t.teardown(async () => {
-      await gw.close();
-      await fake.stop();
-    });
-    const client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'x', maxRetries: 0 });
+    const { client } = await proxied(t, fake, { kind: 'vllm', vllmMode: 'top1' });
     const { data } = await client.chat.completions.create({ model: 'lorauter', messages: greeting }).withResponse();
     t.notOk('model' in fake.last('/v1/chat/completions').body);
     t.match(data.choices[0].message.content, /model=tiny-llama/);
@@ -156,12 +155,7 @@ t.test('abstention through the proxy: the base model gets the request, no adapte
 
   t.test('llama.cpp: lora is an empty list (every adapter at scale 0)', async (t) => {
     const fake = await startFakeLlamaCpp(['/models/sst2.gguf', '/models/wmt16_translate_deen.gguf']);
-    const gw = await listenGateway({ upstream: { url: fake.url, kind: 'llamacpp', baseModel: 'tiny-llama' } }, { registry });
-    t.teardown(async () => {
-      await gw.close();
-      await fake.stop();
-    });
-    const client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'x', maxRetries: 0 });
+    const { gw, client } = await proxied(t, fake, { kind: 'llamacpp', baseModel: 'tiny-llama' });
     const { response } = await client.chat.completions.create({ model: 'lorauter', messages: greeting }).withResponse();
     t.same(fake.last('/v1/chat/completions').body.lora, []);
     t.match(response.headers.get('x-lorauter-composition'), /^base; reason=/);
@@ -173,12 +167,7 @@ t.test('abstention through the proxy: the base model gets the request, no adapte
 
   t.test('LoRAX: chat with model "" and completions without adapter_id', async (t) => {
     const fake = await startFakeLorax();
-    const gw = await listenGateway({ upstream: { url: fake.url, kind: 'lorax' } }, { registry });
-    t.teardown(async () => {
-      await gw.close();
-      await fake.stop();
-    });
-    const client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'x', maxRetries: 0 });
+    const { client } = await proxied(t, fake, { kind: 'lorax' });
     const { response } = await client.chat.completions.create({ model: 'lorauter', messages: greeting }).withResponse();
     t.equal(fake.last('/v1/chat/completions').body.model, '');
     t.match(response.headers.get('x-lorauter-composition'), /^base; reason=/);
