@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # Build stage: full install (TypeScript, node-gyp for hnswlib-node), compile to dist/.
-FROM node:20-bookworm-slim AS build
+FROM node:22-bookworm-slim AS build
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json .npmrc tsconfig.json ./
@@ -9,7 +9,7 @@ COPY bin ./bin
 RUN npm ci --no-audit --no-fund && npm prune --omit=dev
 
 # Runtime stage: compiled code, production dependencies (with the compiled hnswlib-node addon), no toolchain.
-FROM node:20-bookworm-slim
+FROM node:22-bookworm-slim
 ENV NODE_ENV=production PORT=8080 HOST=0.0.0.0
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules

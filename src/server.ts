@@ -26,8 +26,15 @@ export async function startServer(config: Config): Promise<RunningServer> {
   return { app, gateway, url, stop };
 }
 
-/** SIGTERM/SIGINT: stop accepting, finish in-flight requests, close Redis, exit; a second signal exits at once. */
-export function stopOnSignals(server: RunningServer, graceMs = 10_000): void {
+/**
+ * SIGTERM/SIGINT/SIGHUP: stop accepting, finish in-flight requests, close Redis, exit; a second
+ * signal exits at once. SIGHUP (a closed terminal) stops the same way, and says so, rather than
+ * ending the process silently as Node does by default.
+ */
+/** How long in-flight requests get to finish after a stop signal (the pod's terminationGracePeriodSeconds must be longer). */
+export const SHUTDOWN_GRACE_MS = 10_000;
+
+export function stopOnSignals(server: RunningServer, graceMs = SHUTDOWN_GRACE_MS): void {
   let signalled = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (signalled) process.exit(1);
@@ -48,4 +55,5 @@ export function stopOnSignals(server: RunningServer, graceMs = 10_000): void {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  process.on('SIGHUP', onSignal);
 }

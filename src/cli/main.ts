@@ -6,7 +6,9 @@ import { createGateway } from '../gateway.js';
 import { createLogger } from '../logger.js';
 import { withDefaultBaseExamples } from '../registry/base-examples.js';
 import { loadRegistry } from '../registry/load.js';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { evaluateRouting } from '../router/evaluation.js';
 import { sweepPlot } from './sweep-plot.js';
 import { startServer, stopOnSignals } from '../server.js';
@@ -26,8 +28,24 @@ function configFrom(options: { tasks?: string; config?: string; topK?: number; t
   return loadConfig({ file: options.config, overrides: { tasks: options.tasks, topK: options.topK, temperature: options.temperature, ...overrides } });
 }
 
+/** The version in package.json, found upwards from this file (src/cli when run with tsx, dist/src/cli when built). */
+function packageVersion(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let depth = 0; depth < 5; depth++, dir = dirname(dir)) {
+    const file = join(dir, 'package.json');
+    if (existsSync(file)) {
+      const manifest = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+      if (manifest.name === 'lorauter-gateway' && manifest.version) return manifest.version;
+    }
+  }
+  return 'unknown';
+}
+
 export function buildCli(): Command {
-  const program = new Command('lorauter').description('LoRAuter gateway: route prompts to LoRA adapters through tasks').showHelpAfterError();
+  const program = new Command('lorauter')
+    .description('LoRAuter gateway: route prompts to LoRA adapters through tasks')
+    .version(packageVersion(), '-V, --version')
+    .showHelpAfterError();
   const common = (command: Command) =>
     command
       .option('-t, --tasks <file>', 'task file (.jsonl examples or .yaml/.json registry); env LORAUTER_TASKS')
