@@ -72,3 +72,18 @@ t.test('bad arguments and bad task files fail with a clear message', async (t) =
   const dir = t.testdir({ 'bad.jsonl': '{"task":"a","inputs":"x"}\nnot json\n' });
   await t.rejects(cli('route', 'hello', '--tasks', join(dir, 'bad.jsonl')), /bad\.jsonl:2: invalid JSON/);
 });
+
+t.test('--version, and serve stops cleanly on SIGHUP with a log line', async (t) => {
+  const { stdout } = await cli('--version');
+  t.equal(stdout.trim(), JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version);
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, ['--import', 'tsx', entry, 'serve', '--port', '0', '--host', '127.0.0.1'], { env: { ...process.env, LOG_LEVEL: 'info' } });
+  let output = '';
+  child.stdout.on('data', (chunk) => (output += chunk));
+  for (let i = 0; i < 200 && !output.includes('Server listening'); i++) await new Promise((r) => setTimeout(r, 50));
+  t.match(output, /Server listening/);
+  child.kill('SIGHUP');
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  t.equal(code, 0, 'exit 0 after draining');
+  t.match(output, /"signal":"SIGHUP".*"msg":"shutting down"/);
+});
