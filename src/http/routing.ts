@@ -20,6 +20,7 @@ export function reportDecision(request: FastifyRequest, metrics: GatewayMetrics,
   metrics.routeDecisions.inc({ endpoint });
   metrics.routeConfidence.observe(decision.confidence);
   metrics.adapterDecisions.inc({ adapter: decision.abstained ? 'base' : (decision.adapters[0]?.id ?? 'none') });
+  if (!request.log.isLevelEnabled('info')) return;
   request.log.info(
     {
       endpoint,

@@ -124,16 +124,7 @@ export class Router {
       const candidates = this.index.search(vectors[j], topK + excluded.tasks.size);
       const kept = candidates.filter((task) => !excluded.tasks.has(task.id)).slice(0, topK);
       const tasks = weighTasks(kept, temperature);
-      const top = tasks[0];
-      // The similarity times the embedding's length: what held-out.ts calibrates on (see evidence()).
-      const confidence = top ? confidenceOf(top.similarity * vectorNorm(vectors[j]), this.calibrations.get(top.id)!) : 0;
-      const baseSimilarity = nearest(this.baseVectors, vectors[j]);
-      const abstainReason: AbstainReason | undefined =
-        baseSimilarity !== undefined && top && baseSimilarity >= this.taskSimilarityForBase(tasks, vectors[j]) + (this.defaults.baseMargin ?? 0)
-          ? 'base_example'
-          : confidence < (this.defaults.minConfidence ?? 0)
-            ? 'low_confidence'
-            : undefined;
+      const { confidence, abstainReason, baseSimilarity } = this.judge(tasks, vectors[j]);
       const adapters = abstainReason
         ? []
         : renormalize(tasksToAdapters(tasks, (taskId) => bestAdapterOf(this.tasksById.get(taskId)!, excluded.adapters)));
@@ -152,6 +143,20 @@ export class Router {
     });
     const computed = new Set(missing);
     return decisions.map((decision, i) => (computed.has(i) ? decision! : cachedCopy(decision!)));
+  }
+
+  /** Confidence in the top task, and whether the prompt belongs to the base model instead. */
+  private judge(tasks: readonly WeightedTask[], query: Float32Array): { confidence: number; abstainReason?: AbstainReason; baseSimilarity?: number } {
+    const top = tasks[0];
+    if (!top) return { confidence: 0 };
+    // The similarity times the embedding's length: what held-out.ts calibrates on (see evidence()).
+    const confidence = confidenceOf(top.similarity * vectorNorm(query), this.calibrations.get(top.id)!);
+    const baseSimilarity = nearest(this.baseVectors, query);
+    if (baseSimilarity !== undefined && baseSimilarity >= this.taskSimilarityForBase(tasks, query) + (this.defaults.baseMargin ?? 0)) {
+      return { confidence, abstainReason: 'base_example', baseSimilarity };
+    }
+    if (confidence < (this.defaults.minConfidence ?? 0)) return { confidence, abstainReason: 'low_confidence', baseSimilarity };
+    return { confidence, baseSimilarity };
   }
 
   /**
