@@ -20,7 +20,8 @@ export function reportDecision(request: FastifyRequest, metrics: GatewayMetrics,
   metrics.routeDecisions.inc({ endpoint });
   metrics.routeConfidence.observe(decision.confidence);
   metrics.adapterDecisions.inc({ adapter: decision.abstained ? 'base' : (decision.adapters[0]?.id ?? 'none') });
-  if (!request.log.isLevelEnabled('info')) return;
+  // Fastify's logger is pino's: skip building the line when info is off.
+  if (!(request.log as unknown as { isLevelEnabled(level: string): boolean }).isLevelEnabled('info')) return;
   request.log.info(
     {
       endpoint,
