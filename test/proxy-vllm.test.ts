@@ -12,10 +12,15 @@ const base = 'tiny-llama';
 const sentiment = 'Is the sentiment of the following sentence positive or negative? a gorgeous, witty, seductive movie. OPTIONS: - negative - positive';
 const mixedPrompt = 'Translate to English and say whether it is positive: Das Restaurant The Eagle ist ein schönes Café.';
 
-async function setup(t: Tap, upstream: Record<string, unknown>, vllm: Parameters<typeof startFakeVllm>[0] = { baseModel: base, staticAdapters: ['sst2', 'wmt16_translate_deen', 'e2e_nlg'], maxLoraRank: 64 }) {
+async function setup(
+  t: Tap,
+  upstream: Record<string, unknown>,
+  vllm: Parameters<typeof startFakeVllm>[0] = { baseModel: base, staticAdapters: ['sst2', 'wmt16_translate_deen', 'e2e_nlg'], maxLoraRank: 64 },
+  adapters = registry.adapters,
+) {
   const fake = await startFakeVllm(vllm);
   // These tests are about composing mixtures: no abstention (tested in abstention.test.ts).
-  const gw = await listenGateway({ upstream: { url: fake.url, kind: 'vllm', baseModel: base, ...upstream }, temperature: 1, minConfidence: 0, defaultBaseExamples: false }, { registry });
+  const gw = await listenGateway({ upstream: { url: fake.url, kind: 'vllm', baseModel: base, ...upstream }, temperature: 1, minConfidence: 0, defaultBaseExamples: false }, { registry: { ...registry, adapters } });
   t.teardown(async () => {
     await gw.close();
     await fake.stop();
@@ -43,7 +48,7 @@ t.test('unknown model names get vLLM\'s 404, passed through', async (t) => {
 
 t.test('merge: one merged adapter equal to the mixture, loaded once, reused', async (t) => {
   const mergeDir = t.testdir({});
-  const { fake, client, gw } = await setup(t, { vllmMode: 'merge', mergeDir, maxLoraRank: 64, mergeWeightStep: 0.05 });
+  const { fake, client, gw } = await setup(t, { vllmMode: 'merge', mergeDir, maxLoraRank: 64, mergeWeightStep: 0.05, mergeMinWeight: 0 });
   const { response } = await client.chat.completions.create({ model: 'lorauter', messages: [{ role: 'user', content: mixedPrompt }] }).withResponse();
   const composition = response.headers.get('x-lorauter-composition')!;
   t.match(composition, /^merge; adapter=lorauter-merge-[0-9a-f]{16}$/);
@@ -119,4 +124,89 @@ t.test('merge refused above max_lora_rank: falls back to top1, says so in a head
   t.equal(fake.last('/v1/chat/completions').body.model, top);
   t.equal(fake.received.filter((r) => r.path === '/v1/load_lora_adapter').length, 0);
   t.match(await (await fetch(`${gw.url}/metrics`)).text(), /lorauter_composition_fallbacks_total\{upstream="vllm",reason="rank_too_large"\} 1/);
+});
+
+t.test('merge: adapters lighter than LORAUTER_MERGE_MIN_WEIGHT leave the mixture, renormalised, and the header says so', async (t) => {
+  const { fake, client } = await setup(t, { vllmMode: 'merge', mergeDir: t.testdir({}), maxLoraRank: 64, mergeWeightStep: 0.01, mergeMinWeight: 0.3 });
+  const { response } = await client.chat.completions.create({ model: 'lorauter', messages: [{ role: 'user', content: mixedPrompt }] }).withResponse();
+  const weights = response.headers.get('x-lorauter-adapters')!.split(',').map((pair) => pair.split('=')).map(([id, w]) => ({ id, weight: Number(w) }));
+  const dropped = weights.filter((adapter, i) => i > 0 && adapter.weight < 0.3).map((adapter) => adapter.id);
+  t.ok(dropped.length > 0, `the mixture ${JSON.stringify(weights)} has adapters under 0.3`);
+  const composition = response.headers.get('x-lorauter-composition')!;
+  t.match(composition, new RegExp(`; dropped=${dropped.join(',')}$`));
+  const kept = weights.filter((adapter) => !dropped.includes(adapter.id));
+  if (kept.length > 1) {
+    const merged = await readPeftAdapter(fake.last('/v1/load_lora_adapter').body.lora_path);
+    const ranks = await Promise.all(kept.map(async (adapter) => (await readPeftAdapter(registry.adapters.get(adapter.id)!.path!)).config.r));
+    t.equal(merged.config.r, ranks.reduce((a, b) => a + b, 0), 'only the kept adapters are merged');
+  } else {
+    t.equal(fake.last('/v1/chat/completions').body.model, kept[0].id);
+  }
+});
+
+t.test('merge churn is bounded: new merges beyond LORAUTER_MAX_NEW_MERGES_PER_MINUTE fall back to the top adapter', async (t) => {
+  const { fake, client } = await setup(t, { vllmMode: 'merge', mergeDir: t.testdir({}), maxLoraRank: 64, mergeMinWeight: 0, maxNewMergesPerMinute: 2 });
+  const compositions: string[] = [];
+  for (const temperature of [0.5, 1, 2, 4]) {
+    const { response } = await client.chat.completions.create({ model: 'lorauter', messages: [{ role: 'user', content: mixedPrompt }], lorauter: { temperature } } as never).withResponse();
+    compositions.push(response.headers.get('x-lorauter-composition')!);
+  }
+  t.equal(compositions.filter((c) => c.startsWith('merge;')).length, 2, `two merges: ${compositions}`);
+  t.equal(compositions.filter((c) => c === 'top1; fallback=merge_rate_limited').length, 2);
+  t.equal(fake.received.filter((r) => r.path === '/v1/load_lora_adapter').length, 2);
+});
+
+t.test('merge refuses adapters vLLM cannot load (DoRA, modules_to_save, LM head) with a reason', async (t) => {
+  const { cpSync, readFileSync, writeFileSync } = await import('node:fs');
+  const cases: [string, (config: Record<string, unknown>) => void, string][] = [
+    ['dora', (config) => (config.use_dora = true), 'dora'],
+    ['saves', (config) => (config.modules_to_save = ['classifier']), 'modules_to_save'],
+  ];
+  for (const [name, edit, reason] of cases) {
+    // One test directory a test: the edited adapter and the merge folder both live in it.
+    const dir = join(t.testdir({}), name);
+    const copy = join(dir, 'lora-sst2');
+    cpSync(registry.adapters.get('sst2')!.path!, copy, { recursive: true });
+    const config = JSON.parse(readFileSync(join(copy, 'adapter_config.json'), 'utf8'));
+    edit(config);
+    writeFileSync(join(copy, 'adapter_config.json'), JSON.stringify(config));
+    const adapters = new Map(registry.adapters);
+    adapters.set('sst2', { id: 'sst2', path: copy });
+    const { client } = await setup(t, { vllmMode: 'merge', mergeDir: join(dir, 'merges'), maxLoraRank: 64, mergeMinWeight: 0 }, undefined, adapters);
+    const { response } = await client.chat.completions.create({ model: 'lorauter', messages: [{ role: 'user', content: mixedPrompt }] }).withResponse();
+    t.equal(response.headers.get('x-lorauter-composition'), `top1; fallback=${reason}`, `${name}: ${response.headers.get('x-lorauter-adapters')} ${response.headers.get('x-lorauter-composition')}`);
+  }
+  const { assertVllmLoadable } = await import('../src/upstreams/vllm/loadable.js');
+  const sst2 = await readPeftAdapter(registry.adapters.get('sst2')!.path!);
+  t.doesNotThrow(() => assertVllmLoadable('sst2', sst2), 'a plain LoRA adapter is loadable');
+  const withHead = { ...sst2, modules: new Map([...sst2.modules, ['base_model.model.lm_head', [...sst2.modules.values()][0]]]) };
+  t.throws(() => assertVllmLoadable('sst2', withHead), /LoRA weights on base_model\.model\.lm_head/);
+});
+
+t.test('merges are unloaded from vLLM on shutdown when LORAUTER_UNLOAD_MERGES_ON_SHUTDOWN is on', async (t) => {
+  const fake = await startFakeVllm({ baseModel: base, staticAdapters: ['sst2', 'wmt16_translate_deen', 'e2e_nlg'], maxLoraRank: 64 });
+  t.teardown(() => fake.stop());
+  const mergeDir = t.testdir({});
+  const gw = await listenGateway(
+    { upstream: { url: fake.url, kind: 'vllm', baseModel: base, vllmMode: 'merge', mergeDir, maxLoraRank: 64, mergeMinWeight: 0, unloadMergesOnShutdown: true }, temperature: 1, minConfidence: 0, defaultBaseExamples: false },
+    { registry },
+  );
+  const client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'x', maxRetries: 0 });
+  const { response } = await client.chat.completions.create({ model: 'lorauter', messages: [{ role: 'user', content: mixedPrompt }] }).withResponse();
+  const name = response.headers.get('x-lorauter-composition')!.split('adapter=')[1];
+  t.ok(fake.loaded.has(name));
+  await gw.close();
+  t.notOk(fake.loaded.has(name), 'unloaded');
+  t.equal(fake.last('/v1/unload_lora_adapter').body.lora_name, name);
+  t.notOk(existsSync(join(mergeDir, name)), 'files removed');
+});
+
+t.test('LORAUTER_MAX_LORA_RANK must be a rank vLLM accepts', async (t) => {
+  const { loadConfig } = await import('../src/config/load.js');
+  t.throws(
+    () => loadConfig({ env: { LORAUTER_UPSTREAM_URL: 'http://127.0.0.1:8000', LORAUTER_MAX_LORA_RANK: '48' } }),
+    /LORAUTER_MAX_LORA_RANK\) is 48; vLLM accepts only --max-lora-rank 8, 16, 32, 64, 128, 256, 320, 512/,
+  );
+  t.equal(loadConfig({ env: { LORAUTER_UPSTREAM_URL: 'http://127.0.0.1:8000', LORAUTER_MAX_LORA_RANK: '320' } }).upstream.maxLoraRank, 320);
+  t.equal(loadConfig({ env: { LORAUTER_UPSTREAM_URL: 'http://h:1', LORAUTER_UPSTREAM: 'llamacpp', LORAUTER_MAX_LORA_RANK: '48' } }).upstream.maxLoraRank, 48, 'other kinds are not bound by it');
 });

@@ -84,6 +84,9 @@ export const ENVIRONMENT: Record<string, (envName: string) => Setter> = {
   LORAUTER_MERGE_DIR: (e) => at(['upstream', 'mergeDir'], text, e),
   LORAUTER_MERGE_WEIGHT_STEP: (e) => at(['upstream', 'mergeWeightStep'], number, e),
   LORAUTER_MAX_LOADED_MERGES: (e) => at(['upstream', 'maxLoadedMerges'], integer, e),
+  LORAUTER_MERGE_MIN_WEIGHT: (e) => at(['upstream', 'mergeMinWeight'], number, e),
+  LORAUTER_MAX_NEW_MERGES_PER_MINUTE: (e) => at(['upstream', 'maxNewMergesPerMinute'], integer, e),
+  LORAUTER_UNLOAD_MERGES_ON_SHUTDOWN: (e) => at(['upstream', 'unloadMergesOnShutdown'], toggle, e),
 };
 
 function readConfigFile(path: string): Record<string, unknown> {
@@ -147,5 +150,18 @@ export function loadConfig(
   if (errors.length > 0) {
     throw new ConfigError(`invalid configuration: ${describeIssue(errors)}${file ? ` (config file ${file})` : ''}`);
   }
-  return withDefaults as Config;
+  const config = withDefaults as Config;
+  checkVllmRank(config, file);
+  return config;
+}
+
+/** vLLM's --max-lora-rank choices; a merged adapter must fit the value the server was started with. */
+export const VLLM_MAX_LORA_RANKS = [8, 16, 32, 64, 128, 256, 320, 512];
+
+function checkVllmRank(config: Config, file: string | undefined): void {
+  const kind = config.upstream.kind ?? 'vllm';
+  if (!config.upstream.url || kind !== 'vllm' || VLLM_MAX_LORA_RANKS.includes(config.upstream.maxLoraRank)) return;
+  throw new ConfigError(
+    `invalid configuration: upstream.maxLoraRank (LORAUTER_MAX_LORA_RANK) is ${config.upstream.maxLoraRank}; vLLM accepts only --max-lora-rank ${VLLM_MAX_LORA_RANKS.join(', ')}: set it to the value vLLM was started with${file ? ` (config file ${file})` : ''}`,
+  );
 }

@@ -36,9 +36,21 @@ export function createUpstream(config: Config, registry: TaskRegistry, metrics: 
     const mode = settings.vllmMode ?? (settings.mergeDir ? 'merge' : 'top1');
     const merges =
       mode === 'merge' && settings.mergeDir
-        ? new VllmMergeManager(client, registry.adapters, { mergeDir: settings.mergeDir, maxRank: settings.maxLoraRank, maxLoaded: settings.maxLoadedMerges }, metrics, log)
+        ? new VllmMergeManager(
+            client,
+            registry.adapters,
+            {
+              mergeDir: settings.mergeDir,
+              maxRank: settings.maxLoraRank,
+              maxLoaded: settings.maxLoadedMerges,
+              maxNewPerMinute: settings.maxNewMergesPerMinute,
+              unloadOnClose: settings.unloadMergesOnShutdown,
+            },
+            metrics,
+            log,
+          )
         : undefined;
-    driver = new VllmDriver(context, mode, settings.mergeWeightStep, merges, metrics, log);
+    driver = new VllmDriver(context, mode, settings.mergeWeightStep, settings.mergeMinWeight, merges, metrics, log);
   }
   return {
     kind,

@@ -5,7 +5,16 @@ import type { Tensor } from './safetensors.js';
 export class MergeRefusedError extends Error {
   override name = 'MergeRefusedError';
   constructor(
-    readonly reason: 'rank_too_large' | 'target_modules_differ' | 'shapes_differ' | 'patterns_unsupported' | 'adapter_unavailable',
+    readonly reason:
+      | 'rank_too_large'
+      | 'target_modules_differ'
+      | 'shapes_differ'
+      | 'patterns_unsupported'
+      | 'adapter_unavailable'
+      | 'dora'
+      | 'modules_to_save'
+      | 'embedding_layers'
+      | 'merge_rate_limited',
     message: string,
   ) {
     super(message);

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import { MergeRefusedError } from '../peft/merge.js';
 import { baseComposition, OPENAI_PATHS, upstreamNameOf, type DriverContext, type PreparedRequest, type RoutedCall, type UpstreamDriver } from '../types.js';
-import { roundWeights, type VllmMergeManager } from './merge-manager.js';
+import { dropLightAdapters, roundWeights, type VllmMergeManager } from './merge-manager.js';
 
 export type VllmMode = 'top1' | 'merge';
 
@@ -18,6 +18,7 @@ export class VllmDriver implements UpstreamDriver {
     private readonly context: DriverContext,
     private readonly mode: VllmMode,
     private readonly mergeWeightStep: number,
+    private readonly mergeMinWeight: number,
     private readonly merges: VllmMergeManager | undefined,
     private readonly metrics: GatewayMetrics,
     private readonly logger: Logger,
@@ -38,15 +39,17 @@ export class VllmDriver implements UpstreamDriver {
       composition,
     });
     if (this.mode === 'top1' || !this.merges) return single(adapters.length > 1 ? 'top1' : 'single');
-    const parts = roundWeights(adapters, this.mergeWeightStep);
+    const { kept, dropped } = dropLightAdapters(adapters, this.mergeMinWeight);
+    const note = dropped.length > 0 ? `; dropped=${dropped.join(',')}` : '';
+    const parts = roundWeights(kept, this.mergeWeightStep);
     // Rounding drops the lightest adapters first, so a lone survivor is the top one.
-    if (parts.length === 1) return single('single');
+    if (parts.length === 1) return single(`single${note}`);
     try {
       const name = await this.merges.ensure(parts);
       return {
         path,
         body: { ...call.body, model: name },
-        composition: `merge; adapter=${name}`,
+        composition: `merge; adapter=${name}${note}`,
         onUpstreamStatus: (status) => {
           if (status === 404) this.merges?.forget(name);
         },

@@ -9,11 +9,25 @@ import type { AdapterDefinition } from '../../registry/types.js';
 import type { UpstreamClient } from '../client.js';
 import { readPeftAdapter, writePeftAdapter, type LoraAdapter } from '../peft/adapter.js';
 import { mergeLoraAdapters, MergeRefusedError } from '../peft/merge.js';
+import { assertVllmLoadable } from './loadable.js';
 
 export interface MergeManagerOptions {
   mergeDir: string;
   maxRank: number;
   maxLoaded: number;
+  /** New merges built in any 60 s at most (clients that pick their own temperature can otherwise churn vLLM). */
+  maxNewPerMinute: number;
+  unloadOnClose: boolean;
+}
+
+/** Adapters lighter than `minWeight` leave the mixture (the heaviest always stays); the rest are renormalised. */
+export function dropLightAdapters(adapters: readonly WeightedAdapter[], minWeight: number): { kept: WeightedAdapter[]; dropped: string[] } {
+  const kept = adapters.filter((adapter, i) => i === 0 || adapter.weight >= minWeight);
+  const total = kept.reduce((sum, adapter) => sum + adapter.weight, 0);
+  return {
+    kept: kept.map((adapter) => ({ id: adapter.id, weight: adapter.weight / total })),
+    dropped: adapters.filter((adapter) => !kept.includes(adapter)).map((adapter) => adapter.id),
+  };
 }
 
 /** Weights rounded to `step` and renormalised; adapters that round to 0 drop out. */
@@ -38,6 +52,8 @@ export class VllmMergeManager {
   private readonly loaded: LRUCache<string, string>;
   private readonly building = new Map<string, Promise<string>>();
   private readonly sources = new LRUCache<string, LoraAdapter>({ max: 64 });
+  private recentBuilds: number[] = [];
+  private readonly unloading = new Map<string, Promise<void>>();
 
   constructor(
     private readonly client: UpstreamClient,
@@ -49,7 +65,9 @@ export class VllmMergeManager {
     this.loaded = new LRUCache({
       max: options.maxLoaded,
       dispose: (directory, name, reason) => {
-        if (reason === 'evict' || reason === 'delete') void this.unload(name, directory);
+        if (reason === 'evict' || reason === 'delete') {
+          this.unloading.set(name, this.unload(name, directory).finally(() => this.unloading.delete(name)));
+        }
       },
     });
   }
@@ -60,6 +78,12 @@ export class VllmMergeManager {
     if (this.loaded.get(name)) return name;
     let pending = this.building.get(name);
     if (!pending) {
+      const now = Date.now();
+      this.recentBuilds = this.recentBuilds.filter((at) => now - at < 60_000);
+      if (this.recentBuilds.length >= this.options.maxNewPerMinute) {
+        throw new MergeRefusedError('merge_rate_limited', `${this.recentBuilds.length} new merges in the last minute (LORAUTER_MAX_NEW_MERGES_PER_MINUTE)`);
+      }
+      this.recentBuilds.push(now);
       pending = this.build(name, parts).finally(() => this.building.delete(name));
       this.building.set(name, pending);
     }
@@ -76,7 +100,13 @@ export class VllmMergeManager {
   }
 
   private async build(name: string, parts: readonly WeightedAdapter[]): Promise<string> {
-    const inputs = await Promise.all(parts.map(async (part) => ({ adapter: await this.source(part.id), weight: part.weight })));
+    const inputs = await Promise.all(
+      parts.map(async (part) => {
+        const adapter = await this.source(part.id);
+        assertVllmLoadable(part.id, adapter);
+        return { adapter, weight: part.weight };
+      }),
+    );
     const merged = mergeLoraAdapters(inputs, { maxRank: this.options.maxRank });
     const directory = resolve(join(this.options.mergeDir, name));
     await mkdir(this.options.mergeDir, { recursive: true });
@@ -118,5 +148,9 @@ export class VllmMergeManager {
 
   async close(): Promise<void> {
     await Promise.allSettled(this.building.values());
+    if (!this.options.unloadOnClose) return;
+    // clear() disposes every entry with reason 'delete', which unloads it; wait for those calls.
+    this.loaded.clear();
+    await Promise.allSettled(this.unloading.values());
   }
 }
