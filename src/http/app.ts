@@ -6,6 +6,7 @@ import type { Gateway } from '../gateway.js';
 import { installErrorHandling } from './errors.js';
 import { healthPlugin } from './routes/health.js';
 import { openAIPlugin } from './routes/openai.js';
+import { passthroughPlugin } from './routes/passthrough.js';
 import { routePlugin } from './routes/route.js';
 import { ErrorResponse, RouteDecisionSchema } from './schemas.js';
 
@@ -47,5 +48,6 @@ export async function buildApp(gateway: Gateway): Promise<FastifyInstance> {
   await app.register(healthPlugin, { gateway });
   await app.register(routePlugin, { gateway });
   await app.register(openAIPlugin, { gateway });
+  await app.register(passthroughPlugin, { gateway });
   return app;
 }

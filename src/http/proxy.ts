@@ -57,15 +57,75 @@ export async function relayUpstream(request: FastifyRequest, reply: FastifyReply
       prepared.onUpstreamStatus?.(response.statusCode, text);
       return reply.type('application/json').send(openAIShapedError(text, response.statusCode));
     }
-    if (prepared.translateResponse) return reply.type('application/json').send(JSON.stringify(prepared.translateResponse(JSON.parse(text))));
+    if (prepared.translateResponse) return reply.type('application/json').send(JSON.stringify(withModel(prepared.translateResponse(JSON.parse(text)), prepared.answerModel)));
+    if (prepared.answerModel) {
+      copyHeaders(response.headers, reply);
+      return reply.send(renamedJson(text, prepared.answerModel));
+    }
     copyHeaders(response.headers, reply);
     return reply.send(text);
   }
 
   reply.code(200).headers({ 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
   const body = response.body;
-  const source: AsyncIterable<string | Buffer> = prepared.translateStream ? withDone(prepared.translateStream(ssePayloads(body))) : body;
+  let source: AsyncIterable<string | Buffer> = body;
+  if (prepared.translateStream || prepared.answerModel) {
+    const payloads = prepared.translateStream ? prepared.translateStream(ssePayloads(body)) : ssePayloads(body);
+    source = withDone(prepared.answerModel ? renameModel(payloads, prepared.answerModel) : payloads);
+  }
   return reply.send(Readable.from(relayWithErrorEvent(source, body, controller, target.client.origin)));
+}
+
+function withModel(answer: unknown, model: string | undefined): unknown {
+  return model && answer && typeof answer === 'object' && 'model' in answer ? { ...answer, model } : answer;
+}
+
+/** The JSON answer with its `model` renamed; anything that is not a JSON object goes as it came. */
+function renamedJson(text: string, model: string): string {
+  try {
+    return JSON.stringify(withModel(JSON.parse(text), model));
+  } catch {
+    return text;
+  }
+}
+
+async function* renameModel(payloads: AsyncIterable<string>, model: string): AsyncIterable<string> {
+  for await (const payload of payloads) yield renamedJson(payload, model);
+}
+
+export interface RawRequest {
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /** Path and query string. */
+  url: string;
+  body?: Buffer;
+  contentType?: string;
+}
+
+/**
+ * Any other endpoint of the upstream (embeddings, responses, tokenize, …): the request and the
+ * answer pass through untouched, bodies as bytes, streams as they come.
+ */
+export async function relayRaw(request: FastifyRequest, reply: FastifyReply, target: ProxyTarget, raw: RawRequest) {
+  const controller = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) controller.abort();
+  });
+  const headers: Record<string, string> = { 'x-request-id': request.id, accept: String(request.headers.accept ?? '*/*') };
+  if (raw.contentType) headers['content-type'] = raw.contentType;
+  const authorization = upstreamAuthorization(target.apiKey, request);
+  if (authorization) headers.authorization = authorization;
+  let response: Dispatcher.ResponseData;
+  try {
+    response = await target.client.request({ method: raw.method, path: raw.url, body: raw.body, headers, signal: controller.signal });
+  } catch (error) {
+    target.metrics.upstreamRequests.inc({ upstream: target.kind, endpoint: 'passthrough', outcome: 'unreachable' });
+    throw error;
+  }
+  target.metrics.upstreamRequests.inc({ upstream: target.kind, endpoint: 'passthrough', outcome: String(response.statusCode) });
+  reply.code(response.statusCode);
+  copyHeaders(response.headers, reply);
+  reply.header('x-lorauter-composition', 'passthrough');
+  return reply.send(response.body);
 }
 
 /** The configured upstream key when there is one, else the client's own Authorization. */

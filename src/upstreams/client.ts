@@ -10,8 +10,9 @@ export interface UpstreamClientOptions {
 }
 
 export interface UpstreamRequest {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   path: string;
+  /** JSON-serialised unless a string or bytes (sent as they are). */
   body?: unknown;
   headers?: Record<string, string>;
   signal?: AbortSignal;
@@ -44,7 +45,8 @@ export class UpstreamClient {
    * and for GETs also on a reset connection. Failures become 502/504 GatewayErrors.
    */
   async request(request: UpstreamRequest): Promise<Dispatcher.ResponseData> {
-    const body = request.body === undefined ? undefined : typeof request.body === 'string' ? request.body : JSON.stringify(request.body);
+    const body =
+      request.body === undefined ? undefined : typeof request.body === 'string' || Buffer.isBuffer(request.body) ? request.body : JSON.stringify(request.body);
     const headers: Record<string, string> = { accept: 'application/json', ...request.headers };
     if (body !== undefined) headers['content-type'] ??= 'application/json';
     for (let attempt = 0; ; attempt++) {

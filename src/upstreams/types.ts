@@ -25,12 +25,19 @@ export interface PreparedRequest {
   translateStream?: (payloads: AsyncIterable<string>) => AsyncIterable<string>;
   /** Told the upstream's status, so that a driver can drop state the upstream no longer has. */
   onUpstreamStatus?: (status: number, body: string) => void;
+  /** The `model` the answer reports: what the client asked for, not the merged adapter's name. */
+  answerModel?: string;
 }
 
 /** One per upstream kind, same shape in each folder under src/upstreams/. */
 export interface UpstreamDriver {
   readonly kind: UpstreamKind;
   prepareRouted(call: RoutedCall): Promise<PreparedRequest>;
+  /**
+   * A request that names a model itself. A driver whose server does not take adapters by name
+   * (llama.cpp) attaches the named adapter; undefined sends the request as it is.
+   */
+  prepareNamed?(endpoint: OpenAIEndpoint, body: Record<string, unknown>): Promise<PreparedRequest | undefined>;
   close?(): Promise<void>;
 }
 

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { completion, FakeServer, json, openAIChunks, type Received } from './server.js';
+import { completion, FakeServer, json, openAIChunks, toyTokens, type Received } from './server.js';
 
 // llama.cpp server's error shape: {"error": {"code", "message", "type"}}
 const badRequest = (res: ServerResponse, message: string) => json(res, 400, { error: { code: 400, message, type: 'invalid_request_error' } });
@@ -43,8 +43,17 @@ export async function startFakeLlamaCpp(adapterPaths: string[]) {
     json(res, 200, completion(kind, model, words.join(' ')));
   };
 
+  const words = new Map<number, string>();
   fake
     .route('GET', '/lora-adapters', (_request, res) => json(res, 200, adapters))
+    // llama.cpp's /tokenize {content} and /detokenize {tokens}.
+    .route('POST', '/tokenize', (request, res) => {
+      if (typeof request.body?.content !== 'string') return badRequest(res, "'content' is required");
+      const tokens = toyTokens(request.body.content);
+      for (const token of tokens) words.set(token.id, token.word);
+      json(res, 200, { tokens: tokens.map((token) => token.id) });
+    })
+    .route('POST', '/detokenize', (request, res) => json(res, 200, { content: (request.body?.tokens ?? []).map((id: number) => words.get(id) ?? '?').join(' ') }))
     .route('GET', '/v1/models', (_request, res) => json(res, 200, { object: 'list', data: [{ id: 'tiny-llama.gguf', object: 'model', owned_by: 'llamacpp', created: 0 }] }))
     .route('POST', '/v1/chat/completions', answer('chat'))
     .route('POST', '/v1/completions', answer('completions'))

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { completion, FakeServer, json, openAIChunks, type Received } from './server.js';
+import { completion, FakeServer, json, openAIChunks, toyTokens, type Received } from './server.js';
 
 // LoRAX's error shape: {"error": "...", "error_type": "validation"} with 422.
 const invalid = (res: ServerResponse, message: string) => json(res, 422, { error: message, error_type: 'validation' });
@@ -75,6 +75,12 @@ export async function startFakeLorax() {
       if (typeof request.body?.model !== 'string') return json(res, 422, { error: 'missing field `model`', error_type: 'validation' });
       json(res, 200, { id: 'cmpl', object: 'text_completion', created: 0, model: request.body.model, choices: [{ index: 0, text: `adapter=${request.body.model}`, finish_reason: 'stop', logprobs: null }], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } });
     })
-    .route('GET', '/v1/models', (_request, res) => json(res, 200, { object: 'list', data: [{ id: 'mistralai/Mistral-7B-v0.1', object: 'model', created: 0, owned_by: 'lorax' }] }));
+    .route('GET', '/v1/models', (_request, res) => json(res, 200, { object: 'list', data: [{ id: 'mistralai/Mistral-7B-v0.1', object: 'model', created: 0, owned_by: 'lorax' }] }))
+    // LoRAX (from TGI): POST /tokenize {inputs} → the tokens with their offsets.
+    .route('POST', '/tokenize', (request, res) => {
+      if (typeof request.body?.inputs !== 'string') return json(res, 422, { error: 'missing field `inputs`', error_type: 'validation' });
+      let at = 0;
+      json(res, 200, toyTokens(request.body.inputs).map((token) => ({ id: token.id, text: token.word, start: at, stop: (at += token.word.length + 1) - 1 })));
+    });
   return fake.start();
 }

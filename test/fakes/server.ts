@@ -137,3 +137,8 @@ export function openAIChunks(kind: 'chat' | 'completions', model: string, words:
     );
   return [...words.map((word, i) => piece(i === 0 ? word : ` ${word}`, null)), piece('', 'stop')];
 }
+
+/** A toy tokenizer for the fakes' /tokenize endpoints: one token a word, id = a hash of the word. */
+export function toyTokens(text: string): { id: number; word: string }[] {
+  return text.split(/\s+/).filter(Boolean).map((word) => ({ id: [...word].reduce((sum, c) => (sum * 31 + c.charCodeAt(0)) % 32000, 7), word }));
+}

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ServerResponse } from 'node:http';
-import { completion, FakeServer, json, openAIChunks, text, type Received } from './server.js';
+import { completion, FakeServer, json, openAIChunks, text, toyTokens, type Received } from './server.js';
 
 // vLLM's OpenAI server error shape.
 const error = (res: ServerResponse, status: number, message: string, type: string, param: string | null = null) =>
@@ -30,8 +30,43 @@ export async function startFakeVllm(options: { baseModel: string; staticAdapters
     json(res, 200, completion(kind, served, words.join(' ')));
   };
 
+  const served = (model: unknown) => model === undefined || model === options.baseModel || loaded.has(model as string);
+  const words = new Map<number, string>();
   fake
     .route('POST', '/v1/chat/completions', answer('chat'))
+    // vLLM pooling/embedding endpoint (served when the model supports it): input string or array.
+    .route('POST', '/v1/embeddings', (request, res) => {
+      const { input, model } = request.body ?? {};
+      if (!served(model)) return error(res, 404, `The model \`${model}\` does not exist.`, 'NotFoundError', 'model');
+      const inputs = typeof input === 'string' ? [input] : input;
+      if (!Array.isArray(inputs)) return error(res, 400, 'input: Field required', 'BadRequestError', 'input');
+      // encoding_format "base64": little-endian float32 bytes, as OpenAI and vLLM answer it.
+      const encode = (vector: number[]) => (request.body.encoding_format === 'base64' ? Buffer.from(Float32Array.from(vector).buffer).toString('base64') : vector);
+      const data = inputs.map((text: string, index: number) => ({ object: 'embedding', index, embedding: encode([text.length, index, 1]) }));
+      json(res, 200, { object: 'list', model: model ?? options.baseModel, data, usage: { prompt_tokens: inputs.length, total_tokens: inputs.length } });
+    })
+    // vLLM's /tokenize and /detokenize (root paths, not under /v1).
+    .route('POST', '/tokenize', (request, res) => {
+      if (typeof request.body?.prompt !== 'string') return error(res, 400, 'prompt: Field required', 'BadRequestError', 'prompt');
+      const tokens = toyTokens(request.body.prompt);
+      for (const token of tokens) words.set(token.id, token.word);
+      json(res, 200, { count: tokens.length, max_model_len: 2048, tokens: tokens.map((token) => token.id) });
+    })
+    .route('POST', '/detokenize', (request, res) => {
+      if (!Array.isArray(request.body?.tokens)) return error(res, 400, 'tokens: Field required', 'BadRequestError', 'tokens');
+      json(res, 200, { prompt: request.body.tokens.map((id: number) => words.get(id) ?? '?').join(' ') });
+    })
+    // The Responses API: streamed as typed server-sent events.
+    .route('POST', '/v1/responses', async (request, res) => {
+      const { input, model, stream } = request.body ?? {};
+      if (input === undefined) return error(res, 400, 'input: Field required', 'BadRequestError', 'input');
+      if (!served(model)) return error(res, 404, `The model \`${model}\` does not exist.`, 'NotFoundError', 'model');
+      const text = `response from ${model ?? options.baseModel}`;
+      if (stream) {
+        return fake.streamEvents(res, [JSON.stringify({ type: 'response.output_text.delta', delta: text }), JSON.stringify({ type: 'response.completed', response: { id: 'resp_1', status: 'completed' } })], false);
+      }
+      json(res, 200, { id: 'resp_1', object: 'response', model: model ?? options.baseModel, status: 'completed', output: [{ type: 'message', role: 'assistant', content: [{ type: 'output_text', text }] }] });
+    })
     .route('POST', '/v1/completions', answer('completions'))
     .route('GET', '/v1/models', (_request, res) =>
       json(res, 200, {

@@ -70,13 +70,13 @@ export const openAIPlugin: FastifyPluginAsync<{ gateway: Gateway }> = async (app
     if (routerModels.has(original.model as string)) {
       const { lorauter: options = {}, ...body } = original as Record<string, unknown> & { lorauter?: LorauterOptions };
       const { decision, conversation } = endpoint === 'chat' ? await decideChat(body.messages as ChatMessage[], options) : await decide(completionPrompt(body.prompt), options, 'prompt');
-      prepared = await upstream.driver.prepareRouted({ endpoint, body, stream, decision });
+      prepared = { ...(await upstream.driver.prepareRouted({ endpoint, body, stream, decision })), answerModel: original.model as string };
       const composition = conversation ? `${prepared.composition}; conversation=${conversation}` : prepared.composition;
       reportDecision(request, gateway.metrics, endpoint, decision, composition);
       announce(reply, decision, composition);
     } else {
-      prepared = { path: OPENAI_PATHS[endpoint], body: original, composition: 'passthrough' };
-      reply.header('x-lorauter-composition', 'passthrough');
+      prepared = (await upstream.driver.prepareNamed?.(endpoint, original)) ?? { path: OPENAI_PATHS[endpoint], body: original, composition: 'passthrough' };
+      reply.header('x-lorauter-composition', prepared.composition);
     }
     return relayUpstream(request, reply, target(), prepared, stream, endpoint);
   }

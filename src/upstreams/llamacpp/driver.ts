@@ -42,6 +42,22 @@ export class LlamaCppDriver implements UpstreamDriver {
     };
   }
 
+  /** `model` naming a registry adapter: that adapter at scale 1 (llama.cpp takes adapters only in "lora"). */
+  async prepareNamed(endpoint: RoutedCall['endpoint'], body: Record<string, unknown>): Promise<PreparedRequest | undefined> {
+    const name = body.model;
+    const adapter = [...this.context.adapters.values()].find((a) => name === a.id || name === a.upstreamName || name === a.llamaCppName);
+    if (!adapter) return undefined;
+    const { lora, missing } = await this.loraFor([{ id: adapter.id, weight: 1 }]);
+    if (missing.length > 0) return undefined;
+    return {
+      path: OPENAI_PATHS[endpoint],
+      body: { ...body, lora, ...(this.context.baseModel ? { model: this.context.baseModel } : {}) },
+      composition: `adapter; id=${adapter.id}`,
+      answerModel: String(name),
+      onUpstreamStatus: this.forgetOnAdapterError,
+    };
+  }
+
   /** llama.cpp's native POST /completion (prompt, n_predict, …) with the mixture attached. */
   async prepareNativeCompletion(body: Record<string, unknown>, decision: RoutedCall['decision']): Promise<PreparedRequest> {
     const { lora, missing } = await this.loraFor(decision.adapters);

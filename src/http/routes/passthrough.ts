@@ -1,0 +1,35 @@
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { Gateway } from '../../gateway.js';
+import { GatewayError } from '../../errors.js';
+import { relayRaw, type RawRequest } from '../proxy.js';
+
+/** Upstream paths the gateway does not handle itself and relays as they are. */
+export const PASSTHROUGH_PATHS = ['/v1/*', '/tokenize', '/detokenize'];
+
+/**
+ * Every other endpoint of the upstream — /v1/embeddings, /v1/responses, /v1/audio/…, /tokenize,
+ * /detokenize — passes through untouched: bodies as bytes (any content type), answers and streams
+ * as they come. Routes the gateway defines itself (/v1/route, /v1/chat/completions, …) win.
+ */
+export const passthroughPlugin: FastifyPluginAsync<{ gateway: Gateway }> = async (app, { gateway }) => {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  async function forward(request: FastifyRequest, reply: FastifyReply) {
+    const upstream = gateway.upstream;
+    if (!upstream) {
+      throw new GatewayError(404, `Unknown request URL: ${request.method} ${request.url.split('?')[0]}. (No upstream is configured to pass it to.)`, 'not_found_error', null, 'unknown_url');
+    }
+    const raw: RawRequest = {
+      method: request.method as RawRequest['method'],
+      url: request.url,
+      body: Buffer.isBuffer(request.body) && request.body.length > 0 ? request.body : undefined,
+      contentType: request.headers['content-type'],
+    };
+    return relayRaw(request, reply, { client: upstream.client, kind: upstream.kind, apiKey: gateway.config.upstream.apiKey, metrics: gateway.metrics }, raw);
+  }
+
+  for (const url of PASSTHROUGH_PATHS) {
+    app.route({ method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'], url, schema: { hide: true }, handler: forward });
+  }
+};
