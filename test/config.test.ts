@@ -84,7 +84,7 @@ t.test('invalid values name the key', async (t) => {
     [{ LORAUTER_TEMPERATURE: '0' }, /temperature: must be > 0/],
     [{ LORAUTER_TEMPERATURE: 'warm' }, /LORAUTER_TEMPERATURE must be a number/],
     [{ LOG_LEVEL: 'loud' }, /logLevel: must be one of/],
-    [{ LORAUTER_UPSTREAM: 'ollama' }, /upstream\.kind: must be one of "vllm", "llamacpp", "lorax"/],
+    [{ LORAUTER_UPSTREAM: 'ollama' }, /upstream\.kind: must be one of "vllm", "llamacpp", "lorax", "sglang"/],
   ];
   for (const [env, pattern] of cases) t.throws(() => loadConfig({ env }), pattern, pattern.source);
   t.throws(() => loadConfig({ env: { PORT: 'x' } }), ConfigError);

@@ -1,6 +1,6 @@
 import { Type, type Static } from 'typebox';
 
-export const UpstreamKind = Type.Union([Type.Literal('vllm'), Type.Literal('llamacpp'), Type.Literal('lorax')]);
+export const UpstreamKind = Type.Union([Type.Literal('vllm'), Type.Literal('llamacpp'), Type.Literal('lorax'), Type.Literal('sglang')]);
 
 /** Measured on the FLAN pool with `lorauter eval --sweep` (see the README, "Confidence and abstention"). */
 export const DEFAULT_MIN_CONFIDENCE = 0.01;
@@ -71,7 +71,7 @@ export const ConfigSchema = Type.Object(
         connectTimeoutMs: Type.Integer({ minimum: 1, default: 5000 }),
         headersTimeoutMs: Type.Integer({ minimum: 1, default: 60000 }),
         bodyTimeoutMs: Type.Integer({ minimum: 1, default: 300000 }),
-        vllmMode: Type.Optional(Type.Union([Type.Literal('top1'), Type.Literal('merge')])),
+        vllmMode: Type.Optional(Type.Union([Type.Literal('top1'), Type.Literal('merge')], { description: 'vLLM and SGLang: one adapter, or the exact mixture merged' })),
         maxLoraRank: Type.Integer({ minimum: 1, default: 64 }),
         mergeDir: Type.Optional(Type.String({ minLength: 1 })),
         mergeWeightStep: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.05 }),

@@ -6,8 +6,9 @@ import { UpstreamClient } from './client.js';
 import { LlamaCppDriver } from './llamacpp/driver.js';
 import { LoraxDriver } from './lorax/driver.js';
 import type { UpstreamDriver, UpstreamKind } from './types.js';
-import { VllmDriver } from './vllm/driver.js';
-import { VllmMergeManager } from './vllm/merge-manager.js';
+import { MergeManager, type AdapterLoadingApi } from './merge/merge-manager.js';
+import { SGLANG_ADAPTER_LOADING, SglangDriver } from './sglang/driver.js';
+import { VLLM_ADAPTER_LOADING, VllmDriver } from './vllm/driver.js';
 
 export interface Upstream {
   kind: UpstreamKind;
@@ -33,11 +34,13 @@ export function createUpstream(config: Config, registry: TaskRegistry, metrics: 
   if (kind === 'llamacpp') driver = new LlamaCppDriver(client, context, log);
   else if (kind === 'lorax') driver = new LoraxDriver(context);
   else {
+    const api: AdapterLoadingApi = kind === 'sglang' ? SGLANG_ADAPTER_LOADING : VLLM_ADAPTER_LOADING;
     const mode = settings.vllmMode ?? (settings.mergeDir ? 'merge' : 'top1');
     const merges =
       mode === 'merge' && settings.mergeDir
-        ? new VllmMergeManager(
+        ? new MergeManager(
             client,
+            api,
             registry.adapters,
             {
               mergeDir: settings.mergeDir,
@@ -50,7 +53,8 @@ export function createUpstream(config: Config, registry: TaskRegistry, metrics: 
             log,
           )
         : undefined;
-    driver = new VllmDriver(context, mode, settings.mergeWeightStep, settings.mergeMinWeight, merges, metrics, log);
+    const merging = { mode, mergeWeightStep: settings.mergeWeightStep, mergeMinWeight: settings.mergeMinWeight };
+    driver = kind === 'sglang' ? new SglangDriver(context, merging, merges, metrics, log) : new VllmDriver(context, merging, merges, metrics, log);
   }
   return {
     kind,

@@ -1,7 +1,7 @@
 import type { RouteDecision } from '../router/router.js';
 import type { AdapterDefinition } from '../registry/types.js';
 
-export type UpstreamKind = 'vllm' | 'llamacpp' | 'lorax';
+export type UpstreamKind = 'vllm' | 'llamacpp' | 'lorax' | 'sglang';
 export type OpenAIEndpoint = 'chat' | 'completions';
 
 export const OPENAI_PATHS: Record<OpenAIEndpoint, string> = { chat: '/v1/chat/completions', completions: '/v1/completions' };

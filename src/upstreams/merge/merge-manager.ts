@@ -9,7 +9,19 @@ import type { AdapterDefinition } from '../../registry/types.js';
 import type { UpstreamClient } from '../client.js';
 import { readPeftAdapter, writePeftAdapter, type LoraAdapter } from '../peft/adapter.js';
 import { mergeLoraAdapters, MergeRefusedError } from '../peft/merge.js';
-import { assertVllmLoadable } from './loadable.js';
+
+/** How one server kind loads and unloads adapters at run time (vLLM, SGLang). */
+export interface AdapterLoadingApi {
+  /** Label in logs and metrics. */
+  kind: string;
+  loadPath: string;
+  unloadPath: string;
+  /** Whether an answer to a load request means the adapter is loaded (already-loaded counts). */
+  loaded(status: number, text: string): boolean;
+  unloaded(status: number, text: string): boolean;
+  /** Throws a MergeRefusedError for an adapter the server could not load once merged. */
+  assertLoadable(id: string, adapter: LoraAdapter): void;
+}
 
 export interface MergeManagerOptions {
   mergeDir: string;
@@ -44,11 +56,11 @@ export function mergedAdapterName(parts: readonly WeightedAdapter[]): string {
 }
 
 /**
- * Builds merged PEFT adapters for vLLM (one adapter a request), loads them with
- * POST /v1/load_lora_adapter, keeps an LRU of loaded merges and unloads the evicted ones.
- * Concurrent requests for the same new merge share one build and one load.
+ * Builds merged PEFT adapters for servers that take one adapter a request (vLLM, SGLang), loads
+ * them through the server's runtime loading API, keeps an LRU of loaded merges and unloads the
+ * evicted ones. Concurrent requests for the same new merge share one build and one load.
  */
-export class VllmMergeManager {
+export class MergeManager {
   private readonly loaded: LRUCache<string, string>;
   private readonly building = new Map<string, Promise<string>>();
   private readonly sources = new LRUCache<string, LoraAdapter>({ max: 64 });
@@ -57,6 +69,7 @@ export class VllmMergeManager {
 
   constructor(
     private readonly client: UpstreamClient,
+    private readonly api: AdapterLoadingApi,
     private readonly adapters: Map<string, AdapterDefinition>,
     private readonly options: MergeManagerOptions,
     private readonly metrics: GatewayMetrics,
@@ -103,7 +116,7 @@ export class VllmMergeManager {
     const inputs = await Promise.all(
       parts.map(async (part) => {
         const adapter = await this.source(part.id);
-        assertVllmLoadable(part.id, adapter);
+        this.api.assertLoadable(part.id, adapter);
         return { adapter, weight: part.weight };
       }),
     );
@@ -111,15 +124,14 @@ export class VllmMergeManager {
     const directory = resolve(join(this.options.mergeDir, name));
     await mkdir(this.options.mergeDir, { recursive: true });
     await writePeftAdapter(directory, merged);
-    const { status, text } = await this.client.json('POST', '/v1/load_lora_adapter', { lora_name: name, lora_path: directory });
-    // vLLM answers 400 "... has already been loaded" when a previous gateway process loaded it.
-    if (status !== 200 && !(status === 400 && /already been loaded/i.test(text))) {
+    const { status, text } = await this.client.json('POST', this.api.loadPath, { lora_name: name, lora_path: directory });
+    if (!this.api.loaded(status, text)) {
       this.metrics.mergedAdapters.inc({ outcome: 'load_failed' });
       await rm(directory, { recursive: true, force: true });
-      throw new Error(`vLLM refused to load merged adapter ${name} (${status}: ${text.slice(0, 200)})`);
+      throw new Error(`${this.api.kind} refused to load merged adapter ${name} (${status}: ${text.slice(0, 200)})`);
     }
     this.metrics.mergedAdapters.inc({ outcome: 'loaded' });
-    this.logger.info({ name, adapters: parts, rank: merged.config.r }, 'merged LoRA adapter loaded into vLLM');
+    this.logger.info({ name, adapters: parts, rank: merged.config.r }, `merged LoRA adapter loaded into ${this.api.kind}`);
     this.loaded.set(name, directory);
     return name;
   }
@@ -137,8 +149,8 @@ export class VllmMergeManager {
 
   private async unload(name: string, directory: string): Promise<void> {
     try {
-      const { status, text } = await this.client.json('POST', '/v1/unload_lora_adapter', { lora_name: name });
-      if (status !== 200) this.logger.warn({ name, status, text: text.slice(0, 200) }, 'vLLM did not unload merged adapter');
+      const { status, text } = await this.client.json('POST', this.api.unloadPath, { lora_name: name });
+      if (!this.api.unloaded(status, text)) this.logger.warn({ name, status, text: text.slice(0, 200) }, `${this.api.kind} did not unload merged adapter`);
       else this.metrics.mergedAdapters.inc({ outcome: 'unloaded' });
     } catch (error) {
       this.logger.warn({ name, err: (error as Error).message }, 'unloading merged adapter failed');
