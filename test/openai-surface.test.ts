@@ -95,3 +95,23 @@ t.test('without an upstream, other paths are a 404 in the OpenAI shape', async (
   t.equal(response.statusCode, 404);
   t.match(response.json(), { error: { type: 'not_found_error', code: 'unknown_url', message: /No upstream is configured/ } });
 });
+
+t.test('llama.cpp prompt cache: auto turns it off when the adapter set changes, off always, on never', async (t) => {
+  const sentiment = 'Is the sentiment of the following sentence positive or negative? a gorgeous, witty, seductive movie.';
+  const translation = 'Translate to English: Das Wetter ist heute sehr schön.';
+  const cases: [string, (boolean | undefined)[]][] = [
+    ['auto', [false, undefined, false, false]],
+    ['off', [false, false, false, false]],
+    ['on', [undefined, undefined, undefined, undefined]],
+  ];
+  for (const [mode, expected] of cases) {
+    const fake = await startFakeLlamaCpp(['/models/sst2.gguf', '/models/wmt16_translate_deen.gguf', '/models/e2e_nlg.gguf']);
+    const { client } = await gatewayOver(t, fake, { kind: 'llamacpp', llamacppCachePrompt: mode });
+    const sent: (boolean | undefined)[] = [];
+    for (const prompt of [sentiment, sentiment, translation, sentiment]) {
+      await client.chat.completions.create({ model: 'lorauter', messages: [{ role: 'user', content: prompt }] });
+      sent.push(fake.last('/v1/chat/completions').body.cache_prompt);
+    }
+    t.same(sent, expected, `${mode}: cache_prompt per request (same set, same set, other set, back)`);
+  }
+});

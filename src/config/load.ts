@@ -86,6 +86,7 @@ export const ENVIRONMENT: Record<string, (envName: string) => Setter> = {
   LORAUTER_MAX_LOADED_MERGES: (e) => at(['upstream', 'maxLoadedMerges'], integer, e),
   LORAUTER_MERGE_MIN_WEIGHT: (e) => at(['upstream', 'mergeMinWeight'], number, e),
   LORAUTER_MAX_NEW_MERGES_PER_MINUTE: (e) => at(['upstream', 'maxNewMergesPerMinute'], integer, e),
+  LORAUTER_LLAMACPP_CACHE_PROMPT: (e) => at(['upstream', 'llamacppCachePrompt'], text, e),
   LORAUTER_UNLOAD_MERGES_ON_SHUTDOWN: (e) => at(['upstream', 'unloadMergesOnShutdown'], toggle, e),
 };
 

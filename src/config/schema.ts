@@ -78,6 +78,10 @@ export const ConfigSchema = Type.Object(
         maxLoadedMerges: Type.Integer({ minimum: 1, default: 8 }),
         mergeMinWeight: Type.Number({ minimum: 0, maximum: 1, default: 0.05, description: 'vLLM merge: adapters lighter than this leave the mixture before merging' }),
         maxNewMergesPerMinute: Type.Integer({ minimum: 1, default: 30, description: 'vLLM merge: beyond this, new mixtures fall back to the top adapter' }),
+        llamacppCachePrompt: Type.Union([Type.Literal('on'), Type.Literal('off'), Type.Literal('auto')], {
+          default: 'auto',
+          description: "llama.cpp: prompt cache with per-request LoRA; auto turns it off when the adapter set changes (ggml-org/llama.cpp#26207)",
+        }),
         unloadMergesOnShutdown: Type.Boolean({ default: false, description: "vLLM merge: unload the gateway's merged adapters when it stops" }),
       },
       { additionalProperties: false, default: {} },

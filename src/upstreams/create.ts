@@ -31,7 +31,7 @@ export function createUpstream(config: Config, registry: TaskRegistry, metrics: 
   const context = { adapters: registry.adapters, baseModel: settings.baseModel };
   const log = logger.child({ component: `upstream-${kind}` });
   let driver: UpstreamDriver;
-  if (kind === 'llamacpp') driver = new LlamaCppDriver(client, context, log);
+  if (kind === 'llamacpp') driver = new LlamaCppDriver(client, context, log, settings.llamacppCachePrompt);
   else if (kind === 'lorax') driver = new LoraxDriver(context);
   else {
     const api: AdapterLoadingApi = kind === 'sglang' ? SGLANG_ADAPTER_LOADING : VLLM_ADAPTER_LOADING;

@@ -20,15 +20,33 @@ export function adapterStem(path: string): string {
  * llama.cpp server: an exact output-space mixture per request. Adapters loaded with --lora are
  * listed by GET /lora-adapters; a request's "lora": [{"id", "scale"}] sets their scales (others 0).
  */
+export type CachePromptMode = 'on' | 'off' | 'auto';
+
 export class LlamaCppDriver implements UpstreamDriver {
   readonly kind = 'llamacpp';
   private table?: { byName: Map<string, number>; fetchedAt: number };
+  private lastAdapterSet: string | undefined;
 
   constructor(
     private readonly client: UpstreamClient,
     private readonly context: DriverContext,
     private readonly logger: Logger,
+    private readonly cachePrompt: CachePromptMode = 'auto',
   ) {}
+
+  /**
+   * Some llama.cpp builds reuse a slot's cached prompt across requests with different "lora" sets,
+   * silently mixing in the previous adapters (ggml-org/llama.cpp#26207). `off` never lets it;
+   * `auto` keeps the cache while the adapter set stays the same and sends cache_prompt: false
+   * when it changes; `on` leaves the request as the client sent it.
+   */
+  private withCacheSafety(body: Record<string, unknown>, lora: readonly { id: number; scale: number }[]): Record<string, unknown> {
+    if (this.cachePrompt === 'on') return body;
+    const set = lora.map((entry) => `${entry.id}:${entry.scale.toFixed(4)}`).sort().join(',');
+    const changed = set !== this.lastAdapterSet;
+    this.lastAdapterSet = set;
+    return this.cachePrompt === 'off' || changed ? { ...body, cache_prompt: false } : body;
+  }
 
   async prepareRouted(call: RoutedCall): Promise<PreparedRequest> {
     const { lora, missing } = await this.loraFor(call.decision.adapters);
@@ -36,7 +54,7 @@ export class LlamaCppDriver implements UpstreamDriver {
     if (this.context.baseModel) body.model = this.context.baseModel;
     return {
       path: OPENAI_PATHS[call.endpoint],
-      body,
+      body: this.withCacheSafety(body, lora),
       composition: this.compositionOf(call.decision, missing),
       onUpstreamStatus: this.forgetOnAdapterError,
     };
@@ -51,7 +69,7 @@ export class LlamaCppDriver implements UpstreamDriver {
     if (missing.length > 0) return undefined;
     return {
       path: OPENAI_PATHS[endpoint],
-      body: { ...body, lora, ...(this.context.baseModel ? { model: this.context.baseModel } : {}) },
+      body: this.withCacheSafety({ ...body, lora, ...(this.context.baseModel ? { model: this.context.baseModel } : {}) }, lora),
       composition: `adapter; id=${adapter.id}`,
       answerModel: String(name),
       onUpstreamStatus: this.forgetOnAdapterError,
@@ -64,7 +82,7 @@ export class LlamaCppDriver implements UpstreamDriver {
     const { model: _model, ...rest } = body;
     return {
       path: '/completion',
-      body: { ...rest, lora },
+      body: this.withCacheSafety({ ...rest, lora }, lora),
       composition: this.compositionOf(decision, missing),
       onUpstreamStatus: this.forgetOnAdapterError,
     };
