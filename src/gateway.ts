@@ -9,7 +9,7 @@ import { exampleGroups, withDefaultBaseExamples } from './registry/base-examples
 import { loadRegistry } from './registry/load.js';
 import type { TaskRegistry } from './registry/types.js';
 import { Router } from './router/router.js';
-import { createUpstream, type Upstream } from './upstreams/create.js';
+import { createUpstream, type Upstream } from './upstreams/index.js';
 
 /** Everything the HTTP layer needs, built once at start-up. */
 export interface Gateway {

@@ -1,9 +1,9 @@
 import t, { type Test as Tap } from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readPeftAdapter, writePeftAdapter, loraScaling, type LoraAdapter } from '../src/upstreams/peft/adapter.js';
-import { deltaWeight, mergeLoraAdapters, MergeRefusedError } from '../src/upstreams/peft/merge.js';
-import { floatToBfloat16, floatToHalf, halfToFloat, parseSafetensors, serializeSafetensors, SafetensorsError } from '../src/upstreams/peft/safetensors.js';
+import { readPeftAdapter, writePeftAdapter, loraScaling, type LoraAdapter } from '../src/lora/adapter.js';
+import { deltaWeight, mergeLoraAdapters, MergeRefusedError } from '../src/lora/merge.js';
+import { floatToBfloat16, floatToHalf, halfToFloat, parseSafetensors, serializeSafetensors, SafetensorsError } from '../src/lora/safetensors.js';
 import { TINY_LLAMA } from './helpers/gateway.js';
 
 function random(seed: number) {

@@ -1,7 +1,7 @@
 import t, { type Test as Tap } from 'tap';
 import OpenAI from 'openai';
-import { readPeftAdapter } from '../src/upstreams/peft/adapter.js';
-import { deltaWeight } from '../src/upstreams/peft/merge.js';
+import { readPeftAdapter } from '../src/lora/adapter.js';
+import { deltaWeight } from '../src/lora/merge.js';
 import { startFakeSglang } from './fakes/sglang.js';
 import { listenGateway, startGateway, tinyLlamaRegistry } from './helpers/gateway.js';
 

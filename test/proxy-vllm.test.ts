@@ -2,8 +2,8 @@ import t, { type Test as Tap } from 'tap';
 import OpenAI from 'openai';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { readPeftAdapter } from '../src/upstreams/peft/adapter.js';
-import { deltaWeight } from '../src/upstreams/peft/merge.js';
+import { readPeftAdapter } from '../src/lora/adapter.js';
+import { deltaWeight } from '../src/lora/merge.js';
 import { startFakeVllm } from './fakes/vllm.js';
 import { listenGateway, tinyLlamaRegistry } from './helpers/gateway.js';
 

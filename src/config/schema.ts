@@ -1,6 +1,8 @@
 import { Type, type Static } from 'typebox';
 
+/** The upstream kinds, named once; src/upstreams/index.ts has one entry for each. */
 export const UpstreamKind = Type.Union([Type.Literal('vllm'), Type.Literal('llamacpp'), Type.Literal('lorax'), Type.Literal('sglang')]);
+export type UpstreamKind = Static<typeof UpstreamKind>;
 
 /** Measured on the FLAN pool with `lorauter eval --sweep` (see the README, "Confidence and abstention"). */
 export const DEFAULT_MIN_CONFIDENCE = 0.01;

@@ -1,7 +1,8 @@
+import type { UpstreamKind } from '../config/schema.js';
 import type { RouteDecision } from '../router/router.js';
 import type { AdapterDefinition } from '../registry/types.js';
 
-export type UpstreamKind = 'vllm' | 'llamacpp' | 'lorax' | 'sglang';
+export type { UpstreamKind };
 export type OpenAIEndpoint = 'chat' | 'completions';
 
 export const OPENAI_PATHS: Record<OpenAIEndpoint, string> = { chat: '/v1/chat/completions', completions: '/v1/completions' };
@@ -29,6 +30,19 @@ export interface PreparedRequest {
   answerModel?: string;
 }
 
+/**
+ * An endpoint of the upstream's own API, beside the OpenAI ones, that takes a text `prompt` and
+ * that the gateway serves at the same path, routed unless `model` names something else
+ * (llama.cpp's POST /completion).
+ */
+export interface NativeEndpoint {
+  path: string;
+  /** Label in metrics and logs. */
+  name: string;
+  summary: string;
+  prepare(body: Record<string, unknown>, decision: RouteDecision): Promise<PreparedRequest>;
+}
+
 /** One per upstream kind, same shape in each folder under src/upstreams/. */
 export interface UpstreamDriver {
   readonly kind: UpstreamKind;
@@ -38,6 +52,7 @@ export interface UpstreamDriver {
    * (llama.cpp) attaches the named adapter; undefined sends the request as it is.
    */
   prepareNamed?(endpoint: OpenAIEndpoint, body: Record<string, unknown>): Promise<PreparedRequest | undefined>;
+  readonly nativeEndpoints?: readonly NativeEndpoint[];
   close?(): Promise<void>;
 }
 

@@ -8,7 +8,6 @@ import { promptFromMessages } from '../prompt.js';
 import { relayUpstream, upstreamAuthorization } from '../proxy.js';
 import { reportDecision, routeChat, routeRequestTexts, type ChatRouting } from '../routing.js';
 import { ErrorResponse, type ChatMessage } from '../schemas.js';
-import { LlamaCppDriver } from '../../upstreams/llamacpp/driver.js';
 import { ChatCompletionRequest, CompletionRequest, ModelList, NativeCompletionRequest } from './openai-schemas.js';
 
 /** `sst2=0.71,imdb_reviews=0.29`: weights to 4 decimals without trailing zeros. */
@@ -85,24 +84,21 @@ export const openAIPlugin: FastifyPluginAsync<{ gateway: Gateway }> = async (app
   app.post('/v1/chat/completions', { schema: { summary: 'OpenAI chat completions, routed when model is the router name', tags: ['openai'], body: ChatCompletionRequest, response: responses } }, (request, reply) => handle('chat', request, reply));
   app.post('/v1/completions', { schema: { summary: 'OpenAI completions, routed when model is the router name', tags: ['openai'], body: CompletionRequest, response: responses } }, (request, reply) => handle('completions', request, reply));
 
-  const driver = gateway.upstream?.driver;
-  if (driver instanceof LlamaCppDriver) {
-    app.post(
-      '/completion',
-      { schema: { summary: "llama.cpp's native completion, routed unless model names something else", tags: ['llama.cpp'], body: NativeCompletionRequest, response: responses } },
-      async (request, reply) => {
-        const { lorauter: options = {}, ...body } = request.body as Record<string, unknown> & { lorauter?: LorauterOptions };
-        if (body.model !== undefined && !routerModels.has(body.model as string)) {
-          reply.header('x-lorauter-composition', 'passthrough');
-          return relayUpstream(request, reply, target(), { path: '/completion', body: request.body as Record<string, unknown>, composition: 'passthrough' }, body.stream === true, 'native_completion');
-        }
-        const { decision } = await decide(completionPrompt(body.prompt), options, 'prompt');
-        const prepared = await driver.prepareNativeCompletion(body, decision);
-        reportDecision(request, gateway.metrics, 'native_completion', decision, prepared.composition);
-        announce(reply, decision, prepared.composition);
-        return relayUpstream(request, reply, target(), prepared, body.stream === true, 'native_completion');
-      },
-    );
+  // The upstream kind's own prompt endpoints (llama.cpp's /completion), routed the same way.
+  for (const native of gateway.upstream?.driver.nativeEndpoints ?? []) {
+    app.post(native.path, { schema: { summary: native.summary, tags: [gateway.upstream!.kind], body: NativeCompletionRequest, response: responses } }, async (request, reply) => {
+      const { lorauter: options = {}, ...body } = request.body as Record<string, unknown> & { lorauter?: LorauterOptions };
+      const stream = body.stream === true;
+      if (body.model !== undefined && !routerModels.has(body.model as string)) {
+        reply.header('x-lorauter-composition', 'passthrough');
+        return relayUpstream(request, reply, target(), { path: native.path, body: request.body as Record<string, unknown>, composition: 'passthrough' }, stream, native.name);
+      }
+      const { decision } = await decide(completionPrompt(body.prompt), options, 'prompt');
+      const prepared = await native.prepare(body, decision);
+      reportDecision(request, gateway.metrics, native.name, decision, prepared.composition);
+      announce(reply, decision, prepared.composition);
+      return relayUpstream(request, reply, target(), prepared, stream, native.name);
+    });
   }
 
   app.get('/v1/models', { schema: { summary: 'The router model, the base model, the adapters, and what the upstream reports', tags: ['openai'], response: { 200: ModelList } } }, async (request) => {

@@ -1,7 +1,7 @@
 import { basename } from 'node:path';
 import type { Logger } from 'pino';
 import type { UpstreamClient } from '../client.js';
-import { baseComposition, OPENAI_PATHS, type DriverContext, type PreparedRequest, type RoutedCall, type UpstreamDriver } from '../types.js';
+import { baseComposition, OPENAI_PATHS, type DriverContext, type NativeEndpoint, type PreparedRequest, type RoutedCall, type UpstreamDriver } from '../types.js';
 
 interface LoadedAdapter {
   id: number;
@@ -26,6 +26,14 @@ export class LlamaCppDriver implements UpstreamDriver {
   readonly kind = 'llamacpp';
   private table?: { byName: Map<string, number>; fetchedAt: number };
   private lastAdapterSet: string | undefined;
+  readonly nativeEndpoints: readonly NativeEndpoint[] = [
+    {
+      path: '/completion',
+      name: 'native_completion',
+      summary: "llama.cpp's native completion, routed unless model names something else",
+      prepare: (body, decision) => this.prepareNativeCompletion(body, decision),
+    },
+  ];
 
   constructor(
     private readonly client: UpstreamClient,

@@ -7,8 +7,8 @@ import type { GatewayMetrics } from '../../observability/metrics.js';
 import type { WeightedAdapter } from '../../router/math.js';
 import type { AdapterDefinition } from '../../registry/types.js';
 import type { UpstreamClient } from '../client.js';
-import { readPeftAdapter, writePeftAdapter, type LoraAdapter } from '../peft/adapter.js';
-import { mergeLoraAdapters, MergeRefusedError } from '../peft/merge.js';
+import { readPeftAdapter, writePeftAdapter, type LoraAdapter } from '../../lora/adapter.js';
+import { mergeLoraAdapters, MergeRefusedError } from '../../lora/merge.js';
 
 /** How one server kind loads and unloads adapters at run time (vLLM, SGLang). */
 export interface AdapterLoadingApi {

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { GatewayMetrics } from '../../observability/metrics.js';
-import { MergeRefusedError } from '../peft/merge.js';
+import { MergeRefusedError } from '../../lora/merge.js';
 import { baseComposition, OPENAI_PATHS, upstreamNameOf, type DriverContext, type OpenAIEndpoint, type PreparedRequest, type RoutedCall, type UpstreamDriver, type UpstreamKind } from '../types.js';
 import { dropLightAdapters, roundWeights, type MergeManager } from './merge-manager.js';
 

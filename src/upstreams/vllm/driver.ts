@@ -1,4 +1,4 @@
-import type { LoraAdapter } from '../peft/adapter.js';
+import type { LoraAdapter } from '../../lora/adapter.js';
 import type { AdapterLoadingApi } from '../merge/merge-manager.js';
 import { MergingDriver } from '../merge/merging-driver.js';
 import { assertVllmLoadable } from './loadable.js';

@@ -1,5 +1,5 @@
-import type { LoraAdapter } from '../peft/adapter.js';
-import { MergeRefusedError } from '../peft/merge.js';
+import type { LoraAdapter } from '../../lora/adapter.js';
+import { MergeRefusedError } from '../../lora/merge.js';
 
 const EMBEDDING_MODULE = /(^|\.)(lm_head|embed_tokens|wte|word_embeddings)(\.|$)/;
 
