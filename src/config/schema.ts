@@ -1,4 +1,5 @@
 import { Type, type Static } from 'typebox';
+import { Temperature, TopK } from './routing-options.js';
 
 /** The upstream kinds, named once; src/upstreams/index.ts has one entry for each. */
 export const UpstreamKind = Type.Union([Type.Literal('vllm'), Type.Literal('llamacpp'), Type.Literal('lorax'), Type.Literal('sglang')]);
@@ -43,8 +44,8 @@ export const ConfigSchema = Type.Object(
       { default: 'info' },
     ),
     tasks: Type.Optional(Type.String({ minLength: 1, description: 'task file: .jsonl examples or .yaml/.json registry' })),
-    topK: Type.Integer({ minimum: 1, maximum: 64, default: 3 }),
-    temperature: Type.Number({ exclusiveMinimum: 0, maximum: 100, default: 0.2 }),
+    topK: TopK({ default: 3 }),
+    temperature: Temperature({ default: 0.2 }),
     minConfidence: Type.Number({ minimum: 0, maximum: 1, default: DEFAULT_MIN_CONFIDENCE, description: 'below this calibrated confidence a request goes to the base model (0: never)' }),
     baseMargin: Type.Number({ minimum: 0, maximum: 2, default: 0.05, description: 'a base example must beat the nearest task example by this cosine to take a prompt' }),
     defaultBaseExamples: Type.Boolean({ default: true, description: 'a registry that lists no base examples gets the built-in set' }),

@@ -1,4 +1,5 @@
 import { Type, type Static } from 'typebox';
+import { RoutingOptionProperties } from '../config/routing-options.js';
 
 export const MAX_BATCH_INPUTS = 256;
 
@@ -32,9 +33,6 @@ export const ChatMessage = Type.Object(
 );
 export type ChatMessage = Static<typeof ChatMessage>;
 
-export const RouteOn = Type.Union([Type.Literal('last_user'), Type.Literal('all_user'), Type.Literal('all')], {
-  description: 'Which chat messages to route on: the last user message (default), all user messages, or all messages',
-});
 
 export const RouteRequest = Type.Object(
   {
@@ -45,10 +43,7 @@ export const RouteRequest = Type.Object(
       ], { description: `A prompt, or up to ${MAX_BATCH_INPUTS} prompts routed in one call` }),
     ),
     messages: Type.Optional(Type.Array(ChatMessage, { minItems: 1, description: 'OpenAI chat messages' })),
-    route_on: Type.Optional(RouteOn),
-    top_k: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
-    temperature: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 100 })),
-    exclude_tasks: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { maxItems: 1024 })),
+    ...RoutingOptionProperties,
   },
   { additionalProperties: false, $id: 'RouteRequest' },
 );

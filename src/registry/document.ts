@@ -1,7 +1,7 @@
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
 import YAML, { LineCounter } from 'yaml';
-import { RegistryError, type AdapterDefinition, type TaskDefinition, type TaskRegistry } from './types.js';
+import { candidateAdapters, RegistryError, type AdapterDefinition, type TaskDefinition, type TaskRegistry } from './types.js';
 
 const Id = Type.String({ minLength: 1, pattern: '^[^\\s,=]+$' });
 
@@ -89,7 +89,7 @@ function toRegistry(document: RegistryDocument, file: string, lineAt: (path: (st
         throw new RegistryError(file, lineAt(['tasks', index, 'adapters', adapter]), `task "${task.id}" scores unknown adapter "${adapter}"`);
       }
     }
-    for (const adapter of Object.keys(adapterScores).length ? Object.keys(adapterScores) : [task.id]) {
+    for (const adapter of candidateAdapters({ id: task.id, adapterScores })) {
       if (!adapters.has(adapter)) adapters.set(adapter, { id: adapter });
     }
     return { id: task.id, domain: task.domain, description: task.description, examples: task.examples, adapterScores };

@@ -1,4 +1,4 @@
-import { RegistryError, type AdapterDefinition, type TaskDefinition, type TaskRegistry } from './types.js';
+import { candidateAdapters, RegistryError, type AdapterDefinition, type TaskDefinition, type TaskRegistry } from './types.js';
 
 const KNOWN_FIELDS = new Set(['task', 'inputs', 'domain', 'adapter', 'targets']);
 
@@ -70,7 +70,7 @@ export function parseTaskExamplesJsonl(source: string, file: string): TaskRegist
   const taskList: TaskDefinition[] = [...tasks.values()].map(({ adapterLine: _, ...task }) => task);
   const adapters = new Map<string, AdapterDefinition>();
   for (const task of taskList) {
-    for (const id of Object.keys(task.adapterScores).length ? Object.keys(task.adapterScores) : [task.id]) {
+    for (const id of candidateAdapters(task)) {
       adapters.set(id, { id });
     }
   }

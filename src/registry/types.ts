@@ -37,6 +37,12 @@ export class RegistryError extends Error {
   }
 }
 
+/** The adapters a task may route to: those it has calibration scores for, else its own (same id). */
+export function candidateAdapters(task: Pick<TaskDefinition, 'id' | 'adapterScores'>): string[] {
+  const scored = Object.keys(task.adapterScores);
+  return scored.length > 0 ? scored : [task.id];
+}
+
 /**
  * The adapter a task routes to: the best calibration score, the task's own adapter on ties or
  * when there are no scores. Adapters in `excluded` are treated as absent.
@@ -44,7 +50,8 @@ export class RegistryError extends Error {
 export function bestAdapterOf(task: TaskDefinition, excluded?: ReadonlySet<string>): string | undefined {
   let best: string | undefined;
   let bestScore = -Infinity;
-  for (const [adapter, score] of Object.entries(task.adapterScores)) {
+  for (const adapter of candidateAdapters(task)) {
+    const score = task.adapterScores[adapter] ?? 0;
     if (excluded?.has(adapter)) continue;
     const better = score > bestScore || (score === bestScore && (adapter === task.id || (best !== task.id && adapter < best!)));
     if (better) {
@@ -52,6 +59,5 @@ export function bestAdapterOf(task: TaskDefinition, excluded?: ReadonlySet<strin
       bestScore = score;
     }
   }
-  if (best === undefined && !excluded?.has(task.id)) return task.id;
   return best;
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { CachingEncoder, EmbeddingSource } from '../cache/caching-encoder.js';
-import { bestAdapterOf, type TaskDefinition, type TaskRegistry } from '../registry/types.js';
+import { bestAdapterOf, candidateAdapters, type TaskDefinition, type TaskRegistry } from '../registry/types.js';
 import { calibrateTasks, confidenceOf, type TaskCalibration } from './calibration.js';
 import { heldOutSimilarities, type EncoderForTasks } from './held-out.js';
 import { meanOfNormalized, tasksToAdapters, vectorNorm, weighTasks, type WeightedAdapter, type WeightedTask } from './math.js';
@@ -179,9 +179,10 @@ export class Router {
     const adapters = new Set<string>();
     for (const id of taskIds) {
       const task = this.tasksById.get(id)!;
+      // A task's own adapter: its id, or the one adapter it is mapped to.
       adapters.add(id);
-      const scored = Object.keys(task.adapterScores);
-      if (scored.length === 1) adapters.add(scored[0]);
+      const candidates = candidateAdapters(task);
+      if (candidates.length === 1) adapters.add(candidates[0]);
     }
     return { tasks: new Set(taskIds), adapters };
   }

@@ -1,16 +1,13 @@
-import { Type } from 'typebox';
-import { ChatMessage, RouteOn } from '../schemas.js';
+import { Type, type Static } from 'typebox';
+import { RoutingOptionProperties } from '../../config/routing-options.js';
+import { ChatMessage } from '../schemas.js';
 
 /** Routing options a client may add to an OpenAI request; removed before it goes upstream. */
-export const LorauterOptions = Type.Object(
-  {
-    top_k: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
-    temperature: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 100 })),
-    exclude_tasks: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { maxItems: 1024 })),
-    route_on: Type.Optional(RouteOn),
-  },
-  { additionalProperties: false, description: 'LoRAuter routing options (only when model is the router name); not sent upstream' },
-);
+export const LorauterOptions = Type.Object(RoutingOptionProperties, {
+  additionalProperties: false,
+  description: 'LoRAuter routing options (only when model is the router name); not sent upstream',
+});
+export type LorauterOptions = Static<typeof LorauterOptions>;
 
 // Other OpenAI parameters pass through to the upstream, which validates them as it always does.
 export const ChatCompletionRequest = Type.Object(

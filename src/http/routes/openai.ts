@@ -8,18 +8,11 @@ import { promptFromMessages } from '../prompt.js';
 import { relayUpstream, upstreamAuthorization } from '../proxy.js';
 import { reportDecision, routeChat, routeRequestTexts, type ChatRouting } from '../routing.js';
 import { ErrorResponse, type ChatMessage } from '../schemas.js';
-import { ChatCompletionRequest, CompletionRequest, ModelList, NativeCompletionRequest } from './openai-schemas.js';
+import { ChatCompletionRequest, CompletionRequest, ModelList, NativeCompletionRequest, type LorauterOptions } from './openai-schemas.js';
 
 /** `sst2=0.71,imdb_reviews=0.29`: weights to 4 decimals without trailing zeros. */
 export function formatWeights(items: readonly (WeightedAdapter | WeightedTask)[]): string {
   return items.map((item) => `${item.id}=${Number(item.weight.toFixed(4))}`).join(',');
-}
-
-interface LorauterOptions {
-  top_k?: number;
-  temperature?: number;
-  exclude_tasks?: string[];
-  route_on?: 'last_user' | 'all_user' | 'all';
 }
 
 function completionPrompt(prompt: unknown): string {
