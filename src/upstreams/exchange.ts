@@ -1,0 +1,119 @@
+import type { Dispatcher } from 'undici';
+import { GatewayError } from '../errors.js';
+import type { GatewayMetrics } from '../observability/metrics.js';
+import { toGatewayError, type UpstreamClient } from './client.js';
+import { SSE_DONE, sseEvent, ssePayloads } from './sse.js';
+import type { PreparedRequest } from './types.js';
+
+/**
+ * The upstream's answer in the one shape the HTTP layer writes: JSON text (upstream errors already
+ * in the OpenAI shape, native answers already translated), or OpenAI server-sent events.
+ */
+export type UpstreamAnswer =
+  | { status: number; headers: Dispatcher.ResponseData['headers']; json: string }
+  | { status: 200; headers: Dispatcher.ResponseData['headers']; events: AsyncIterable<string | Buffer> };
+
+export interface ExchangeOptions {
+  stream: boolean;
+  headers: Record<string, string>;
+  /** Aborted when the client goes away. */
+  signal: AbortSignal;
+  metrics: GatewayMetrics;
+  kind: string;
+  endpoint: string;
+}
+
+const JSON_HEADERS = { 'content-type': 'application/json' };
+
+/**
+ * Sends a prepared request and turns the answer into an UpstreamAnswer: the driver's translation of
+ * a native answer, the model the client asked for, the driver told of failures (so that it can drop
+ * state the server lost), and a stream that fails midway ended with an error event and [DONE].
+ */
+export async function exchange(client: UpstreamClient, prepared: PreparedRequest, options: ExchangeOptions): Promise<UpstreamAnswer> {
+  const { metrics, kind, endpoint } = options;
+  const started = performance.now();
+  let response: Dispatcher.ResponseData;
+  try {
+    response = await client.request({ method: 'POST', path: prepared.path, body: prepared.body, headers: options.headers, signal: options.signal });
+  } catch (error) {
+    metrics.upstreamRequests.inc({ upstream: kind, endpoint, outcome: 'unreachable' });
+    throw error;
+  }
+  metrics.upstreamDuration.observe({ upstream: kind }, (performance.now() - started) / 1000);
+  metrics.upstreamRequests.inc({ upstream: kind, endpoint, outcome: String(response.statusCode) });
+  const isEventStream = String(response.headers['content-type'] ?? '').includes('text/event-stream');
+
+  if (!options.stream || response.statusCode !== 200 || !isEventStream) {
+    let text: string;
+    try {
+      text = await response.body.text();
+    } catch (error) {
+      throw toGatewayError(error as Error, client.origin);
+    }
+    if (response.statusCode >= 400) {
+      prepared.onUpstreamStatus?.(response.statusCode, text);
+      return { status: response.statusCode, headers: JSON_HEADERS, json: openAIShapedError(text, response.statusCode) };
+    }
+    if (prepared.translateResponse) return { status: response.statusCode, headers: JSON_HEADERS, json: JSON.stringify(withModel(prepared.translateResponse(JSON.parse(text)), prepared.answerModel)) };
+    return { status: response.statusCode, headers: response.headers, json: prepared.answerModel ? renamedJson(text, prepared.answerModel) : text };
+  }
+
+  const body = response.body;
+  let source: AsyncIterable<string | Buffer> = body;
+  if (prepared.translateStream || prepared.answerModel) {
+    const payloads = prepared.translateStream ? prepared.translateStream(ssePayloads(body)) : ssePayloads(body);
+    source = withDone(prepared.answerModel ? renameModel(payloads, prepared.answerModel) : payloads);
+  }
+  return { status: 200, headers: response.headers, events: endedWithErrorEvent(source, body, options.signal, client.origin) };
+}
+
+function withModel(answer: unknown, model: string | undefined): unknown {
+  return model && answer && typeof answer === 'object' && 'model' in answer ? { ...answer, model } : answer;
+}
+
+/** The JSON answer with its `model` renamed; anything that is not a JSON object goes as it came. */
+function renamedJson(text: string, model: string): string {
+  try {
+    return JSON.stringify(withModel(JSON.parse(text), model));
+  } catch {
+    return text;
+  }
+}
+
+async function* renameModel(payloads: AsyncIterable<string>, model: string): AsyncIterable<string> {
+  for await (const payload of payloads) yield renamedJson(payload, model);
+}
+
+async function* withDone(payloads: AsyncIterable<string>): AsyncIterable<string> {
+  for await (const payload of payloads) yield sseEvent(payload);
+  yield SSE_DONE;
+}
+
+async function* endedWithErrorEvent(source: AsyncIterable<string | Buffer>, body: Dispatcher.ResponseData['body'], signal: AbortSignal, origin: string) {
+  try {
+    for await (const chunk of source) yield chunk;
+  } catch (error) {
+    if (signal.aborted) return;
+    const gatewayError = toGatewayError(error as Error, origin);
+    const message = gatewayError.statusCode === 504 ? 'The upstream stopped sending before the answer was complete (timeout).' : `The upstream stream failed: ${(error as Error).message}`;
+    yield sseEvent(JSON.stringify({ error: { message, type: gatewayError.type, param: null, code: gatewayError.code } }));
+    yield SSE_DONE;
+  } finally {
+    if (!body.readableEnded) body.destroy();
+  }
+}
+
+/** Upstream errors keep their status; a body that is not already an OpenAI error is wrapped in one. */
+export function openAIShapedError(text: string, status: number): string {
+  try {
+    const parsed = JSON.parse(text);
+    if (parsed && typeof parsed.error === 'object' && parsed.error !== null && typeof parsed.error.message === 'string') return text;
+    // vLLM (older) answers {"object":"error","message",...}; LoRAX {"error": "...", "error_type"}
+    const message = typeof parsed?.message === 'string' ? parsed.message : typeof parsed?.error === 'string' ? parsed.error : text;
+    const type = typeof parsed?.type === 'string' ? parsed.type : typeof parsed?.error_type === 'string' ? parsed.error_type : 'upstream_error';
+    return JSON.stringify(new GatewayError(status, message, 'upstream_error', null, String(status)).toBody(), (key, value) => (key === 'type' ? type : value));
+  } catch {
+    return JSON.stringify(new GatewayError(status, text || `upstream answered ${status}`, 'upstream_error', null, String(status)).toBody());
+  }
+}
