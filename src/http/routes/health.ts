@@ -3,7 +3,10 @@ import type { Gateway } from '../../gateway.js';
 import { ErrorResponse, HealthResponse, TasksResponse } from '../schemas.js';
 import { bestAdapterOf } from '../../registry/types.js';
 
-export const healthPlugin: FastifyPluginAsync<{ gateway: Gateway }> = async (app, { gateway }) => {
+/** What the health, tasks and metrics routes use. */
+export type HealthServices = Pick<Gateway, 'accepting' | 'redis' | 'router' | 'registry' | 'encoder' | 'metrics'>;
+
+export const healthPlugin: FastifyPluginAsync<{ gateway: HealthServices }> = async (app, { gateway }) => {
   app.get('/healthz', { schema: { summary: 'Liveness', tags: ['health'], response: { 200: HealthResponse } } }, async () => ({ status: 'ok' }));
 
   app.get(

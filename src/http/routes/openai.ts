@@ -11,6 +11,9 @@ import { ErrorResponse, type ChatMessage } from '../schemas.js';
 import { ChatCompletionRequest, CompletionRequest, ModelList, NativeCompletionRequest, type LorauterOptions } from './openai-schemas.js';
 
 /** `sst2=0.71,imdb_reviews=0.29`: weights to 4 decimals without trailing zeros. */
+/** What the OpenAI-compatible routes use. */
+export type ProxyServices = Pick<Gateway, 'config' | 'router' | 'registry' | 'upstream' | 'metrics'>;
+
 export function formatWeights(items: readonly (WeightedAdapter | WeightedTask)[]): string {
   return items.map((item) => `${item.id}=${Number(item.weight.toFixed(4))}`).join(',');
 }
@@ -21,7 +24,7 @@ function completionPrompt(prompt: unknown): string {
   throw invalidRequest('Routing needs a text prompt; token-id prompts can only be sent to a named model.', 'prompt', 'invalid_value');
 }
 
-export const openAIPlugin: FastifyPluginAsync<{ gateway: Gateway }> = async (app, { gateway }) => {
+export const openAIPlugin: FastifyPluginAsync<{ gateway: ProxyServices }> = async (app, { gateway }) => {
   const routerModels = new Set(gateway.config.upstream.routerModelNames);
 
   const routeOptions = (options: LorauterOptions) => ({ topK: options.top_k, temperature: options.temperature, excludeTasks: options.exclude_tasks });

@@ -4,6 +4,9 @@ import { GatewayError } from '../../errors.js';
 import { relayRaw, type RawRequest } from '../proxy.js';
 
 /** Upstream paths the gateway does not handle itself and relays as they are. */
+/** What the pass-through routes use. */
+export type PassthroughServices = Pick<Gateway, 'config' | 'upstream' | 'metrics'>;
+
 export const PASSTHROUGH_PATHS = ['/v1/*', '/tokenize', '/detokenize'];
 
 /**
@@ -11,7 +14,7 @@ export const PASSTHROUGH_PATHS = ['/v1/*', '/tokenize', '/detokenize'];
  * /detokenize — passes through untouched: bodies as bytes (any content type), answers and streams
  * as they come. Routes the gateway defines itself (/v1/route, /v1/chat/completions, …) win.
  */
-export const passthroughPlugin: FastifyPluginAsync<{ gateway: Gateway }> = async (app, { gateway }) => {
+export const passthroughPlugin: FastifyPluginAsync<{ gateway: PassthroughServices }> = async (app, { gateway }) => {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 

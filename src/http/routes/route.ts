@@ -7,7 +7,10 @@ import { promptFromMessages } from '../prompt.js';
 import { reportDecision, routeChat, routeRequestTexts } from '../routing.js';
 import { ErrorResponse, RouteRequest, RouteResponse } from '../schemas.js';
 
-export function decisionBody(gateway: Gateway, decision: RouteDecision, topK: number, temperature: number, conversation?: 'sticky' | 'rerouted') {
+/** What /v1/route uses. */
+export type RouteServices = Pick<Gateway, 'config' | 'router' | 'encoder' | 'metrics'>;
+
+export function decisionBody(gateway: RouteServices, decision: RouteDecision, topK: number, temperature: number, conversation?: 'sticky' | 'rerouted') {
   return {
     object: 'lorauter.route' as const,
     tasks: decision.tasks.map((task) => ({ id: task.id, similarity: task.similarity, weight: task.weight, domain: gateway.router.task(task.id)?.domain })),
@@ -24,7 +27,7 @@ export function decisionBody(gateway: Gateway, decision: RouteDecision, topK: nu
   };
 }
 
-export const routePlugin: FastifyPluginAsync<{ gateway: Gateway }> = async (app, { gateway }) => {
+export const routePlugin: FastifyPluginAsync<{ gateway: RouteServices }> = async (app, { gateway }) => {
   app.withTypeProvider<TypeBoxTypeProvider>().post(
     '/v1/route',
     {
