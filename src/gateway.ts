@@ -37,6 +37,8 @@ export async function createGateway(config: Config, logger: Logger, parts: Gatew
   const started = performance.now();
   const metrics = parts.metrics ?? new GatewayMetrics({ defaultMetrics: true });
   const registry = withDefaultBaseExamples(parts.registry ?? loadRegistry(config.tasks), config.defaultBaseExamples);
+  // The upstream first: a bad kind or setting stops start-up before anything is loaded or connected.
+  const upstream = createUpstream(config, registry, metrics, logger);
   const prepared = parts.encoder ? undefined : await prepareEncoder(config.encoder);
   const encoderFor = (tasks: readonly { examples: readonly string[] }[]) => prepared!.forTasks(exampleGroups(tasks, registry.baseExamples));
   const baseEncoder = parts.encoder ?? encoderFor(registry.tasks);
@@ -63,7 +65,6 @@ export async function createGateway(config: Config, logger: Logger, parts: Gatew
     decisionCacheSize: config.cache.decisionEntries,
   }, prepared ? encoderFor : () => baseEncoder);
   metrics.tasks.set(router.taskCount);
-  const upstream = createUpstream(config, registry, metrics, logger);
   logger.info(
     {
       tasks: router.taskCount,

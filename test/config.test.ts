@@ -84,8 +84,12 @@ t.test('invalid values name the key', async (t) => {
     [{ LORAUTER_TEMPERATURE: '0' }, /temperature: must be > 0/],
     [{ LORAUTER_TEMPERATURE: 'warm' }, /LORAUTER_TEMPERATURE must be a number/],
     [{ LOG_LEVEL: 'loud' }, /logLevel: must be one of/],
-    [{ LORAUTER_UPSTREAM: 'ollama' }, /upstream\.kind: must be one of "vllm", "llamacpp", "lorax", "sglang"/],
   ];
   for (const [env, pattern] of cases) t.throws(() => loadConfig({ env }), pattern, pattern.source);
   t.throws(() => loadConfig({ env: { PORT: 'x' } }), ConfigError);
+});
+
+t.test('the upstream kind is checked against the table of kinds at start-up', async (t) => {
+  const { startGateway } = await import('./helpers/gateway.js');
+  await t.rejects(startGateway({ upstream: { url: 'http://127.0.0.1:1', kind: 'ollama' } }), /upstream\.kind \(LORAUTER_UPSTREAM\): must be one of "vllm", "sglang", "llamacpp", "lorax"/);
 });

@@ -202,11 +202,14 @@ t.test('merges are unloaded from vLLM on shutdown when LORAUTER_UNLOAD_MERGES_ON
 });
 
 t.test('LORAUTER_MAX_LORA_RANK must be a rank vLLM accepts', async (t) => {
-  const { loadConfig } = await import('../src/config/load.js');
-  t.throws(
-    () => loadConfig({ env: { LORAUTER_UPSTREAM_URL: 'http://127.0.0.1:8000', LORAUTER_MAX_LORA_RANK: '48' } }),
+  const { startGateway } = await import('./helpers/gateway.js');
+  await t.rejects(
+    startGateway({ upstream: { url: 'http://127.0.0.1:8000', maxLoraRank: 48 } }, { registry }),
     /LORAUTER_MAX_LORA_RANK\) is 48; vLLM accepts only --max-lora-rank 8, 16, 32, 64, 128, 256, 320, 512/,
   );
-  t.equal(loadConfig({ env: { LORAUTER_UPSTREAM_URL: 'http://127.0.0.1:8000', LORAUTER_MAX_LORA_RANK: '320' } }).upstream.maxLoraRank, 320);
-  t.equal(loadConfig({ env: { LORAUTER_UPSTREAM_URL: 'http://h:1', LORAUTER_UPSTREAM: 'llamacpp', LORAUTER_MAX_LORA_RANK: '48' } }).upstream.maxLoraRank, 48, 'other kinds are not bound by it');
+  const ok = await startGateway({ upstream: { url: 'http://127.0.0.1:8000', maxLoraRank: 320 } }, { registry });
+  await ok.close();
+  const other = await startGateway({ upstream: { url: 'http://127.0.0.1:8000', kind: 'llamacpp', maxLoraRank: 48 } }, { registry });
+  t.pass('other kinds are not bound by it');
+  await other.close();
 });

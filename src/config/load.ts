@@ -151,22 +151,5 @@ export function loadConfig(
   if (errors.length > 0) {
     throw new ConfigError(`invalid configuration: ${describeIssue(errors)}${file ? ` (config file ${file})` : ''}`);
   }
-  const config = withDefaults as Config;
-  checkUpstream(config, file);
-  return config;
-}
-
-/** vLLM's --max-lora-rank choices; a merged adapter must fit the value the server was started with. */
-export const VLLM_MAX_LORA_RANKS = [8, 16, 32, 64, 128, 256, 320, 512];
-
-/** What the schema cannot say: rules that tie an upstream kind to other settings. */
-function checkUpstream(config: Config, file: string | undefined): void {
-  const kind = config.upstream.kind ?? 'vllm';
-  if (config.upstream.url && kind === 'sglang' && !config.upstream.baseModel) {
-    throw new ConfigError('invalid configuration: LORAUTER_UPSTREAM=sglang needs LORAUTER_BASE_MODEL, the served model name (SGLang names an adapter as "base-model:adapter")');
-  }
-  if (!config.upstream.url || kind !== 'vllm' || VLLM_MAX_LORA_RANKS.includes(config.upstream.maxLoraRank)) return;
-  throw new ConfigError(
-    `invalid configuration: upstream.maxLoraRank (LORAUTER_MAX_LORA_RANK) is ${config.upstream.maxLoraRank}; vLLM accepts only --max-lora-rank ${VLLM_MAX_LORA_RANKS.join(', ')}: set it to the value vLLM was started with${file ? ` (config file ${file})` : ''}`,
-  );
+  return withDefaults as Config;
 }

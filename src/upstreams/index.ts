@@ -5,13 +5,14 @@ import type { TaskRegistry } from '../registry/types.js';
 import { UpstreamClient } from './client.js';
 import { LlamaCppDriver } from './llamacpp/driver.js';
 import { LoraxDriver } from './lorax/driver.js';
-import type { DriverContext, UpstreamDriver, UpstreamKind } from './types.js';
+import { ConfigError } from '../config/load.js';
+import type { DriverContext, UpstreamDriver } from './types.js';
 import { MergeManager, type AdapterLoadingApi } from './merge/merge-manager.js';
 import { SGLANG_ADAPTER_LOADING, SglangDriver } from './sglang/driver.js';
 import { VLLM_ADAPTER_LOADING, VllmDriver } from './vllm/driver.js';
 
 export interface Upstream {
-  kind: UpstreamKind;
+  kind: string;
   client: UpstreamClient;
   driver: UpstreamDriver;
   close(): Promise<void>;
@@ -24,6 +25,17 @@ interface KindFactoryInput {
   registry: TaskRegistry;
   metrics: GatewayMetrics;
   logger: Logger;
+}
+
+/** vLLM's --max-lora-rank choices; a merged adapter must fit the value the server was started with. */
+export const VLLM_MAX_LORA_RANKS = [8, 16, 32, 64, 128, 256, 320, 512];
+
+function checkVllmRank(input: KindFactoryInput): KindFactoryInput {
+  const rank = input.settings.maxLoraRank;
+  if (VLLM_MAX_LORA_RANKS.includes(rank)) return input;
+  throw new ConfigError(
+    `invalid configuration: upstream.maxLoraRank (LORAUTER_MAX_LORA_RANK) is ${rank}; vLLM accepts only --max-lora-rank ${VLLM_MAX_LORA_RANKS.join(', ')}: set it to the value vLLM was started with`,
+  );
 }
 
 function mergingDriver(kind: 'vllm' | 'sglang', { client, context, settings, registry, metrics, logger }: KindFactoryInput): UpstreamDriver {
@@ -50,10 +62,16 @@ function mergingDriver(kind: 'vllm' | 'sglang', { client, context, settings, reg
   return kind === 'sglang' ? new SglangDriver(context, merging, merges, metrics, logger) : new VllmDriver(context, merging, merges, metrics, logger);
 }
 
-/** Every upstream kind, by the name LORAUTER_UPSTREAM takes: how its driver is built. */
-export const UPSTREAM_KINDS: Record<UpstreamKind, (input: KindFactoryInput) => UpstreamDriver> = {
-  vllm: (input) => mergingDriver('vllm', input),
-  sglang: (input) => mergingDriver('sglang', input),
+/**
+ * Every upstream kind, by the name LORAUTER_UPSTREAM takes: how its driver is built, and the rules
+ * that tie the kind to other settings. Adding a kind is a folder and a line here.
+ */
+export const UPSTREAM_KINDS: Record<string, (input: KindFactoryInput) => UpstreamDriver> = {
+  vllm: (input) => mergingDriver('vllm', checkVllmRank(input)),
+  sglang: (input) => {
+    if (!input.settings.baseModel) throw new ConfigError('invalid configuration: LORAUTER_UPSTREAM=sglang needs LORAUTER_BASE_MODEL, the served model name (SGLang names an adapter as "base-model:adapter")');
+    return mergingDriver('sglang', input);
+  },
   llamacpp: ({ client, context, settings, logger }) => new LlamaCppDriver(client, context, logger, settings.llamacppCachePrompt),
   lorax: ({ context }) => new LoraxDriver(context),
 };
@@ -63,6 +81,8 @@ export function createUpstream(config: Config, registry: TaskRegistry, metrics: 
   const settings = config.upstream;
   if (!settings.url) return undefined;
   const kind = settings.kind ?? 'vllm';
+  const factory = Object.hasOwn(UPSTREAM_KINDS, kind) ? UPSTREAM_KINDS[kind] : undefined;
+  if (!factory) throw new ConfigError(`invalid configuration: upstream.kind (LORAUTER_UPSTREAM): must be one of ${Object.keys(UPSTREAM_KINDS).map((name) => JSON.stringify(name)).join(', ')}`);
   const client = new UpstreamClient({
     url: settings.url,
     connectTimeoutMs: settings.connectTimeoutMs,
@@ -70,7 +90,13 @@ export function createUpstream(config: Config, registry: TaskRegistry, metrics: 
     bodyTimeoutMs: settings.bodyTimeoutMs,
   });
   const context = { adapters: registry.adapters, baseModel: settings.baseModel };
-  const driver = UPSTREAM_KINDS[kind]({ client, context, settings, registry, metrics, logger: logger.child({ component: `upstream-${kind}` }) });
+  let driver: UpstreamDriver;
+  try {
+    driver = factory({ client, context, settings, registry, metrics, logger: logger.child({ component: `upstream-${kind}` }) });
+  } catch (error) {
+    void client.close();
+    throw error;
+  }
   return {
     kind,
     client,

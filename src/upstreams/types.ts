@@ -1,8 +1,5 @@
-import type { UpstreamKind } from '../config/schema.js';
 import type { RouteDecision } from '../router/router.js';
 import type { AdapterDefinition } from '../registry/types.js';
-
-export type { UpstreamKind };
 export type OpenAIEndpoint = 'chat' | 'completions';
 
 export const OPENAI_PATHS: Record<OpenAIEndpoint, string> = { chat: '/v1/chat/completions', completions: '/v1/completions' };
@@ -45,7 +42,8 @@ export interface NativeEndpoint {
 
 /** One per upstream kind, same shape in each folder under src/upstreams/. */
 export interface UpstreamDriver {
-  readonly kind: UpstreamKind;
+  /** Its name in the table of kinds (src/upstreams/index.ts). */
+  readonly kind: string;
   prepareRouted(call: RoutedCall): Promise<PreparedRequest>;
   /**
    * A request that names a model itself. A driver whose server does not take adapters by name

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import { MergeRefusedError } from '../../lora/merge.js';
-import { baseComposition, OPENAI_PATHS, upstreamNameOf, type DriverContext, type OpenAIEndpoint, type PreparedRequest, type RoutedCall, type UpstreamDriver, type UpstreamKind } from '../types.js';
+import { baseComposition, OPENAI_PATHS, upstreamNameOf, type DriverContext, type OpenAIEndpoint, type PreparedRequest, type RoutedCall, type UpstreamDriver } from '../types.js';
 import { dropLightAdapters, roundWeights, type MergeManager } from './merge-manager.js';
 
 export type MergeMode = 'top1' | 'merge';
@@ -19,7 +19,7 @@ export interface MergingDriverSettings {
  * on its server, and what a request for the base model looks like.
  */
 export abstract class MergingDriver implements UpstreamDriver {
-  abstract readonly kind: UpstreamKind;
+  abstract readonly kind: string;
 
   constructor(
     protected readonly context: DriverContext,
