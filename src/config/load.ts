@@ -2,6 +2,9 @@ import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { Value } from 'typebox/value';
 import YAML from 'yaml';
+import { LLAMACPP_ENVIRONMENT } from '../upstreams/llamacpp/settings.js';
+import { MERGE_ENVIRONMENT } from '../upstreams/merge/settings.js';
+import type { KindEnvironment, SettingType } from './kind-settings.js';
 import { ConfigSchema, type Config } from './schema.js';
 
 export class ConfigError extends Error {
@@ -35,6 +38,13 @@ const toggle = (raw: string, key: string): boolean => {
   if (/^(off|false|0|no)$/i.test(raw.trim())) return false;
   throw new ConfigError(`${key} must be on or off, got "${raw}"`);
 };
+
+const SETTERS: Record<SettingType, (raw: string, key: string) => unknown> = { text, integer, number, toggle };
+
+/** An upstream kind's variables, declared in its folder, as setters under `upstream`. */
+function kindEnvironment(variables: KindEnvironment): Record<string, (envName: string) => Setter> {
+  return Object.fromEntries(Object.entries(variables).map(([name, [key, type]]) => [name, (e: string) => at(['upstream', key], SETTERS[type], e)]));
+}
 
 /** Environment variables and the config key each one sets. */
 export const ENVIRONMENT: Record<string, (envName: string) => Setter> = {
@@ -79,15 +89,8 @@ export const ENVIRONMENT: Record<string, (envName: string) => Setter> = {
   LORAUTER_UPSTREAM_CONNECT_TIMEOUT_MS: (e) => at(['upstream', 'connectTimeoutMs'], integer, e),
   LORAUTER_UPSTREAM_HEADERS_TIMEOUT_MS: (e) => at(['upstream', 'headersTimeoutMs'], integer, e),
   LORAUTER_UPSTREAM_BODY_TIMEOUT_MS: (e) => at(['upstream', 'bodyTimeoutMs'], integer, e),
-  LORAUTER_VLLM_MODE: (e) => at(['upstream', 'vllmMode'], text, e),
-  LORAUTER_MAX_LORA_RANK: (e) => at(['upstream', 'maxLoraRank'], integer, e),
-  LORAUTER_MERGE_DIR: (e) => at(['upstream', 'mergeDir'], text, e),
-  LORAUTER_MERGE_WEIGHT_STEP: (e) => at(['upstream', 'mergeWeightStep'], number, e),
-  LORAUTER_MAX_LOADED_MERGES: (e) => at(['upstream', 'maxLoadedMerges'], integer, e),
-  LORAUTER_MERGE_MIN_WEIGHT: (e) => at(['upstream', 'mergeMinWeight'], number, e),
-  LORAUTER_MAX_NEW_MERGES_PER_MINUTE: (e) => at(['upstream', 'maxNewMergesPerMinute'], integer, e),
-  LORAUTER_LLAMACPP_CACHE_PROMPT: (e) => at(['upstream', 'llamacppCachePrompt'], text, e),
-  LORAUTER_UNLOAD_MERGES_ON_SHUTDOWN: (e) => at(['upstream', 'unloadMergesOnShutdown'], toggle, e),
+  ...kindEnvironment(MERGE_ENVIRONMENT),
+  ...kindEnvironment(LLAMACPP_ENVIRONMENT),
 };
 
 function readConfigFile(path: string): Record<string, unknown> {

@@ -1,4 +1,6 @@
 import { Type, type Static } from 'typebox';
+import { LlamaCppSettings } from '../upstreams/llamacpp/settings.js';
+import { MergeSettings } from '../upstreams/merge/settings.js';
 import { Temperature, TopK } from './routing-options.js';
 
 
@@ -72,18 +74,9 @@ export const ConfigSchema = Type.Object(
         connectTimeoutMs: Type.Integer({ minimum: 1, default: 5000 }),
         headersTimeoutMs: Type.Integer({ minimum: 1, default: 60000 }),
         bodyTimeoutMs: Type.Integer({ minimum: 1, default: 300000 }),
-        vllmMode: Type.Optional(Type.Union([Type.Literal('top1'), Type.Literal('merge')], { description: 'vLLM and SGLang: one adapter, or the exact mixture merged' })),
-        maxLoraRank: Type.Integer({ minimum: 1, default: 64 }),
-        mergeDir: Type.Optional(Type.String({ minLength: 1 })),
-        mergeWeightStep: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.05 }),
-        maxLoadedMerges: Type.Integer({ minimum: 1, default: 8 }),
-        mergeMinWeight: Type.Number({ minimum: 0, maximum: 1, default: 0.05, description: 'vLLM merge: adapters lighter than this leave the mixture before merging' }),
-        maxNewMergesPerMinute: Type.Integer({ minimum: 1, default: 30, description: 'vLLM merge: beyond this, new mixtures fall back to the top adapter' }),
-        llamacppCachePrompt: Type.Union([Type.Literal('on'), Type.Literal('off'), Type.Literal('auto')], {
-          default: 'auto',
-          description: "llama.cpp: prompt cache with per-request LoRA; auto turns it off when the adapter set changes (ggml-org/llama.cpp#26207)",
-        }),
-        unloadMergesOnShutdown: Type.Boolean({ default: false, description: "vLLM merge: unload the gateway's merged adapters when it stops" }),
+        // Each kind's own settings, declared in its folder.
+        ...MergeSettings,
+        ...LlamaCppSettings,
       },
       { additionalProperties: false, default: {} },
     ),

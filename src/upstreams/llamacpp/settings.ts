@@ -1,0 +1,14 @@
+import { Type } from 'typebox';
+import type { KindEnvironment } from '../../config/kind-settings.js';
+
+/** llama.cpp server settings, under `upstream`. */
+export const LlamaCppSettings = {
+  llamacppCachePrompt: Type.Union([Type.Literal('on'), Type.Literal('off'), Type.Literal('auto')], {
+    default: 'auto',
+    description: 'prompt cache with per-request LoRA; auto turns it off when the adapter set changes (ggml-org/llama.cpp#26207)',
+  }),
+};
+
+export const LLAMACPP_ENVIRONMENT: KindEnvironment = {
+  LORAUTER_LLAMACPP_CACHE_PROMPT: ['llamacppCachePrompt', 'text'],
+};
