@@ -37,10 +37,6 @@ export class MicroBatcher<I, O> {
     return Promise.all(items.map((item) => this.submit(item)));
   }
 
-  get pending(): number {
-    return this.queue.length;
-  }
-
   private schedule(): void {
     if (this.running) return;
     if (this.queue.length >= this.options.maxBatch) {

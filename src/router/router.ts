@@ -24,8 +24,6 @@ export interface RouteDecision {
   confidence: number;
   abstained: boolean;
   abstainReason?: AbstainReason;
-  /** Highest similarity to a base example, when the registry has any. */
-  baseSimilarity?: number;
   /** Where the prompt's embedding came from; 'decision' when the whole decision was cached. */
   embeddingSource: EmbeddingSource | 'decision';
   timings: { embedMs: number; searchMs: number };
@@ -124,7 +122,7 @@ export class Router {
       const candidates = this.index.search(vectors[j], topK + excluded.tasks.size);
       const kept = candidates.filter((task) => !excluded.tasks.has(task.id)).slice(0, topK);
       const tasks = weighTasks(kept, temperature);
-      const { confidence, abstainReason, baseSimilarity } = this.judge(tasks, vectors[j]);
+      const { confidence, abstainReason } = this.judge(tasks, vectors[j]);
       const adapters = abstainReason
         ? []
         : renormalize(tasksToAdapters(tasks, (taskId) => bestAdapterOf(this.tasksById.get(taskId)!, excluded.adapters)));
@@ -134,7 +132,6 @@ export class Router {
         confidence,
         abstained: abstainReason !== undefined,
         ...(abstainReason ? { abstainReason } : {}),
-        ...(baseSimilarity !== undefined ? { baseSimilarity } : {}),
         embeddingSource: sources[j],
         timings: { embedMs, searchMs: performance.now() - searchStarted },
       };
@@ -146,17 +143,17 @@ export class Router {
   }
 
   /** Confidence in the top task, and whether the prompt belongs to the base model instead. */
-  private judge(tasks: readonly WeightedTask[], query: Float32Array): { confidence: number; abstainReason?: AbstainReason; baseSimilarity?: number } {
+  private judge(tasks: readonly WeightedTask[], query: Float32Array): { confidence: number; abstainReason?: AbstainReason } {
     const top = tasks[0];
     if (!top) return { confidence: 0 };
     // The similarity times the embedding's length: what held-out.ts calibrates on (see evidence()).
     const confidence = confidenceOf(top.similarity * vectorNorm(query), this.calibrations.get(top.id)!);
     const baseSimilarity = nearest(this.baseVectors, query);
     if (baseSimilarity !== undefined && baseSimilarity >= this.taskSimilarityForBase(tasks, query) + (this.defaults.baseMargin ?? 0)) {
-      return { confidence, abstainReason: 'base_example', baseSimilarity };
+      return { confidence, abstainReason: 'base_example' };
     }
-    if (confidence < (this.defaults.minConfidence ?? 0)) return { confidence, abstainReason: 'low_confidence', baseSimilarity };
-    return { confidence, baseSimilarity };
+    if (confidence < (this.defaults.minConfidence ?? 0)) return { confidence, abstainReason: 'low_confidence' };
+    return { confidence };
   }
 
   /**
