@@ -127,6 +127,8 @@ for (const overlay of ['vllm', 'llamacpp']) {
     t.equal(gateway.livenessProbe.httpGet.path, '/healthz');
     t.equal(gateway.readinessProbe.httpGet.port, 'http');
     t.ok(upstream.readinessProbe, "the upstream's readiness gates the pod's, so the gateway is not ready before it");
+    const host = flag(upstream.args, '--host');
+    t.notOk(host && ['127.0.0.1', 'localhost'].includes(host), "the upstream listens where the kubelet's probes reach it (the pod IP)");
     await probePathsAnswer(t, [gateway.readinessProbe.httpGet.path, gateway.livenessProbe.httpGet.path]);
     t.ok(pod.terminationGracePeriodSeconds * 1000 > SHUTDOWN_GRACE_MS, "the grace period is longer than the gateway's drain");
     if (gateway.securityContext?.runAsNonRoot) t.ok(Number.isInteger(gateway.securityContext.runAsUser), 'runAsNonRoot with a numeric user the kubelet can check');
