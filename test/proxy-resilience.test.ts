@@ -124,3 +124,35 @@ t.test('an upstream API key replaces the client\'s Authorization', async (t) => 
   await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer client' }, body: chat(false) });
   t.equal(fake.last('/v1/chat/completions').headers.authorization, 'Bearer upstream-secret');
 });
+
+t.test('a stream that ends cleanly without [DONE] gets an error event and [DONE]', async (t) => {
+  const { fake, gw } = await setup(t);
+  fake.behaviour = { omitDone: true, words: ['one', 'two'] };
+  const text = await (await post(gw.url, chat(true))).text();
+  t.match(text, /"content":"one"[\s\S]*"content":" two"/, 'what came is relayed');
+  t.match(text, /data: \{"error":\{"message":"The upstream ended the stream before data: \[DONE\]\."/);
+  t.match(text, /data: \[DONE\]\n\n$/);
+});
+
+t.test('an upstream 200 that is not JSON is a 502; a redirect is a 502; cookies and auth challenges stay upstream', async (t) => {
+  const { fake, gw } = await setup(t);
+  fake.behaviour = { respond: (res) => res.writeHead(200, { 'content-type': 'application/json' }).end('<html>oops</html>') };
+  const broken = await post(gw.url, chat(false));
+  t.equal(broken.status, 502);
+  t.match(await broken.json(), { error: { code: 'bad_upstream_response', message: /not JSON/ } });
+  fake.behaviour = { respond: (res) => res.writeHead(302, { location: 'http://elsewhere.example/' }).end() };
+  const redirected = await post(gw.url, chat(false));
+  t.equal(redirected.status, 502);
+  t.equal(redirected.headers.get('location'), null);
+  fake.behaviour = {
+    respond: (res) =>
+      res
+        .writeHead(200, { 'content-type': 'application/json', 'set-cookie': 'session=upstream', 'www-authenticate': 'Basic', 'x-upstream-ok': '1' })
+        .end(JSON.stringify({ id: 'x', object: 'chat.completion', model: 'm', choices: [] })),
+  };
+  const answered = await post(gw.url, chat(false));
+  t.equal(answered.status, 200);
+  t.equal(answered.headers.get('set-cookie'), null);
+  t.equal(answered.headers.get('www-authenticate'), null);
+  t.equal(answered.headers.get('x-upstream-ok'), '1', 'other headers still pass');
+});

@@ -14,6 +14,8 @@ export interface ProxyTarget {
 }
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'content-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer']);
+// The upstream's cookies, auth challenges and redirects are for the gateway, not for its clients.
+const UPSTREAM_ONLY = new Set(['set-cookie', 'set-cookie2', 'www-authenticate', 'proxy-authenticate', 'location', 'refresh']);
 
 /**
  * Sends a prepared request upstream and writes the answer as the upstream layer shaped it: JSON, or
@@ -78,7 +80,7 @@ export function upstreamAuthorization(apiKey: string | undefined, request: Fasti
 
 function copyHeaders(headers: Dispatcher.ResponseData['headers'], reply: FastifyReply) {
   for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || name === 'x-request-id' || name.startsWith('x-lorauter-')) continue;
+    if (value === undefined || HOP_BY_HOP.has(name) || UPSTREAM_ONLY.has(name) || name === 'x-request-id' || name.startsWith('x-lorauter-')) continue;
     reply.header(name, value);
   }
 }

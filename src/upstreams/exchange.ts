@@ -2,7 +2,7 @@ import type { Dispatcher } from 'undici';
 import { GatewayError } from '../errors.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { toGatewayError, type UpstreamClient } from './client.js';
-import { SSE_DONE, sseEvent, ssePayloads } from './sse.js';
+import { IncompleteStreamError, SSE_DONE, sseEvent, ssePayloads } from './sse.js';
 import type { PreparedRequest } from './types.js';
 
 /**
@@ -55,16 +55,22 @@ export async function exchange(client: UpstreamClient, prepared: PreparedRequest
       prepared.onUpstreamStatus?.(response.statusCode, text);
       return { status: response.statusCode, headers: JSON_HEADERS, json: openAIShapedError(text, response.statusCode) };
     }
-    if (prepared.translateResponse) return { status: response.statusCode, headers: JSON_HEADERS, json: JSON.stringify(withModel(prepared.translateResponse(JSON.parse(text)), prepared.answerModel)) };
-    return { status: response.statusCode, headers: response.headers, json: prepared.answerModel ? renamedJson(text, prepared.answerModel) : text };
+    // A completions endpoint answers JSON; a redirect or a body that is not JSON is the upstream's failure.
+    if (response.statusCode >= 300) throw badGateway(`The upstream answered ${response.statusCode} (a redirect), which the gateway does not follow.`);
+    let answer: unknown;
+    try {
+      answer = JSON.parse(text);
+    } catch {
+      throw badGateway(`The upstream answered ${response.statusCode} with a body that is not JSON.`);
+    }
+    if (prepared.translateResponse) return { status: response.statusCode, headers: JSON_HEADERS, json: JSON.stringify(withModel(prepared.translateResponse(answer), prepared.answerModel)) };
+    return { status: response.statusCode, headers: response.headers, json: prepared.answerModel ? JSON.stringify(withModel(answer, prepared.answerModel)) : text };
   }
 
+  // OpenAI streams end with data: [DONE]; native ones (LoRAX's) do not, and are translated.
   const body = response.body;
-  let source: AsyncIterable<string | Buffer> = body;
-  if (prepared.translateStream || prepared.answerModel) {
-    const payloads = prepared.translateStream ? prepared.translateStream(ssePayloads(body)) : ssePayloads(body);
-    source = withDone(prepared.answerModel ? renameModel(payloads, prepared.answerModel) : payloads);
-  }
+  const payloads = prepared.translateStream ? prepared.translateStream(ssePayloads(body)) : ssePayloads(body, { requireDone: true });
+  const source = withDone(prepared.answerModel ? renameModel(payloads, prepared.answerModel) : payloads);
   return { status: 200, headers: response.headers, events: endedWithErrorEvent(source, body, options.signal, client.origin) };
 }
 
@@ -90,13 +96,22 @@ async function* withDone(payloads: AsyncIterable<string>): AsyncIterable<string>
   yield SSE_DONE;
 }
 
+function badGateway(message: string): GatewayError {
+  return new GatewayError(502, message, 'upstream_error', null, 'bad_upstream_response');
+}
+
 async function* endedWithErrorEvent(source: AsyncIterable<string | Buffer>, body: Dispatcher.ResponseData['body'], signal: AbortSignal, origin: string) {
   try {
     for await (const chunk of source) yield chunk;
   } catch (error) {
     if (signal.aborted) return;
     const gatewayError = toGatewayError(error as Error, origin);
-    const message = gatewayError.statusCode === 504 ? 'The upstream stopped sending before the answer was complete (timeout).' : `The upstream stream failed: ${(error as Error).message}`;
+    const message =
+      error instanceof IncompleteStreamError
+        ? error.message
+        : gatewayError.statusCode === 504
+          ? 'The upstream stopped sending before the answer was complete (timeout).'
+          : `The upstream stream failed: ${(error as Error).message}`;
     yield sseEvent(JSON.stringify({ error: { message, type: gatewayError.type, param: null, code: gatewayError.code } }));
     yield SSE_DONE;
   } finally {

@@ -19,6 +19,10 @@ export interface Behaviour {
   failAfterChunks?: number;
   /** Words to answer with. */
   words?: string[];
+  /** Streams end without `data: [DONE]` (a server that stopped early but cleanly). */
+  omitDone?: boolean;
+  /** Answer every request with this instead (a misbehaving server). */
+  respond?: (res: ServerResponse) => void;
 }
 
 export type Handler = (request: Received, response: ServerResponse, fake: FakeServer) => Promise<void> | void;
@@ -76,6 +80,7 @@ export class FakeServer {
     if (!handler) return json(res, 404, { error: { message: `no route ${record.method} ${path}`, type: 'not_found_error', code: 404 } });
     if (this.behaviour.headersDelayMs) await sleep(this.behaviour.headersDelayMs);
     if (res.destroyed) return;
+    if (this.behaviour.respond) return this.behaviour.respond(res);
     await handler(record, res, this);
   }
 
@@ -93,7 +98,7 @@ export class FakeServer {
       sent++;
       if (this.behaviour.chunkDelayMs) await sleep(this.behaviour.chunkDelayMs);
     }
-    if (done) res.write('data: [DONE]\n\n');
+    if (done && !this.behaviour.omitDone) res.write('data: [DONE]\n\n');
     res.end();
   }
 }
