@@ -156,3 +156,31 @@ t.test('an upstream 200 that is not JSON is a 502; a redirect is a 502; cookies 
   t.equal(answered.headers.get('www-authenticate'), null);
   t.equal(answered.headers.get('x-upstream-ok'), '1', 'other headers still pass');
 });
+
+t.test('every error is in the OpenAI shape: deep JSON nesting, HTTP parser errors', async (t) => {
+  const { gw } = await setup(t);
+  let nested: unknown = 'x';
+  for (let i = 0; i < 4100; i++) nested = [nested];
+  const deep = await fetch(`${gw.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'lorauter', messages: [{ role: 'user', content: nested }] }) });
+  t.equal(deep.status, 400);
+  t.match(await deep.json(), { error: { type: 'invalid_request_error', code: 'too_deep' } });
+  const ok = await fetch(`${gw.url}/v1/route`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input: 'a normal prompt' }) });
+  t.equal(ok.status, 200, 'ordinary bodies are untouched');
+
+  const { connect } = await import('node:net');
+  const raw = (payload: string) =>
+    new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(new URL(gw.url).port), '127.0.0.1');
+      let answer = '';
+      socket.on('data', (chunk) => (answer += chunk));
+      socket.on('end', () => resolve(answer));
+      socket.on('error', reject);
+      socket.write(payload);
+    });
+  const garbage = await raw('THIS IS NOT HTTP\r\n\r\n');
+  t.match(garbage, /^HTTP\/1\.1 400 Bad Request/);
+  t.match(JSON.parse(garbage.split('\r\n\r\n')[1]), { error: { type: 'invalid_request_error', code: 'bad_request' } });
+  const huge = await raw(`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20000)}\r\n\r\n`);
+  t.match(huge, /^HTTP\/1\.1 431 /);
+  t.match(JSON.parse(huge.split('\r\n\r\n')[1]), { error: { code: 'headers_too_large' } });
+});

@@ -3,7 +3,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { randomUUID } from 'node:crypto';
 import type { Gateway } from '../gateway.js';
-import { installErrorHandling } from './errors.js';
+import { clientErrorHandler, installErrorHandling, installJsonParsing } from './errors.js';
 import { healthPlugin } from './routes/health.js';
 import { openAIPlugin } from './routes/openai.js';
 import { passthroughPlugin } from './routes/passthrough.js';
@@ -26,6 +26,7 @@ export async function buildApp(gateway: Gateway): Promise<FastifyInstance> {
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
+    clientErrorHandler,
   });
   // An incoming id is honoured only when it is a sane token; otherwise a fresh one is made.
   app.addHook('onRequest', (request, reply, done) => {
@@ -36,6 +37,7 @@ export async function buildApp(gateway: Gateway): Promise<FastifyInstance> {
   });
   // JSON only: a text/plain body would otherwise reach validation as a string.
   app.removeContentTypeParser('text/plain');
+  installJsonParsing(app);
   installErrorHandling(app);
   app.addSchema(ErrorResponse);
   app.addSchema(RouteDecisionSchema);

@@ -1,4 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 
 import { GatewayError, invalidRequest } from '../errors.js';
 
@@ -63,4 +65,47 @@ export function installErrorHandling(app: FastifyInstance): void {
   app.setNotFoundHandler((request, reply) =>
     sendError(reply, new GatewayError(404, `Unknown request URL: ${request.method} ${request.url.split('?')[0]}.`, 'not_found_error', null, 'unknown_url')),
   );
+}
+
+/**
+ * Node's HTTP parser rejects some requests before Fastify sees them (bad headers, headers too
+ * large, malformed request lines): answer those in the OpenAI shape too, then close.
+ */
+export function clientErrorHandler(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+  const message = status === 431 ? 'The request headers are larger than this gateway accepts.' : `The request could not be parsed as HTTP (${error.code ?? error.message}).`;
+  const body = JSON.stringify(new GatewayError(status, message, 'invalid_request_error', null, status === 431 ? 'headers_too_large' : 'bad_request').toBody());
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+}
+
+/** JSON bodies nest at most this deep; deeper ones would overflow the stack when re-serialised. */
+export const MAX_JSON_DEPTH = 128;
+
+/** Whether a parsed JSON value nests deeper than `limit` (iterative, so the check itself cannot overflow). */
+export function nestsDeeperThan(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (node === null || typeof node !== 'object') continue;
+    if (depth >= limit) return true;
+    for (const child of Object.values(node)) if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
+/** Fastify's own JSON parser (prototype-poisoning checks included), refusing bodies nested deeper than MAX_JSON_DEPTH. */
+export function installJsonParsing(app: FastifyInstance): void {
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    parseJson(request, body as string, (error, value) => {
+      if (error) return done(error, undefined);
+      if (nestsDeeperThan(value, MAX_JSON_DEPTH)) return done(invalidRequest(`The JSON body nests deeper than ${MAX_JSON_DEPTH} levels.`, null, 'too_deep'), undefined);
+      done(null, value);
+    });
+  });
 }
