@@ -72,7 +72,7 @@ export async function createGateway(config: Config, logger: Logger, parts: Gatew
       encoder: encoder.fingerprint,
       dimensions: encoder.dimensions,
       redis: redis ? 'enabled' : 'disabled',
-      upstream: upstream ? `${upstream.kind} ${config.upstream.url}` : 'none',
+      upstream: upstream ? `${upstream.kind} ${withoutCredentials(config.upstream.url!)}` : 'none',
       startupMs: Math.round(performance.now() - started),
     },
     'routing index ready',
@@ -93,4 +93,17 @@ export async function createGateway(config: Config, logger: Logger, parts: Gatew
     },
   };
   return gateway;
+}
+
+/** A URL fit for logs: user name and password replaced. */
+export function withoutCredentials(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (!parsed.username && !parsed.password) return url;
+    parsed.username = '***';
+    parsed.password = '';
+    return parsed.toString();
+  } catch {
+    return '(invalid URL)';
+  }
 }

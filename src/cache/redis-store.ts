@@ -36,6 +36,7 @@ export class RedisEmbeddingStore {
     this.client.on('ready', () => this.markHealthy());
     this.client.on('error', (error) => this.markUnhealthy('connection', error));
     this.client.on('close', () => this.markUnhealthy('connection', new Error('connection closed')));
+    this.metrics.registry.registerMetric(this.metrics.redisUp);
     this.metrics.redisUp.set(0);
   }
 

@@ -23,15 +23,16 @@ export async function buildApp(gateway: Gateway): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: gateway.logger as FastifyBaseLogger,
     bodyLimit: gateway.config.bodyLimitBytes,
-    requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
+    // An incoming x-request-id is used only when it is a sane token (it ends up in every log line).
+    requestIdHeader: false,
+    genReqId: (request) => {
+      const incoming = request.headers['x-request-id'];
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
     clientErrorHandler,
   });
-  // An incoming id is honoured only when it is a sane token; otherwise a fresh one is made.
   app.addHook('onRequest', (request, reply, done) => {
-    const incoming = request.headers['x-request-id'];
-    if (typeof incoming === 'string' && !REQUEST_ID.test(incoming)) (request as { id: string }).id = randomUUID();
     reply.header('x-request-id', request.id);
     done();
   });

@@ -19,6 +19,7 @@ export async function routeRequestTexts(router: Router, texts: readonly string[]
 export function reportDecision(request: FastifyRequest, metrics: GatewayMetrics, endpoint: string, decision: RouteDecision, composition?: string): void {
   metrics.routeDecisions.inc({ endpoint });
   metrics.routeConfidence.observe(decision.confidence);
+  metrics.routeDuration.observe((decision.timings.embedMs + decision.timings.searchMs) / 1000);
   metrics.adapterDecisions.inc({ adapter: decision.abstained ? 'base' : (decision.adapters[0]?.id ?? 'none') });
   // Fastify's logger is pino's: skip building the line when info is off.
   if (!(request.log as unknown as { isLevelEnabled(level: string): boolean }).isLevelEnabled('info')) return;

@@ -40,10 +40,11 @@ export class GatewayMetrics {
     labelNames: ['operation'] as const,
     registers: [this.registry],
   });
+  // Registered by the Redis store when there is one, so that a gateway without Redis exports no false 0.
   readonly redisUp = new Gauge({
     name: 'lorauter_redis_up',
     help: '1 while the Redis embedding cache is reachable, 0 while not; absent without Redis',
-    registers: [this.registry],
+    registers: [],
   });
   readonly tasks = new Gauge({ name: 'lorauter_tasks', help: 'Tasks in the routing index', registers: [this.registry] });
   readonly upstreamRequests = new Counter({

@@ -7,11 +7,12 @@ import { bestAdapterOf } from '../../registry/types.js';
 export type HealthServices = Pick<Gateway, 'accepting' | 'redis' | 'router' | 'registry' | 'encoder' | 'metrics'>;
 
 export const healthPlugin: FastifyPluginAsync<{ gateway: HealthServices }> = async (app, { gateway }) => {
-  app.get('/healthz', { schema: { summary: 'Liveness', tags: ['health'], response: { 200: HealthResponse } } }, async () => ({ status: 'ok' }));
+  // Probes and scrapes come every few seconds: their request lines are logged at debug only.
+  app.get('/healthz', { logLevel: 'warn', schema: { summary: 'Liveness', tags: ['health'], response: { 200: HealthResponse } } }, async () => ({ status: 'ok' }));
 
   app.get(
     '/readyz',
-    { schema: { summary: 'Readiness: the routing index is built and the instance is not shutting down', tags: ['health'], response: { 200: HealthResponse, 503: HealthResponse } } },
+    { logLevel: 'warn', schema: { summary: 'Readiness: the routing index is built and the instance is not shutting down', tags: ['health'], response: { 200: HealthResponse, 503: HealthResponse } } },
     async (_request, reply) => {
       const redis = gateway.redis ? (gateway.redis.isHealthy ? 'up' : 'down') : 'disabled';
       const ready = gateway.accepting && gateway.router.taskCount > 0;
@@ -37,7 +38,7 @@ export const healthPlugin: FastifyPluginAsync<{ gateway: HealthServices }> = asy
     }),
   );
 
-  app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['health'], produces: ['text/plain'] } }, async (_request, reply) => {
+  app.get('/metrics', { logLevel: 'warn', schema: { summary: 'Prometheus metrics', tags: ['health'], produces: ['text/plain'] } }, async (_request, reply) => {
     reply.type(gateway.metrics.registry.contentType);
     return gateway.metrics.registry.metrics();
   });
