@@ -33,6 +33,14 @@ function at(path: string[], convert: (raw: string, key: string) => unknown, envN
 }
 
 const text = (raw: string) => raw;
+/** One key a line (or comma-separated) in a file, e.g. a mounted Kubernetes Secret. */
+const keysFromFile = (raw: string, key: string): string[] => {
+  try {
+    return list(readFileSync(raw, 'utf8').replace(/\s+/g, ','));
+  } catch (error) {
+    throw new ConfigError(`${key}: cannot read ${raw} (${(error as Error).message})`);
+  }
+};
 const toggle = (raw: string, key: string): boolean => {
   if (/^(on|true|1|yes)$/i.test(raw.trim())) return true;
   if (/^(off|false|0|no)$/i.test(raw.trim())) return false;
@@ -55,6 +63,9 @@ export const ENVIRONMENT: Record<string, (envName: string) => Setter> = {
   LORAUTER_TASKS: (e) => at(['tasks'], text, e),
   LORAUTER_TOP_K: (e) => at(['topK'], integer, e),
   LORAUTER_TEMPERATURE: (e) => at(['temperature'], number, e),
+  LORAUTER_API_KEYS: (e) => at(['apiKeys'], list, e),
+  LORAUTER_API_KEYS_FILE: (e) => at(['apiKeys'], keysFromFile, e),
+  LORAUTER_METRICS_API_KEY: (e) => at(['metricsApiKey'], text, e),
   LORAUTER_MIN_CONFIDENCE: (e) => at(['minConfidence'], number, e),
   LORAUTER_BASE_MARGIN: (e) => at(['baseMargin'], number, e),
   LORAUTER_DEFAULT_BASE_EXAMPLES: (e) => at(['defaultBaseExamples'], toggle, e),

@@ -51,6 +51,8 @@ export const ConfigSchema = Type.Object(
     conversation: Type.Union([Type.Literal('last_user'), Type.Literal('sticky')], { default: 'last_user', description: 'chat routing: on the last user turn, or kept from the first one' }),
     rerouteConfidence: Type.Number({ minimum: 0, maximum: 1, default: 0.5, description: 'sticky: a later turn this confident about another task re-routes' }),
     encoder: EncoderSettingsSchema,
+    apiKeys: Type.Array(Type.String({ minLength: 8 }), { default: [], description: 'Bearer keys clients must send for /v1/* and the upstream paths (none: open)' }),
+    metricsApiKey: Type.Optional(Type.String({ minLength: 8, description: 'Bearer key for /metrics (unset: open)' })),
     bodyLimitBytes: Type.Integer({ minimum: 1024, default: 1048576 }),
     cache: Type.Object(
       {

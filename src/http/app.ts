@@ -3,6 +3,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { randomUUID } from 'node:crypto';
 import type { Gateway } from '../gateway.js';
+import { installAuth } from './auth.js';
 import { clientErrorHandler, installErrorHandling, installJsonParsing } from './errors.js';
 import { healthPlugin } from './routes/health.js';
 import { openAIPlugin } from './routes/openai.js';
@@ -40,6 +41,7 @@ export async function buildApp(gateway: Gateway): Promise<FastifyInstance> {
   app.removeContentTypeParser('text/plain');
   installJsonParsing(app);
   installErrorHandling(app);
+  installAuth(app, gateway.config);
   app.addSchema(ErrorResponse);
   app.addSchema(RouteDecisionSchema);
   await app.register(swagger, {

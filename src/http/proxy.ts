@@ -10,6 +10,8 @@ export interface ProxyTarget {
   client: UpstreamClient;
   kind: string;
   apiKey?: string;
+  /** The gateway checks API keys itself: the client's Authorization is not forwarded. */
+  checksKeys: boolean;
   metrics: GatewayMetrics;
 }
 
@@ -28,7 +30,7 @@ export async function relayUpstream(request: FastifyRequest, reply: FastifyReply
     if (!reply.raw.writableFinished) controller.abort();
   });
   const headers: Record<string, string> = { 'x-request-id': request.id, accept: stream ? 'text/event-stream' : 'application/json' };
-  const authorization = upstreamAuthorization(target.apiKey, request);
+  const authorization = upstreamAuthorization(target.apiKey, request, target.checksKeys);
   if (authorization) headers.authorization = authorization;
   const answer = await exchange(target.client, prepared, { stream, headers, signal: controller.signal, metrics: target.metrics, kind: target.kind, endpoint });
   reply.code(answer.status);
@@ -57,7 +59,7 @@ export async function relayRaw(request: FastifyRequest, reply: FastifyReply, tar
   });
   const headers: Record<string, string> = { 'x-request-id': request.id, accept: String(request.headers.accept ?? '*/*') };
   if (raw.contentType) headers['content-type'] = raw.contentType;
-  const authorization = upstreamAuthorization(target.apiKey, request);
+  const authorization = upstreamAuthorization(target.apiKey, request, target.checksKeys);
   if (authorization) headers.authorization = authorization;
   let response: Dispatcher.ResponseData;
   try {
@@ -73,9 +75,13 @@ export async function relayRaw(request: FastifyRequest, reply: FastifyReply, tar
   return reply.send(response.body);
 }
 
-/** The configured upstream key when there is one, else the client's own Authorization. */
-export function upstreamAuthorization(apiKey: string | undefined, request: FastifyRequest): string | undefined {
-  return apiKey ? `Bearer ${apiKey}` : request.headers.authorization;
+/**
+ * The configured upstream key when there is one, else the client's own Authorization — unless the
+ * gateway checks keys itself: then the client's key is the gateway's, and never leaves it.
+ */
+export function upstreamAuthorization(apiKey: string | undefined, request: FastifyRequest, gatewayKeys = false): string | undefined {
+  if (apiKey) return `Bearer ${apiKey}`;
+  return gatewayKeys ? undefined : request.headers.authorization;
 }
 
 function copyHeaders(headers: Dispatcher.ResponseData['headers'], reply: FastifyReply) {

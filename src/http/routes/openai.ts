@@ -54,7 +54,7 @@ export const openAIPlugin: FastifyPluginAsync<{ gateway: ProxyServices }> = asyn
     reply.header('x-lorauter-confidence', decision.confidence.toFixed(4));
   }
 
-  const target = () => ({ client: gateway.upstream!.client, kind: gateway.upstream!.kind, apiKey: gateway.config.upstream.apiKey, metrics: gateway.metrics });
+  const target = () => ({ client: gateway.upstream!.client, kind: gateway.upstream!.kind, apiKey: gateway.config.upstream.apiKey, checksKeys: gateway.config.apiKeys.length > 0, metrics: gateway.metrics });
 
   async function handle(endpoint: OpenAIEndpoint, request: FastifyRequest, reply: FastifyReply) {
     const upstream = gateway.upstream;
@@ -107,7 +107,7 @@ export const openAIPlugin: FastifyPluginAsync<{ gateway: ProxyServices }> = asyn
     }
     if (gateway.upstream) {
       try {
-        const authorization = upstreamAuthorization(gateway.config.upstream.apiKey, request);
+        const authorization = upstreamAuthorization(gateway.config.upstream.apiKey, request, gateway.config.apiKeys.length > 0);
         const response = await gateway.upstream.client.request({
           method: 'GET',
           path: '/v1/models',
