@@ -30,3 +30,29 @@ t.test('logs: probes at debug, a rejected request id is never logged, upstream c
   t.equal(withoutCredentials('http://user:pw@h:1/v1'), 'http://***@h:1/v1');
   t.equal(withoutCredentials('http://h:1'), 'http://h:1');
 });
+
+t.test('upstream health: an active check, lorauter_upstream_up, /readyz reports it and can gate on it', async (t) => {
+  const { startFakeLlamaCpp } = await import('./fakes/llamacpp.js');
+  const fake = await startFakeLlamaCpp(['/m/sst2.gguf']);
+  const url = fake.url;
+  const gw = await startGateway({ upstream: { url, kind: 'llamacpp', healthIntervalMs: 100, readyRequiresUpstream: true } });
+  t.teardown(() => gw.close());
+  const ready = async () => (await gw.app.inject({ url: '/readyz' })).json();
+  let body = await ready();
+  for (let i = 0; i < 50 && body.upstream !== 'up'; i++) body = (await new Promise((r) => setTimeout(r, 20)), await ready());
+  t.match(body, { status: 'ready', upstream: 'up' });
+  t.ok(fake.received.some((request) => request.path === '/health'), "the upstream's /health was asked");
+  t.match((await gw.app.inject({ url: '/metrics' })).body, /lorauter_upstream_up 1/);
+  await fake.stop();
+  for (let i = 0; i < 50 && body.upstream !== 'down'; i++) body = (await new Promise((r) => setTimeout(r, 20)), await ready());
+  t.match(body, { status: 'not_ready', upstream: 'down' });
+  t.equal((await gw.app.inject({ url: '/readyz' })).statusCode, 503, 'LORAUTER_READY_REQUIRES_UPSTREAM: not ready while it is down');
+  t.match((await gw.app.inject({ url: '/metrics' })).body, /lorauter_upstream_up 0/);
+  t.ok(gw.logs.some((line) => line.msg === 'upstream health changed'));
+
+  const relaxed = await startGateway({ upstream: { url, kind: 'llamacpp', healthIntervalMs: 100 } });
+  t.teardown(() => relaxed.close());
+  let relaxedBody = (await relaxed.app.inject({ url: '/readyz' })).json();
+  for (let i = 0; i < 100 && relaxedBody.upstream !== 'down'; i++) relaxedBody = (await new Promise((r) => setTimeout(r, 20)), (await relaxed.app.inject({ url: '/readyz' })).json());
+  t.match(relaxedBody, { status: 'ready', upstream: 'down' }, 'by default readiness only reports it');
+});

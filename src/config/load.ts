@@ -100,6 +100,8 @@ export const ENVIRONMENT: Record<string, (envName: string) => Setter> = {
   LORAUTER_UPSTREAM_CONNECT_TIMEOUT_MS: (e) => at(['upstream', 'connectTimeoutMs'], integer, e),
   LORAUTER_UPSTREAM_HEADERS_TIMEOUT_MS: (e) => at(['upstream', 'headersTimeoutMs'], integer, e),
   LORAUTER_UPSTREAM_BODY_TIMEOUT_MS: (e) => at(['upstream', 'bodyTimeoutMs'], integer, e),
+  LORAUTER_UPSTREAM_HEALTH_INTERVAL_MS: (e) => at(['upstream', 'healthIntervalMs'], integer, e),
+  LORAUTER_READY_REQUIRES_UPSTREAM: (e) => at(['upstream', 'readyRequiresUpstream'], toggle, e),
   ...kindEnvironment(MERGE_ENVIRONMENT),
   ...kindEnvironment(LLAMACPP_ENVIRONMENT),
 };

@@ -76,6 +76,8 @@ export const ConfigSchema = Type.Object(
         connectTimeoutMs: Type.Integer({ minimum: 1, default: 5000 }),
         headersTimeoutMs: Type.Integer({ minimum: 1, default: 60000 }),
         bodyTimeoutMs: Type.Integer({ minimum: 1, default: 300000 }),
+        healthIntervalMs: Type.Integer({ minimum: 100, default: 5000, description: "how often the upstream's /health is asked" }),
+        readyRequiresUpstream: Type.Boolean({ default: false, description: '/readyz is 503 while the upstream is not up' }),
         // Each kind's own settings, declared in its folder.
         ...MergeSettings,
         ...LlamaCppSettings,

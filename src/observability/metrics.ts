@@ -40,6 +40,12 @@ export class GatewayMetrics {
     labelNames: ['operation'] as const,
     registers: [this.registry],
   });
+  // Registered by the upstream health check when there is an upstream.
+  readonly upstreamUp = new Gauge({
+    name: 'lorauter_upstream_up',
+    help: "1 while the upstream's health endpoint answers 2xx, 0 while not; absent without an upstream",
+    registers: [],
+  });
   // Registered by the Redis store when there is one, so that a gateway without Redis exports no false 0.
   readonly redisUp = new Gauge({
     name: 'lorauter_redis_up',

@@ -6,6 +6,7 @@ import { UpstreamClient } from './client.js';
 import { LlamaCppDriver } from './llamacpp/driver.js';
 import { LoraxDriver } from './lorax/driver.js';
 import { ConfigError } from '../config/load.js';
+import { UpstreamHealth } from './health.js';
 import type { DriverContext, UpstreamDriver } from './types.js';
 import { MergeManager, type AdapterLoadingApi } from './merge/merge-manager.js';
 import { SGLANG_ADAPTER_LOADING, SglangDriver } from './sglang/driver.js';
@@ -15,6 +16,7 @@ export interface Upstream {
   kind: string;
   client: UpstreamClient;
   driver: UpstreamDriver;
+  health: UpstreamHealth;
   close(): Promise<void>;
 }
 
@@ -97,11 +99,15 @@ export function createUpstream(config: Config, registry: TaskRegistry, metrics: 
     void client.close();
     throw error;
   }
+  const health = new UpstreamHealth(client, driver.healthPath ?? '/health', settings.healthIntervalMs, metrics, logger.child({ component: `upstream-${kind}` }));
+  health.start();
   return {
     kind,
     client,
     driver,
+    health,
     async close() {
+      health.stop();
       await driver.close?.();
       await client.close();
     },

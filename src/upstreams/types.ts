@@ -51,6 +51,8 @@ export interface UpstreamDriver {
    */
   prepareNamed?(endpoint: OpenAIEndpoint, body: Record<string, unknown>): Promise<PreparedRequest | undefined>;
   readonly nativeEndpoints?: readonly NativeEndpoint[];
+  /** The server's health endpoint when it is not /health. */
+  readonly healthPath?: string;
   close?(): Promise<void>;
 }
 

@@ -46,6 +46,7 @@ export async function startFakeLlamaCpp(adapterPaths: string[]) {
   const words = new Map<number, string>();
   fake
     .route('GET', '/lora-adapters', (_request, res) => json(res, 200, adapters))
+    .route('GET', '/health', (_request, res) => json(res, 200, { status: 'ok' }))
     // llama.cpp's /tokenize {content} and /detokenize {tokens}.
     .route('POST', '/tokenize', (request, res) => {
       if (typeof request.body?.content !== 'string') return badRequest(res, "'content' is required");

@@ -75,6 +75,7 @@ export async function startFakeLorax() {
       if (typeof request.body?.model !== 'string') return json(res, 422, { error: 'missing field `model`', error_type: 'validation' });
       json(res, 200, { id: 'cmpl', object: 'text_completion', created: 0, model: request.body.model, choices: [{ index: 0, text: `adapter=${request.body.model}`, finish_reason: 'stop', logprobs: null }], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } });
     })
+    .route('GET', '/health', (_request, res) => void res.writeHead(200).end())
     .route('GET', '/v1/models', (_request, res) => json(res, 200, { object: 'list', data: [{ id: 'mistralai/Mistral-7B-v0.1', object: 'model', created: 0, owned_by: 'lorax' }] }))
     // LoRAX (from TGI): POST /tokenize {inputs} → the tokens with their offsets.
     .route('POST', '/tokenize', (request, res) => {

@@ -32,6 +32,7 @@ export async function startFakeSglang(options: { baseModel: string; staticAdapte
   };
 
   fake
+    .route('GET', '/health', (_request, res) => void res.writeHead(200).end())
     .route('POST', '/v1/chat/completions', answer('chat'))
     .route('POST', '/v1/completions', answer('completions'))
     .route('GET', '/v1/models', (_request, res) => json(res, 200, { object: 'list', data: [{ id: options.baseModel, object: 'model', created: 0, owned_by: 'sglang', root: options.baseModel }] }))

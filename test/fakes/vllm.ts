@@ -33,6 +33,7 @@ export async function startFakeVllm(options: { baseModel: string; staticAdapters
   const served = (model: unknown) => model === undefined || model === options.baseModel || loaded.has(model as string);
   const words = new Map<number, string>();
   fake
+    .route('GET', '/health', (_request, res) => void res.writeHead(200).end())
     .route('POST', '/v1/chat/completions', answer('chat'))
     // vLLM pooling/embedding endpoint (served when the model supports it): input string or array.
     .route('POST', '/v1/embeddings', (request, res) => {

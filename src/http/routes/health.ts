@@ -4,7 +4,7 @@ import { ErrorResponse, HealthResponse, TasksResponse } from '../schemas.js';
 import { bestAdapterOf } from '../../registry/types.js';
 
 /** What the health, tasks and metrics routes use. */
-export type HealthServices = Pick<Gateway, 'accepting' | 'redis' | 'router' | 'registry' | 'encoder' | 'metrics'>;
+export type HealthServices = Pick<Gateway, 'accepting' | 'config' | 'redis' | 'upstream' | 'router' | 'registry' | 'encoder' | 'metrics'>;
 
 export const healthPlugin: FastifyPluginAsync<{ gateway: HealthServices }> = async (app, { gateway }) => {
   // Probes and scrapes come every few seconds: their request lines are logged at debug only.
@@ -15,8 +15,10 @@ export const healthPlugin: FastifyPluginAsync<{ gateway: HealthServices }> = asy
     { logLevel: 'warn', schema: { summary: 'Readiness: the routing index is built and the instance is not shutting down', tags: ['health'], response: { 200: HealthResponse, 503: HealthResponse } } },
     async (_request, reply) => {
       const redis = gateway.redis ? (gateway.redis.isHealthy ? 'up' : 'down') : 'disabled';
-      const ready = gateway.accepting && gateway.router.taskCount > 0;
-      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', tasks: gateway.router.taskCount, redis });
+      const upstream = gateway.upstream ? gateway.upstream.health.state : 'none';
+      const upstreamOk = !gateway.config.upstream.readyRequiresUpstream || upstream === 'up' || upstream === 'none';
+      const ready = gateway.accepting && gateway.router.taskCount > 0 && upstreamOk;
+      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', tasks: gateway.router.taskCount, redis, upstream });
     },
   );
 
