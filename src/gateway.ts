@@ -62,6 +62,7 @@ export async function createGateway(config: Config, logger: Logger, parts: Gatew
     temperature: config.temperature,
     minConfidence: config.minConfidence,
     baseMargin: config.baseMargin,
+    maxRoutedChars: config.maxRoutedChars,
     decisionCacheSize: config.cache.decisionEntries,
   }, prepared ? encoderFor : () => baseEncoder);
   metrics.tasks.set(router.taskCount);

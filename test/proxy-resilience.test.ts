@@ -184,3 +184,20 @@ t.test('every error is in the OpenAI shape: deep JSON nesting, HTTP parser error
   t.match(huge, /^HTTP\/1\.1 431 /);
   t.match(JSON.parse(huge.split('\r\n\r\n')[1]), { error: { code: 'headers_too_large' } });
 });
+
+t.test('a huge prompt is routed on a bounded part of it', async (t) => {
+  const { boundedText } = await import('../src/router/router.js');
+  t.equal(boundedText('abcdef', 10), 'abcdef');
+  t.equal(boundedText('0123456789', 4), '01\n89', 'first and last halves');
+  const gw = await listenGateway({ tasks: FLAN_TASKS, maxRoutedChars: 2048 });
+  t.teardown(() => gw.close());
+  const prompt = `Translate to English: Guten Morgen. ${'filler words here '.repeat(50_000)} Translate to English: Guten Morgen.`;
+  const started = Date.now();
+  const huge = await fetch(`${gw.url}/v1/route`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input: prompt }) });
+  const tookMs = Date.now() - started;
+  t.equal(huge.status, 200);
+  const expected = await gw.gateway.router.route(boundedText(prompt, 2048));
+  t.same((await huge.json()).tasks.map((task: { id: string }) => task.id), expected.tasks.map((task) => task.id), 'the same decision as for the bounded text');
+  t.ok(tookMs < 3000, `a 900 kB prompt routed in ${tookMs} ms`);
+
+});

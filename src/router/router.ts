@@ -38,6 +38,8 @@ export interface RouterDefaults {
   minConfidence?: number;
   /** A base example must be this much closer (cosine) than the nearest example of the chosen tasks to win. */
   baseMargin?: number;
+  /** Longer prompts are routed on their beginning and end, this many characters in all. */
+  maxRoutedChars?: number;
 }
 
 export class UnknownTaskError extends Error {
@@ -104,7 +106,9 @@ export class Router {
     return (await this.routeMany([text], options))[0];
   }
 
-  async routeMany(texts: readonly string[], options: RouteOptions = {}): Promise<RouteDecision[]> {
+  async routeMany(prompts: readonly string[], options: RouteOptions = {}): Promise<RouteDecision[]> {
+    const maxChars = this.defaults.maxRoutedChars;
+    const texts = maxChars ? prompts.map((prompt) => boundedText(prompt, maxChars)) : prompts;
     const topK = options.topK ?? this.defaults.topK;
     const temperature = options.temperature ?? this.defaults.temperature;
     const excluded = this.exclusions(options.excludeTasks ?? []);
@@ -199,6 +203,16 @@ function nearest(units: readonly Float32Array[], query: Float32Array): number | 
     best = Math.max(best, norm > 0 ? dot / norm : 0);
   }
   return best;
+}
+
+/**
+ * A prompt cut to `max` characters: its first and last halves, where instructions and questions
+ * usually are, so that a 1 MB prompt costs no more to route than a long one.
+ */
+export function boundedText(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const half = Math.floor(max / 2);
+  return `${text.slice(0, half)}\n${text.slice(text.length - (max - half))}`;
 }
 
 function unit(vector: Float32Array): Float32Array {
