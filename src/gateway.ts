@@ -24,6 +24,8 @@ export interface Gateway {
   upstream?: Upstream;
   /** False once shutdown has begun, so that /readyz takes the instance out of rotation. */
   accepting: boolean;
+  /** Upstream exchanges in flight; aborted with a ShutdownAbort when the shutdown grace runs out. */
+  inflight: Set<AbortController>;
   close(): Promise<void>;
 }
 
@@ -88,6 +90,7 @@ export async function createGateway(config: Config, logger: Logger, parts: Gatew
     redis,
     upstream,
     accepting: true,
+    inflight: new Set(),
     async close() {
       gateway.accepting = false;
       await Promise.all([redis?.close(), upstream?.close(), prepared?.close()]);

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from './config/schema.js';
 import { createGateway, type Gateway } from './gateway.js';
 import { buildApp } from './http/app.js';
+import { ShutdownAbort } from './upstreams/exchange.js';
 import { createLogger } from './logger.js';
 
 export interface RunningServer {
@@ -19,22 +20,37 @@ export async function startServer(config: Config): Promise<RunningServer> {
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
+      // Drain: /readyz says 503 so that the load balancer stops sending, while requests are still served.
       gateway.accepting = false;
+      await sleep(config.shutdownDrainSeconds * 1000);
+      // Grace: no new connections; in-flight requests get this long, then open streams end with an error event.
+      const deadline = setTimeout(() => {
+        for (const controller of gateway.inflight) controller.abort(new ShutdownAbort());
+      }, config.shutdownGraceSeconds * 1000);
+      // Fastify closes the connections idle when it starts closing; one that finishes its request
+      // later would otherwise stay open until its keep-alive timeout.
+      const idle = setInterval(() => app.server.closeIdleConnections(), 100);
       await app.close();
+      clearInterval(idle);
+      clearTimeout(deadline);
       await gateway.close();
     })());
   return { app, gateway, url, stop };
 }
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * SIGTERM/SIGINT/SIGHUP: stop accepting, finish in-flight requests, close Redis, exit; a second
  * signal exits at once. SIGHUP (a closed terminal) stops the same way, and says so, rather than
  * ending the process silently as Node does by default.
  */
-/** How long in-flight requests get to finish after a stop signal (the pod's terminationGracePeriodSeconds must be longer). */
-export const SHUTDOWN_GRACE_MS = 10_000;
+/** The longest a stop takes: drain, grace, and a margin to close connections (the pod's terminationGracePeriodSeconds must be longer). */
+export function shutdownBudgetMs(config: Pick<Config, 'shutdownDrainSeconds' | 'shutdownGraceSeconds'>): number {
+  return (config.shutdownDrainSeconds + config.shutdownGraceSeconds) * 1000 + 5000;
+}
 
-export function stopOnSignals(server: RunningServer, graceMs = SHUTDOWN_GRACE_MS): void {
+export function stopOnSignals(server: RunningServer, graceMs = shutdownBudgetMs(server.gateway.config)): void {
   let signalled = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (signalled) process.exit(1);

@@ -77,7 +77,7 @@ t.test('--version, and serve stops cleanly on SIGHUP with a log line', async (t)
   const { stdout } = await cli('--version');
   t.equal(stdout.trim(), JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version);
   const { spawn } = await import('node:child_process');
-  const child = spawn(process.execPath, ['--import', 'tsx', entry, 'serve', '--port', '0', '--host', '127.0.0.1'], { env: { ...process.env, LOG_LEVEL: 'info' } });
+  const child = spawn(process.execPath, ['--import', 'tsx', entry, 'serve', '--port', '0', '--host', '127.0.0.1'], { env: { ...process.env, LOG_LEVEL: 'info', LORAUTER_SHUTDOWN_DRAIN_SECONDS: '0' } });
   let output = '';
   child.stdout.on('data', (chunk) => (output += chunk));
   for (let i = 0; i < 200 && !output.includes('Server listening'); i++) await new Promise((r) => setTimeout(r, 50));

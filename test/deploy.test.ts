@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import YAML from 'yaml';
 import { ENVIRONMENT, loadConfig } from '../src/config/load.js';
 import { parseRegistryDocument } from '../src/registry/document.js';
-import { SHUTDOWN_GRACE_MS } from '../src/server.js';
+import { shutdownBudgetMs } from '../src/server.js';
 import { startGateway } from './helpers/gateway.js';
 import { kustomize, overlayRoot, type K8sObject } from './helpers/kustomize.js';
 
@@ -130,7 +130,7 @@ for (const overlay of ['vllm', 'llamacpp']) {
     const host = flag(upstream.args, '--host');
     t.notOk(host && ['127.0.0.1', 'localhost'].includes(host), "the upstream listens where the kubelet's probes reach it (the pod IP)");
     await probePathsAnswer(t, [gateway.readinessProbe.httpGet.path, gateway.livenessProbe.httpGet.path]);
-    t.ok(pod.terminationGracePeriodSeconds * 1000 > SHUTDOWN_GRACE_MS, "the grace period is longer than the gateway's drain");
+    t.ok(pod.terminationGracePeriodSeconds * 1000 > shutdownBudgetMs(config), "the grace period is longer than the gateway's drain and grace");
     if (gateway.securityContext?.runAsNonRoot) t.ok(Number.isInteger(gateway.securityContext.runAsUser), 'runAsNonRoot with a numeric user the kubelet can check');
 
     // Adapters: where the registry says, on a volume both containers mount at the same path.

@@ -201,3 +201,28 @@ t.test('a huge prompt is routed on a bounded part of it', async (t) => {
   t.ok(tookMs < 3000, `a 900 kB prompt routed in ${tookMs} ms`);
 
 });
+
+t.test('shutdown: /readyz says 503 while still serving (drain), then open streams end with an error event and [DONE]', async (t) => {
+  const { startServer } = await import('../src/server.js');
+  const { loadConfig } = await import('../src/config/load.js');
+  const fake = await startFakeLlamaCpp(['/m/wmt16_translate_deen.gguf']);
+  t.teardown(() => fake.stop());
+  fake.behaviour = { chunkDelayMs: 100, words: Array.from({ length: 100 }, (_, i) => `w${i}`) };
+  const config = loadConfig({ env: {}, overrides: { logLevel: 'silent', port: 0, host: '127.0.0.1', tasks: FLAN_TASKS, shutdownDrainSeconds: 0.4, shutdownGraceSeconds: 0.6, upstream: { url: fake.url, kind: 'llamacpp' } } });
+  const server = await startServer(config);
+  const streaming = await post(server.url, chat(true));
+  const text = streaming.text();
+  await new Promise((r) => setTimeout(r, 150));
+  const started = Date.now();
+  const stopped = server.stop();
+  await new Promise((r) => setTimeout(r, 100));
+  const ready = await fetch(`${server.url}/readyz`);
+  t.equal(ready.status, 503, 'not ready while draining');
+  t.equal((await post(server.url, chat(false))).status, 200, 'still serving while draining');
+  await stopped;
+  const elapsed = Date.now() - started;
+  t.ok(elapsed >= 900 && elapsed < 3000, `stopped after drain and grace: ${elapsed} ms`);
+  const body = await text;
+  t.match(body, /"content":"w0"/);
+  t.match(body, /data: \{"error":\{"message":"The gateway is shutting down; the answer was cut short\.","type":"service_unavailable","param":null,"code":"shutting_down"\}\}\n\ndata: \[DONE\]\n\n$/);
+});

@@ -86,6 +86,8 @@ export const ENVIRONMENT: Record<string, (envName: string) => Setter> = {
   LORAUTER_ENCODER_TIMEOUT_MS: (e) => at(['encoder', 'timeoutMs'], integer, e),
   LORAUTER_ENCODER_RETRIES: (e) => at(['encoder', 'retries'], integer, e),
   LORAUTER_HYBRID_WEIGHT: (e) => at(['encoder', 'hybridWeight'], number, e),
+  LORAUTER_SHUTDOWN_DRAIN_SECONDS: (e) => at(['shutdownDrainSeconds'], number, e),
+  LORAUTER_SHUTDOWN_GRACE_SECONDS: (e) => at(['shutdownGraceSeconds'], number, e),
   LORAUTER_MAX_ROUTED_CHARS: (e) => at(['maxRoutedChars'], integer, e),
   LORAUTER_BODY_LIMIT_BYTES: (e) => at(['bodyLimitBytes'], integer, e),
   REDIS_URL: (e) => at(['cache', 'redisUrl'], text, e),

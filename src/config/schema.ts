@@ -53,6 +53,8 @@ export const ConfigSchema = Type.Object(
     encoder: EncoderSettingsSchema,
     apiKeys: Type.Array(Type.String({ minLength: 8 }), { default: [], description: 'Bearer keys clients must send for /v1/* and the upstream paths (none: open)' }),
     metricsApiKey: Type.Optional(Type.String({ minLength: 8, description: 'Bearer key for /metrics (unset: open)' })),
+    shutdownDrainSeconds: Type.Number({ minimum: 0, maximum: 600, default: 5, description: 'after a stop signal: /readyz says 503 while requests are still served' }),
+    shutdownGraceSeconds: Type.Number({ minimum: 0, maximum: 600, default: 10, description: 'then: in-flight requests get this long; open streams end with an error event' }),
     maxRoutedChars: Type.Integer({ minimum: 256, default: 16384, description: 'longer prompts are routed on their first and last halves' }),
     bodyLimitBytes: Type.Integer({ minimum: 1024, default: 1048576 }),
     cache: Type.Object(

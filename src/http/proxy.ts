@@ -12,6 +12,8 @@ export interface ProxyTarget {
   apiKey?: string;
   /** The gateway checks API keys itself: the client's Authorization is not forwarded. */
   checksKeys: boolean;
+  /** Where in-flight exchanges are registered, for shutdown. */
+  inflight: Set<AbortController>;
   metrics: GatewayMetrics;
 }
 
@@ -26,7 +28,9 @@ const UPSTREAM_ONLY = new Set(['set-cookie', 'set-cookie2', 'www-authenticate', 
  */
 export async function relayUpstream(request: FastifyRequest, reply: FastifyReply, target: ProxyTarget, prepared: PreparedRequest, stream: boolean, endpoint: string) {
   const controller = new AbortController();
+  target.inflight.add(controller);
   reply.raw.once('close', () => {
+    target.inflight.delete(controller);
     if (!reply.raw.writableFinished) controller.abort();
   });
   const headers: Record<string, string> = { 'x-request-id': request.id, accept: stream ? 'text/event-stream' : 'application/json' };

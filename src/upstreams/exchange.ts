@@ -25,6 +25,14 @@ export interface ExchangeOptions {
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
 
+/** The reason an exchange is aborted with when the gateway stops: its stream ends with an error event, not in silence. */
+export class ShutdownAbort extends Error {
+  override name = 'ShutdownAbort';
+  constructor() {
+    super('The gateway is shutting down; the answer was cut short.');
+  }
+}
+
 /**
  * Sends a prepared request and turns the answer into an UpstreamAnswer: the driver's translation of
  * a native answer, the model the client asked for, the driver told of failures (so that it can drop
@@ -104,6 +112,11 @@ async function* endedWithErrorEvent(source: AsyncIterable<string | Buffer>, body
   try {
     for await (const chunk of source) yield chunk;
   } catch (error) {
+    if (signal.aborted && signal.reason instanceof ShutdownAbort) {
+      yield sseEvent(JSON.stringify({ error: { message: signal.reason.message, type: 'service_unavailable', param: null, code: 'shutting_down' } }));
+      yield SSE_DONE;
+      return;
+    }
     if (signal.aborted) return;
     const gatewayError = toGatewayError(error as Error, origin);
     const message =

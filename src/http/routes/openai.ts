@@ -12,7 +12,7 @@ import { ChatCompletionRequest, CompletionRequest, ModelList, NativeCompletionRe
 
 /** `sst2=0.71,imdb_reviews=0.29`: weights to 4 decimals without trailing zeros. */
 /** What the OpenAI-compatible routes use. */
-export type ProxyServices = Pick<Gateway, 'config' | 'router' | 'registry' | 'upstream' | 'metrics'>;
+export type ProxyServices = Pick<Gateway, 'config' | 'router' | 'registry' | 'upstream' | 'metrics' | 'inflight'>;
 
 export function formatWeights(items: readonly (WeightedAdapter | WeightedTask)[]): string {
   return items.map((item) => `${item.id}=${Number(item.weight.toFixed(4))}`).join(',');
@@ -54,7 +54,7 @@ export const openAIPlugin: FastifyPluginAsync<{ gateway: ProxyServices }> = asyn
     reply.header('x-lorauter-confidence', decision.confidence.toFixed(4));
   }
 
-  const target = () => ({ client: gateway.upstream!.client, kind: gateway.upstream!.kind, apiKey: gateway.config.upstream.apiKey, checksKeys: gateway.config.apiKeys.length > 0, metrics: gateway.metrics });
+  const target = () => ({ client: gateway.upstream!.client, kind: gateway.upstream!.kind, apiKey: gateway.config.upstream.apiKey, checksKeys: gateway.config.apiKeys.length > 0, inflight: gateway.inflight, metrics: gateway.metrics });
 
   async function handle(endpoint: OpenAIEndpoint, request: FastifyRequest, reply: FastifyReply) {
     const upstream = gateway.upstream;

@@ -5,7 +5,7 @@ import { relayRaw, type RawRequest } from '../proxy.js';
 
 /** Upstream paths the gateway does not handle itself and relays as they are. */
 /** What the pass-through routes use. */
-export type PassthroughServices = Pick<Gateway, 'config' | 'upstream' | 'metrics'>;
+export type PassthroughServices = Pick<Gateway, 'config' | 'upstream' | 'metrics' | 'inflight'>;
 
 export const PASSTHROUGH_PATHS = ['/v1/*', '/tokenize', '/detokenize'];
 
@@ -29,7 +29,7 @@ export const passthroughPlugin: FastifyPluginAsync<{ gateway: PassthroughService
       body: Buffer.isBuffer(request.body) && request.body.length > 0 ? request.body : undefined,
       contentType: request.headers['content-type'],
     };
-    return relayRaw(request, reply, { client: upstream.client, kind: upstream.kind, apiKey: gateway.config.upstream.apiKey, checksKeys: gateway.config.apiKeys.length > 0, metrics: gateway.metrics }, raw);
+    return relayRaw(request, reply, { client: upstream.client, kind: upstream.kind, apiKey: gateway.config.upstream.apiKey, checksKeys: gateway.config.apiKeys.length > 0, inflight: gateway.inflight, metrics: gateway.metrics }, raw);
   }
 
   for (const url of PASSTHROUGH_PATHS) {
