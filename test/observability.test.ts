@@ -56,3 +56,20 @@ t.test('upstream health: an active check, lorauter_upstream_up, /readyz reports 
   for (let i = 0; i < 100 && relaxedBody.upstream !== 'down'; i++) relaxedBody = (await new Promise((r) => setTimeout(r, 20)), (await relaxed.app.inject({ url: '/readyz' })).json());
   t.match(relaxedBody, { status: 'ready', upstream: 'down' }, 'by default readiness only reports it');
 });
+
+t.test('HTTP request metrics by route pattern and status; routing time split into embedding and search', async (t) => {
+  const gw = await startGateway();
+  t.teardown(() => gw.close());
+  await gw.app.inject({ method: 'POST', url: '/v1/route', payload: { input: 'Translate to English: Guten Morgen' } });
+  await gw.app.inject({ method: 'POST', url: '/v1/route', payload: { input: 'Translate to English: Guten Morgen' } });
+  await gw.app.inject({ method: 'POST', url: '/v1/route', payload: { nope: 1 } });
+  await gw.app.inject({ url: '/no/such/path/123' });
+  const metrics = (await gw.app.inject({ url: '/metrics' })).body;
+  t.match(metrics, /lorauter_http_requests_total\{route="\/v1\/route",method="POST",status="200"\} 2/);
+  t.match(metrics, /lorauter_http_requests_total\{route="\/v1\/route",method="POST",status="400"\} 1/);
+  t.match(metrics, /lorauter_http_requests_total\{route="unmatched",method="GET",status="404"\} 1/, 'unknown URLs share one label');
+  t.notMatch(metrics, /no\/such\/path/);
+  t.match(metrics, /lorauter_http_request_duration_seconds_count\{route="\/v1\/route"\} 3/);
+  t.match(metrics, /lorauter_route_embed_seconds_count\{source="encoder"\} 1/, 'the repeat was a cached decision');
+  t.match(metrics, /lorauter_route_search_seconds_count 1/);
+});

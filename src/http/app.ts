@@ -37,6 +37,13 @@ export async function buildApp(gateway: Gateway): Promise<FastifyInstance> {
     reply.header('x-request-id', request.id);
     done();
   });
+  // Labelled by the route pattern (not the URL), so that the label set stays bounded.
+  app.addHook('onResponse', (request, reply, done) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    gateway.metrics.httpRequests.inc({ route, method: request.method, status: String(reply.statusCode) });
+    gateway.metrics.httpDuration.observe({ route }, reply.elapsedTime / 1000);
+    done();
+  });
   // JSON only: a text/plain body would otherwise reach validation as a string.
   app.removeContentTypeParser('text/plain');
   installJsonParsing(app);

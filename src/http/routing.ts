@@ -20,6 +20,10 @@ export function reportDecision(request: FastifyRequest, metrics: GatewayMetrics,
   metrics.routeDecisions.inc({ endpoint });
   metrics.routeConfidence.observe(decision.confidence);
   metrics.routeDuration.observe((decision.timings.embedMs + decision.timings.searchMs) / 1000);
+  if (decision.embeddingSource !== 'decision') {
+    metrics.routeEmbedDuration.observe({ source: decision.embeddingSource }, decision.timings.embedMs / 1000);
+    metrics.routeSearchDuration.observe(decision.timings.searchMs / 1000);
+  }
   metrics.adapterDecisions.inc({ adapter: decision.abstained ? 'base' : (decision.adapters[0]?.id ?? 'none') });
   // Fastify's logger is pino's: skip building the line when info is off.
   if (!(request.log as unknown as { isLevelEnabled(level: string): boolean }).isLevelEnabled('info')) return;

@@ -22,6 +22,32 @@ export class GatewayMetrics {
     labelNames: ['adapter'] as const,
     registers: [this.registry],
   });
+  readonly httpRequests = new Counter({
+    name: 'lorauter_http_requests_total',
+    help: 'HTTP requests answered, by route pattern, method and status',
+    labelNames: ['route', 'method', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly httpDuration = new Histogram({
+    name: 'lorauter_http_request_duration_seconds',
+    help: 'Time from request to the end of the answer (streams included), by route pattern',
+    labelNames: ['route'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+  readonly routeEmbedDuration = new Histogram({
+    name: 'lorauter_route_embed_seconds',
+    help: "Time to get a prompt's embedding, by where it came from (memory, redis, encoder)",
+    labelNames: ['source'] as const,
+    buckets: [0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25],
+    registers: [this.registry],
+  });
+  readonly routeSearchDuration = new Histogram({
+    name: 'lorauter_route_search_seconds',
+    help: 'Time to find and weigh the top-K tasks for an embedding',
+    buckets: [0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01],
+    registers: [this.registry],
+  });
   readonly routeDuration = new Histogram({
     name: 'lorauter_route_duration_seconds',
     help: 'Time to route one prompt (embed + search + compose)',
