@@ -226,3 +226,22 @@ t.test('shutdown: /readyz says 503 while still serving (drain), then open stream
   t.match(body, /"content":"w0"/);
   t.match(body, /data: \{"error":\{"message":"The gateway is shutting down; the answer was cut short\.","type":"service_unavailable","param":null,"code":"shutting_down"\}\}\n\ndata: \[DONE\]\n\n$/);
 });
+
+t.test('bounded upstream concurrency: a burst beyond slots and queue gets 503 with Retry-After, never an unbounded wait', async (t) => {
+  const { fake, gw } = await setup(t, { maxConcurrency: 2, maxQueue: 1, queueTimeoutMs: 300 });
+  fake.behaviour = { headersDelayMs: 800 };
+  const started = Date.now();
+  const answers = await Promise.all(Array.from({ length: 5 }, () => post(gw.url, chat(false))));
+  const statuses = answers.map((answer) => answer.status).sort();
+  t.same(statuses, [200, 200, 503, 503, 503], 'two slots served; the queued one timed out; two refused at once');
+  const refused = answers.find((answer) => answer.status === 503)!;
+  t.equal(refused.headers.get('retry-after'), '1');
+  t.match(await refused.json(), { error: { type: 'service_unavailable', code: 'upstream_busy' } });
+  // The fake delays every answer, /lora-adapters included: two delays for the served ones.
+  t.ok(Date.now() - started < 4000, 'nobody waited past the queue timeout and the upstream answers');
+  fake.behaviour = {};
+  t.equal((await post(gw.url, chat(false))).status, 200, 'slots are released afterwards');
+  t.equal((await post(gw.url, chat(true))).status, 200);
+  t.equal((await post(gw.url, chat(true))).status, 200, 'a finished stream released its slot');
+  t.equal((await post(gw.url, chat(true))).status, 200);
+});

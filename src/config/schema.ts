@@ -79,6 +79,9 @@ export const ConfigSchema = Type.Object(
         connectTimeoutMs: Type.Integer({ minimum: 1, default: 5000 }),
         headersTimeoutMs: Type.Integer({ minimum: 1, default: 60000 }),
         bodyTimeoutMs: Type.Integer({ minimum: 1, default: 300000 }),
+        maxConcurrency: Type.Integer({ minimum: 1, default: 128, description: 'requests to the upstream at once' }),
+        maxQueue: Type.Integer({ minimum: 0, default: 256, description: 'requests waiting for an upstream slot at most (beyond: 503)' }),
+        queueTimeoutMs: Type.Integer({ minimum: 1, default: 5000, description: 'the longest wait for an upstream slot (then: 503 with Retry-After)' }),
         healthIntervalMs: Type.Integer({ minimum: 100, default: 5000, description: "how often the upstream's /health is asked" }),
         readyRequiresUpstream: Type.Boolean({ default: false, description: '/readyz is 503 while the upstream is not up' }),
         // Each kind's own settings, declared in its folder.

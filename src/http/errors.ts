@@ -5,6 +5,7 @@ import type { Socket } from 'node:net';
 import { GatewayError, invalidRequest } from '../errors.js';
 
 export function sendError(reply: FastifyReply, error: GatewayError): FastifyReply {
+  if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.retryAfterSeconds));
   return reply.code(error.statusCode).type('application/json; charset=utf-8').send(error.toBody());
 }
 

@@ -4,6 +4,7 @@ import type { Dispatcher } from 'undici';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import type { UpstreamClient } from '../upstreams/client.js';
 import { exchange } from '../upstreams/exchange.js';
+import type { UpstreamLimiter } from '../upstreams/limiter.js';
 import type { PreparedRequest } from '../upstreams/types.js';
 
 export interface ProxyTarget {
@@ -14,6 +15,7 @@ export interface ProxyTarget {
   checksKeys: boolean;
   /** Where in-flight exchanges are registered, for shutdown. */
   inflight: Set<AbortController>;
+  limiter: UpstreamLimiter;
   metrics: GatewayMetrics;
 }
 
@@ -36,7 +38,7 @@ export async function relayUpstream(request: FastifyRequest, reply: FastifyReply
   const headers: Record<string, string> = { 'x-request-id': request.id, accept: stream ? 'text/event-stream' : 'application/json' };
   const authorization = upstreamAuthorization(target.apiKey, request, target.checksKeys);
   if (authorization) headers.authorization = authorization;
-  const answer = await exchange(target.client, prepared, { stream, headers, signal: controller.signal, metrics: target.metrics, kind: target.kind, endpoint });
+  const answer = await exchange(target.client, prepared, { stream, headers, signal: controller.signal, metrics: target.metrics, kind: target.kind, endpoint, limiter: target.limiter });
   reply.code(answer.status);
   copyHeaders(answer.headers, reply);
   if ('json' in answer) return reply.send(answer.json);
@@ -65,13 +67,16 @@ export async function relayRaw(request: FastifyRequest, reply: FastifyReply, tar
   if (raw.contentType) headers['content-type'] = raw.contentType;
   const authorization = upstreamAuthorization(target.apiKey, request, target.checksKeys);
   if (authorization) headers.authorization = authorization;
+  const release = await target.limiter.acquire(controller.signal);
   let response: Dispatcher.ResponseData;
   try {
     response = await target.client.request({ method: raw.method, path: raw.url, body: raw.body, headers, signal: controller.signal });
   } catch (error) {
+    release();
     target.metrics.upstreamRequests.inc({ upstream: target.kind, endpoint: 'passthrough', outcome: 'unreachable' });
     throw error;
   }
+  response.body.once('close', release);
   target.metrics.upstreamRequests.inc({ upstream: target.kind, endpoint: 'passthrough', outcome: String(response.statusCode) });
   reply.code(response.statusCode);
   copyHeaders(response.headers, reply);

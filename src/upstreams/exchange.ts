@@ -3,6 +3,7 @@ import { GatewayError } from '../errors.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { toGatewayError, type UpstreamClient } from './client.js';
 import { IncompleteStreamError, SSE_DONE, sseEvent, ssePayloads } from './sse.js';
+import type { UpstreamLimiter } from './limiter.js';
 import type { PreparedRequest } from './types.js';
 
 /**
@@ -21,6 +22,7 @@ export interface ExchangeOptions {
   metrics: GatewayMetrics;
   kind: string;
   endpoint: string;
+  limiter: UpstreamLimiter;
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
@@ -40,11 +42,14 @@ export class ShutdownAbort extends Error {
  */
 export async function exchange(client: UpstreamClient, prepared: PreparedRequest, options: ExchangeOptions): Promise<UpstreamAnswer> {
   const { metrics, kind, endpoint } = options;
+  // A slot for the whole exchange, stream included: released when the answer is read or the stream ends.
+  const release = await options.limiter.acquire(options.signal);
   const started = performance.now();
   let response: Dispatcher.ResponseData;
   try {
     response = await client.request({ method: 'POST', path: prepared.path, body: prepared.body, headers: options.headers, signal: options.signal });
   } catch (error) {
+    release();
     metrics.upstreamRequests.inc({ upstream: kind, endpoint, outcome: 'unreachable' });
     throw error;
   }
@@ -58,6 +63,8 @@ export async function exchange(client: UpstreamClient, prepared: PreparedRequest
       text = await response.body.text();
     } catch (error) {
       throw toGatewayError(error as Error, client.origin);
+    } finally {
+      release();
     }
     if (response.statusCode >= 400) {
       prepared.onUpstreamStatus?.(response.statusCode, text);
@@ -79,7 +86,7 @@ export async function exchange(client: UpstreamClient, prepared: PreparedRequest
   const body = response.body;
   const payloads = prepared.translateStream ? prepared.translateStream(ssePayloads(body)) : ssePayloads(body, { requireDone: true });
   const source = withDone(prepared.answerModel ? renameModel(payloads, prepared.answerModel) : payloads);
-  return { status: 200, headers: response.headers, events: endedWithErrorEvent(source, body, options.signal, client.origin) };
+  return { status: 200, headers: response.headers, events: endedWithErrorEvent(source, body, options.signal, client.origin, release) };
 }
 
 function withModel(answer: unknown, model: string | undefined): unknown {
@@ -108,7 +115,7 @@ function badGateway(message: string): GatewayError {
   return new GatewayError(502, message, 'upstream_error', null, 'bad_upstream_response');
 }
 
-async function* endedWithErrorEvent(source: AsyncIterable<string | Buffer>, body: Dispatcher.ResponseData['body'], signal: AbortSignal, origin: string) {
+async function* endedWithErrorEvent(source: AsyncIterable<string | Buffer>, body: Dispatcher.ResponseData['body'], signal: AbortSignal, origin: string, release: () => void) {
   try {
     for await (const chunk of source) yield chunk;
   } catch (error) {
@@ -128,6 +135,7 @@ async function* endedWithErrorEvent(source: AsyncIterable<string | Buffer>, body
     yield sseEvent(JSON.stringify({ error: { message, type: gatewayError.type, param: null, code: gatewayError.code } }));
     yield SSE_DONE;
   } finally {
+    release();
     if (!body.readableEnded) body.destroy();
   }
 }

@@ -7,6 +7,7 @@ import { LlamaCppDriver } from './llamacpp/driver.js';
 import { LoraxDriver } from './lorax/driver.js';
 import { ConfigError } from '../config/load.js';
 import { UpstreamHealth } from './health.js';
+import { UpstreamLimiter } from './limiter.js';
 import type { DriverContext, UpstreamDriver } from './types.js';
 import { MergeManager, type AdapterLoadingApi } from './merge/merge-manager.js';
 import { SGLANG_ADAPTER_LOADING, SglangDriver } from './sglang/driver.js';
@@ -17,6 +18,7 @@ export interface Upstream {
   client: UpstreamClient;
   driver: UpstreamDriver;
   health: UpstreamHealth;
+  limiter: UpstreamLimiter;
   close(): Promise<void>;
 }
 
@@ -90,6 +92,8 @@ export function createUpstream(config: Config, registry: TaskRegistry, metrics: 
     connectTimeoutMs: settings.connectTimeoutMs,
     headersTimeoutMs: settings.headersTimeoutMs,
     bodyTimeoutMs: settings.bodyTimeoutMs,
+    // Headroom beyond the limiter for the drivers' own calls (adapter tables, loads) and the health check.
+    connections: settings.maxConcurrency + 8,
   });
   const context = { adapters: registry.adapters, baseModel: settings.baseModel };
   let driver: UpstreamDriver;
@@ -106,6 +110,7 @@ export function createUpstream(config: Config, registry: TaskRegistry, metrics: 
     client,
     driver,
     health,
+    limiter: new UpstreamLimiter({ maxConcurrency: settings.maxConcurrency, maxQueue: settings.maxQueue, queueTimeoutMs: settings.queueTimeoutMs }),
     async close() {
       health.stop();
       await driver.close?.();

@@ -54,7 +54,7 @@ export const openAIPlugin: FastifyPluginAsync<{ gateway: ProxyServices }> = asyn
     reply.header('x-lorauter-confidence', decision.confidence.toFixed(4));
   }
 
-  const target = () => ({ client: gateway.upstream!.client, kind: gateway.upstream!.kind, apiKey: gateway.config.upstream.apiKey, checksKeys: gateway.config.apiKeys.length > 0, inflight: gateway.inflight, metrics: gateway.metrics });
+  const target = () => ({ client: gateway.upstream!.client, kind: gateway.upstream!.kind, apiKey: gateway.config.upstream.apiKey, checksKeys: gateway.config.apiKeys.length > 0, inflight: gateway.inflight, limiter: gateway.upstream!.limiter, metrics: gateway.metrics });
 
   async function handle(endpoint: OpenAIEndpoint, request: FastifyRequest, reply: FastifyReply) {
     const upstream = gateway.upstream;

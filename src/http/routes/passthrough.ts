@@ -29,7 +29,7 @@ export const passthroughPlugin: FastifyPluginAsync<{ gateway: PassthroughService
       body: Buffer.isBuffer(request.body) && request.body.length > 0 ? request.body : undefined,
       contentType: request.headers['content-type'],
     };
-    return relayRaw(request, reply, { client: upstream.client, kind: upstream.kind, apiKey: gateway.config.upstream.apiKey, checksKeys: gateway.config.apiKeys.length > 0, inflight: gateway.inflight, metrics: gateway.metrics }, raw);
+    return relayRaw(request, reply, { client: upstream.client, kind: upstream.kind, apiKey: gateway.config.upstream.apiKey, checksKeys: gateway.config.apiKeys.length > 0, inflight: gateway.inflight, limiter: upstream.limiter, metrics: gateway.metrics }, raw);
   }
 
   for (const url of PASSTHROUGH_PATHS) {
