@@ -245,3 +245,10 @@ t.test('bounded upstream concurrency: a burst beyond slots and queue gets 503 wi
   t.equal((await post(gw.url, chat(true))).status, 200, 'a finished stream released its slot');
   t.equal((await post(gw.url, chat(true))).status, 200);
 });
+
+t.test('bounded upstream concurrency: a queued request is served when a slot frees; only the overflow is refused', async (t) => {
+  const { fake, gw } = await setup(t, { maxConcurrency: 2, maxQueue: 1, queueTimeoutMs: 5000 });
+  fake.behaviour = { headersDelayMs: 400 };
+  const answers = await Promise.all(Array.from({ length: 5 }, () => post(gw.url, chat(false))));
+  t.same(answers.map((answer) => answer.status).sort(), [200, 200, 200, 503, 503], 'two slots, one queued then served, two refused at once');
+});
