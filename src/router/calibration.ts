@@ -32,6 +32,18 @@ export function calibrateTasks(samples: readonly (readonly number[])[]): TaskCal
   });
 }
 
+/**
+ * What confidence is calibrated on: a prompt's cosine to a task centroid times the length of its
+ * embedding. Neural encoders give unit vectors, so this is the cosine; the built-in encoder's vector
+ * is the part of the prompt that its fitted features cover, so a prompt made of words no task has
+ * (a greeting, random letters) scores low however its few known features point.
+ */
+export function evidenceOf(cosine: number, embedding: Float32Array): number {
+  let square = 0;
+  for (let i = 0; i < embedding.length; i++) square += embedding[i] * embedding[i];
+  return cosine * Math.sqrt(square);
+}
+
 /** In [0, 1], increasing in the similarity: how typical it is for a prompt of the task. */
 export function confidenceOf(similarity: number, calibration: TaskCalibration): number {
   return normalCdf((similarity - calibration.mean) / calibration.spread);

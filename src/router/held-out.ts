@@ -1,16 +1,7 @@
 import type { Encoder } from '../encoders/encoder.js';
 import type { TaskDefinition } from '../registry/types.js';
-import { cosine, meanOfNormalized, vectorNorm } from './math.js';
-
-/**
- * What confidence is calibrated on: the cosine to the task centroid times the length of the
- * prompt's embedding. Neural encoders give unit vectors, so this is the cosine; the built-in
- * encoder's vector is the part of the prompt that its fitted features cover, so a prompt made of
- * words no task has (a greeting, random letters) scores low however its few known features point.
- */
-export function evidence(vector: Float32Array, centroid: Float32Array): number {
-  return cosine(vector, centroid) * vectorNorm(vector);
-}
+import { evidenceOf } from './calibration.js';
+import { cosine, meanOfNormalized } from './math.js';
 
 /** Builds the encoder for a set of tasks: fitted on them (built-in, hybrid) or the same for any (ONNX, remote). */
 export type EncoderForTasks = (tasks: readonly { examples: readonly string[] }[]) => Encoder;
@@ -46,7 +37,7 @@ export async function heldOutSimilarities(
       const tests = heldOutVectors.slice(nextHeldOut, (nextHeldOut += heldOut[t].length));
       if (own.length === 0) return;
       const centroid = meanOfNormalized(own);
-      for (const test of tests) samples[t].push(evidence(test, centroid));
+      for (const test of tests) samples[t].push(evidenceOf(cosine(test, centroid), test));
     });
   }
   return samples;

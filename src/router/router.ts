@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { CachingEncoder, EmbeddingSource } from '../cache/caching-encoder.js';
 import { bestAdapterOf, candidateAdapters, type TaskDefinition, type TaskRegistry } from '../registry/types.js';
-import { calibrateTasks, confidenceOf, type TaskCalibration } from './calibration.js';
+import { calibrateTasks, confidenceOf, evidenceOf, type TaskCalibration } from './calibration.js';
 import { heldOutSimilarities, type EncoderForTasks } from './held-out.js';
 import { meanOfNormalized, tasksToAdapters, vectorNorm, weighTasks, type WeightedAdapter, type WeightedTask } from './math.js';
 import { TaskIndex } from './task-index.js';
@@ -150,8 +150,7 @@ export class Router {
   private judge(tasks: readonly WeightedTask[], query: Float32Array): { confidence: number; abstainReason?: AbstainReason } {
     const top = tasks[0];
     if (!top) return { confidence: 0 };
-    // The similarity times the embedding's length: what held-out.ts calibrates on (see evidence()).
-    const confidence = confidenceOf(top.similarity * vectorNorm(query), this.calibrations.get(top.id)!);
+    const confidence = confidenceOf(evidenceOf(top.similarity, query), this.calibrations.get(top.id)!);
     const baseSimilarity = nearest(this.baseVectors, query);
     if (baseSimilarity !== undefined && baseSimilarity >= this.taskSimilarityForBase(tasks, query) + (this.defaults.baseMargin ?? 0)) {
       return { confidence, abstainReason: 'base_example' };

@@ -66,6 +66,12 @@ export function baseComposition(decision: RouteDecision): string {
   return `base; reason=${decision.abstainReason ?? 'low_confidence'}`;
 }
 
+/** The registry adapter a request's `model` names: by id, or by the name the upstream knows it by. */
+export function adapterNamed(adapters: Map<string, AdapterDefinition>, model: unknown): AdapterDefinition | undefined {
+  if (typeof model !== 'string') return undefined;
+  return adapters.get(model) ?? [...adapters.values()].find((adapter) => adapter.upstreamName === model);
+}
+
 /** The name the upstream knows an adapter by. */
 export function upstreamNameOf(adapters: Map<string, AdapterDefinition>, id: string): string {
   return adapters.get(id)?.upstreamName ?? id;

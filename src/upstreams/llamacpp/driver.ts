@@ -1,7 +1,7 @@
 import { basename } from 'node:path';
 import type { Logger } from 'pino';
 import type { UpstreamClient } from '../client.js';
-import { baseComposition, OPENAI_PATHS, type DriverContext, type NativeEndpoint, type PreparedRequest, type RoutedCall, type UpstreamDriver } from '../types.js';
+import { adapterNamed, baseComposition, OPENAI_PATHS, type DriverContext, type NativeEndpoint, type PreparedRequest, type RoutedCall, type UpstreamDriver } from '../types.js';
 
 interface LoadedAdapter {
   id: number;
@@ -71,7 +71,7 @@ export class LlamaCppDriver implements UpstreamDriver {
   /** `model` naming a registry adapter: that adapter at scale 1 (llama.cpp takes adapters only in "lora"). */
   async prepareNamed(endpoint: RoutedCall['endpoint'], body: Record<string, unknown>): Promise<PreparedRequest | undefined> {
     const name = body.model;
-    const adapter = [...this.context.adapters.values()].find((a) => name === a.id || name === a.upstreamName || name === a.llamaCppName);
+    const adapter = adapterNamed(this.context.adapters, name) ?? [...this.context.adapters.values()].find((a) => name === a.llamaCppName);
     if (!adapter) return undefined;
     const { lora, missing } = await this.loraFor([{ id: adapter.id, weight: 1 }]);
     if (missing.length > 0) return undefined;

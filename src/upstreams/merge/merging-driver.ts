@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import { MergeRefusedError } from '../../lora/merge.js';
-import { baseComposition, OPENAI_PATHS, upstreamNameOf, type DriverContext, type OpenAIEndpoint, type PreparedRequest, type RoutedCall, type UpstreamDriver } from '../types.js';
+import { adapterNamed, baseComposition, OPENAI_PATHS, upstreamNameOf, type DriverContext, type OpenAIEndpoint, type PreparedRequest, type RoutedCall, type UpstreamDriver } from '../types.js';
 import { dropLightAdapters, roundWeights, type MergeManager } from './merge-manager.js';
 
 export type MergeMode = 'top1' | 'merge';
@@ -72,7 +72,7 @@ export abstract class MergingDriver implements UpstreamDriver {
 
   /** A registry adapter named as `model` in the server's own syntax, when it differs from the name. */
   async prepareNamed(endpoint: OpenAIEndpoint, body: Record<string, unknown>): Promise<PreparedRequest | undefined> {
-    const adapter = [...this.context.adapters.values()].find((a) => body.model === a.id || body.model === a.upstreamName);
+    const adapter = adapterNamed(this.context.adapters, body.model);
     if (!adapter) return undefined;
     const model = this.modelFor(upstreamNameOf(this.context.adapters, adapter.id));
     if (model === body.model) return undefined;
