@@ -6,8 +6,13 @@ import type { Encoder } from './encoders/encoder.js';
 import { prepareEncoder } from './encoders/kinds.js';
 import { GatewayMetrics } from './observability/metrics.js';
 import { exampleGroups, withDefaultBaseExamples } from './registry/base-examples.js';
-import { loadRegistry } from './registry/load.js';
+import { demoRegistry } from './registry/demo.js';
+import { LiveRegistry } from './registry/live-registry.js';
+import { RegistryFile } from './registry/registry-file.js';
+import { MemoryRegistryStore } from './registry/stores/memory-store.js';
+import { RedisRegistryStore } from './registry/stores/redis-store.js';
 import type { TaskRegistry } from './registry/types.js';
+import { LiveRouter } from './router/live-router.js';
 import { Router } from './router/router.js';
 import { createUpstream, type Upstream } from './upstreams/index.js';
 
@@ -16,10 +21,14 @@ export interface Gateway {
   config: Config;
   logger: Logger;
   metrics: GatewayMetrics;
-  registry: TaskRegistry;
-  /** The configured encoder behind the embedding caches. */
-  encoder: CachingEncoder;
-  router: Router;
+  /** The registry in service (changes with the admin API, file reloads and other replicas). */
+  readonly registry: TaskRegistry;
+  liveRegistry: LiveRegistry;
+  /** The configured encoder behind the embedding caches, as fitted for the registry in service. */
+  readonly encoder: CachingEncoder;
+  /** The router in service; swapped whole after a registry change. */
+  readonly router: Router;
+  liveRouter: LiveRouter;
   redis?: RedisEmbeddingStore;
   upstream?: Upstream;
   /** False once shutdown has begun, so that /readyz takes the instance out of rotation. */
@@ -38,12 +47,28 @@ export interface GatewayParts {
 export async function createGateway(config: Config, logger: Logger, parts: GatewayParts = {}): Promise<Gateway> {
   const started = performance.now();
   const metrics = parts.metrics ?? new GatewayMetrics({ defaultMetrics: true });
-  const registry = withDefaultBaseExamples(parts.registry ?? loadRegistry(config.tasks), config.defaultBaseExamples);
-  // The upstream first: a bad kind or setting stops start-up before anything is loaded or connected.
-  const upstream = createUpstream(config, registry, metrics, logger);
+  const file = config.tasks && !parts.registry ? new RegistryFile(config.tasks) : undefined;
+  const initial = parts.registry ?? file?.read() ?? demoRegistry();
+  const store = config.cache.redisUrl
+    ? new RedisRegistryStore({ url: config.cache.redisUrl, ...config.registry }, logger.child({ component: 'registry' }))
+    : new MemoryRegistryStore();
+  const liveRegistry = await LiveRegistry.open({
+    store,
+    initial,
+    file,
+    fileCheckMs: config.registry.fileCheckMs,
+    logger: logger.child({ component: 'registry' }),
+    onReload: (result) => metrics.registryReloads.inc({ result }),
+  });
+  // The upstream before the encoder: a bad kind or setting stops start-up before a model is loaded.
+  let upstream: Upstream | undefined;
+  try {
+    upstream = createUpstream(config, liveRegistry.adapters, metrics, logger);
+  } catch (error) {
+    await liveRegistry.close();
+    throw error;
+  }
   const prepared = parts.encoder ? undefined : await prepareEncoder(config.encoder);
-  const encoderFor = (tasks: readonly { examples: readonly string[] }[]) => prepared!.forTasks(exampleGroups(tasks, registry.baseExamples));
-  const baseEncoder = parts.encoder ?? encoderFor(registry.tasks);
   const redis = config.cache.redisUrl
     ? new RedisEmbeddingStore(
         {
@@ -58,22 +83,35 @@ export async function createGateway(config: Config, logger: Logger, parts: Gatew
     : undefined;
   // Task examples are looked up in Redis too (other replicas may have encoded them): connect first.
   await redis?.waitUntilReady(Math.max(config.cache.redisTimeoutMs, 1000));
-  const encoder = new CachingEncoder(baseEncoder, { maxEntries: config.cache.maxEntries, metrics, redis });
-  const router = await Router.build(registry, encoder, {
-    topK: config.topK,
-    temperature: config.temperature,
-    minConfidence: config.minConfidence,
-    baseMargin: config.baseMargin,
-    maxRoutedChars: config.maxRoutedChars,
-    decisionCacheSize: config.cache.decisionEntries,
-  }, prepared ? encoderFor : () => baseEncoder);
-  metrics.tasks.set(router.taskCount);
+  const cached = (encoder: Encoder) => new CachingEncoder(encoder, { maxEntries: config.cache.maxEntries, metrics, redis });
+  // A neural encoder does not depend on the registry: one cache serves every rebuild, so a change
+  // encodes only new examples. The built-in encoder is fitted on the registry: a change refits it.
+  const fixedEncoder = parts.encoder ? cached(parts.encoder) : prepared!.fitted ? undefined : cached(prepared!.forTasks([]));
+  const buildRouter = async (stored: TaskRegistry): Promise<Router> => {
+    const registry = withDefaultBaseExamples(stored, config.defaultBaseExamples);
+    const encoderFor = (tasks: readonly { examples: readonly string[] }[]) =>
+      fixedEncoder ?? prepared!.forTasks(exampleGroups(tasks, registry.baseExamples));
+    return Router.build(registry, fixedEncoder ?? cached(encoderFor(registry.tasks)), {
+      topK: config.topK,
+      temperature: config.temperature,
+      minConfidence: config.minConfidence,
+      baseMargin: config.baseMargin,
+      maxRoutedChars: config.maxRoutedChars,
+      decisionCacheSize: config.cache.decisionEntries,
+    }, encoderFor);
+  };
+  const liveRouter = new LiveRouter(await buildRouter(liveRegistry.registry), liveRegistry.version, buildRouter, metrics, logger.child({ component: 'router' }));
+  liveRegistry.onChange((snapshot) => liveRouter.update(snapshot));
+  // A change that arrived while the first router was being built.
+  liveRouter.update({ registry: liveRegistry.registry, version: liveRegistry.version });
+  metrics.tasks.set(liveRouter.current.taskCount);
   logger.info(
     {
-      tasks: router.taskCount,
-      source: registry.source,
-      encoder: encoder.fingerprint,
-      dimensions: encoder.dimensions,
+      tasks: liveRouter.current.taskCount,
+      source: liveRegistry.registry.source,
+      registry: liveRegistry.storeKind,
+      encoder: liveRouter.current.encoder.fingerprint,
+      dimensions: liveRouter.current.encoder.dimensions,
       redis: redis ? 'enabled' : 'disabled',
       upstream: upstream ? `${upstream.kind} ${withoutCredentials(config.upstream.url!)}` : 'none',
       startupMs: Math.round(performance.now() - started),
@@ -84,15 +122,25 @@ export async function createGateway(config: Config, logger: Logger, parts: Gatew
     config,
     logger,
     metrics,
-    registry,
-    encoder,
-    router,
+    get registry() {
+      return liveRegistry.registry;
+    },
+    liveRegistry,
+    get encoder() {
+      return liveRouter.current.encoder;
+    },
+    get router() {
+      return liveRouter.current;
+    },
+    liveRouter,
     redis,
     upstream,
     accepting: true,
     inflight: new Set(),
     async close() {
       gateway.accepting = false;
+      await liveRegistry.close();
+      await liveRouter.settled();
       await Promise.all([redis?.close(), upstream?.close(), prepared?.close()]);
     },
   };

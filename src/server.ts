@@ -40,16 +40,15 @@ export async function startServer(config: Config): Promise<RunningServer> {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/**
- * SIGTERM/SIGINT/SIGHUP: stop accepting, finish in-flight requests, close Redis, exit; a second
- * signal exits at once. SIGHUP (a closed terminal) stops the same way, and says so, rather than
- * ending the process silently as Node does by default.
- */
 /** The longest a stop takes: drain, grace, and a margin to close connections (the pod's terminationGracePeriodSeconds must be longer). */
 export function shutdownBudgetMs(config: Pick<Config, 'shutdownDrainSeconds' | 'shutdownGraceSeconds'>): number {
   return (config.shutdownDrainSeconds + config.shutdownGraceSeconds) * 1000 + 5000;
 }
 
+/**
+ * SIGTERM/SIGINT: stop accepting, finish in-flight requests, close Redis, exit; a second signal
+ * exits at once. SIGHUP reloads the task file (an invalid one is rejected and the registry stays).
+ */
 export function stopOnSignals(server: RunningServer, graceMs = shutdownBudgetMs(server.gateway.config)): void {
   let signalled = false;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -71,5 +70,12 @@ export function stopOnSignals(server: RunningServer, graceMs = shutdownBudgetMs(
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  process.on('SIGHUP', onSignal);
+  process.on('SIGHUP', () => {
+    server.gateway.liveRegistry.reload('SIGHUP', true).then(
+      (result) => {
+        if (result === 'no_file') server.app.log.warn('SIGHUP: no task file to reload (LORAUTER_TASKS is not set)');
+      },
+      (error) => server.app.log.error({ err: error }, 'SIGHUP: reload failed'),
+    );
+  });
 }

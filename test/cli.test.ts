@@ -73,17 +73,30 @@ t.test('bad arguments and bad task files fail with a clear message', async (t) =
   await t.rejects(cli('route', 'hello', '--tasks', join(dir, 'bad.jsonl')), /bad\.jsonl:2: invalid JSON/);
 });
 
-t.test('--version, and serve stops cleanly on SIGHUP with a log line', async (t) => {
+t.test('--version; serve reloads the task file on SIGHUP (a bad one is rejected) and stops cleanly on SIGTERM', async (t) => {
   const { stdout } = await cli('--version');
   t.equal(stdout.trim(), JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version);
   const { spawn } = await import('node:child_process');
-  const child = spawn(process.execPath, ['--import', 'tsx', entry, 'serve', '--port', '0', '--host', '127.0.0.1'], { env: { ...process.env, LOG_LEVEL: 'info', LORAUTER_SHUTDOWN_DRAIN_SECONDS: '0' } });
+  const dir = t.testdir({ 'tasks.yaml': 'tasks:\n  - id: alpha\n    examples: [an alpha example]\n  - id: beta\n    examples: [a beta example]\n' });
+  const tasks = join(dir, 'tasks.yaml');
+  const child = spawn(process.execPath, ['--import', 'tsx', entry, 'serve', '--port', '0', '--host', '127.0.0.1'], {
+    env: { ...process.env, LOG_LEVEL: 'info', LORAUTER_SHUTDOWN_DRAIN_SECONDS: '0', LORAUTER_TASKS: tasks, LORAUTER_TASKS_CHECK_INTERVAL_MS: '0' },
+  });
   let output = '';
   child.stdout.on('data', (chunk) => (output += chunk));
-  for (let i = 0; i < 200 && !output.includes('Server listening'); i++) await new Promise((r) => setTimeout(r, 50));
-  t.match(output, /Server listening/);
+  const waitFor = async (pattern: RegExp) => {
+    for (let i = 0; i < 200 && !pattern.test(output); i++) await new Promise((r) => setTimeout(r, 50));
+    t.match(output, pattern);
+  };
+  await waitFor(/Server listening/);
   child.kill('SIGHUP');
+  await waitFor(/"reason":"SIGHUP".*"msg":"task file reloaded"/);
+  writeFileSync(tasks, 'tasks: [oops');
+  child.kill('SIGHUP');
+  await waitFor(/"msg":"task file rejected: the running registry stays"/);
+  t.equal(child.exitCode, null, 'still running');
+  child.kill('SIGTERM');
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   t.equal(code, 0, 'exit 0 after draining');
-  t.match(output, /"signal":"SIGHUP".*"msg":"shutting down"/);
+  t.match(output, /"signal":"SIGTERM".*"msg":"shutting down"/);
 });

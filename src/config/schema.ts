@@ -52,6 +52,16 @@ export const ConfigSchema = Type.Object(
     rerouteConfidence: Type.Number({ minimum: 0, maximum: 1, default: 0.5, description: 'sticky: a later turn this confident about another task re-routes' }),
     encoder: EncoderSettingsSchema,
     apiKeys: Type.Array(Type.String({ minLength: 8 }), { default: [], description: 'Bearer keys clients must send for /v1/* and the upstream paths (none: open)' }),
+    adminApiKey: Type.Optional(Type.String({ minLength: 8, description: 'Bearer key for the admin API (PUT/GET/DELETE /v1/tasks/{id}, /v1/adapters/{id}); unset: no admin API' })),
+    registry: Type.Object(
+      {
+        keyPrefix: Type.String({ minLength: 1, default: 'lorauter:registry:', description: 'Redis keys of the shared registry' }),
+        timeoutMs: Type.Integer({ minimum: 1, maximum: 60000, default: 2000, description: 'bound on each registry command to Redis' }),
+        pollMs: Type.Integer({ minimum: 50, maximum: 600000, default: 1000, description: 'how often a replica checks the registry version besides pub/sub' }),
+        fileCheckMs: Type.Integer({ minimum: 0, maximum: 3600000, default: 5000, description: 'how often the task file is checked for changes besides watching its folder (0: watching only)' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     metricsApiKey: Type.Optional(Type.String({ minLength: 8, description: 'Bearer key for /metrics (unset: open)' })),
     shutdownDrainSeconds: Type.Number({ minimum: 0, maximum: 600, default: 5, description: 'after a stop signal: /readyz says 503 while requests are still served' }),
     shutdownGraceSeconds: Type.Number({ minimum: 0, maximum: 600, default: 10, description: 'then: in-flight requests get this long; open streams end with an error event' }),

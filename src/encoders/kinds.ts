@@ -14,6 +14,8 @@ export type ExampleSets = readonly { examples: readonly string[] }[];
  */
 export interface PreparedEncoder {
   readonly kind: EncoderKind;
+  /** True when `forTasks` fits a new encoder on the tasks (so a registry change changes it). */
+  readonly fitted: boolean;
   forTasks(tasks: ExampleSets): Encoder;
   close(): Promise<void>;
 }
@@ -35,13 +37,13 @@ const connectRemote = (settings: EncoderSettings) => {
 };
 
 function fixed(kind: EncoderKind, encoder: Encoder): PreparedEncoder {
-  return { kind, forTasks: () => encoder, close: async () => encoder.close?.() };
+  return { kind, fitted: false, forTasks: () => encoder, close: async () => encoder.close?.() };
 }
 
 /** Every encoder kind, by the name LORAUTER_ENCODER takes. */
 export const ENCODER_KINDS: Record<EncoderKind, EncoderKindEntry> = {
   builtin: {
-    prepare: async (settings) => ({ kind: 'builtin', forTasks: (tasks) => fitBuiltin(settings, tasks), close: async () => {} }),
+    prepare: async (settings) => ({ kind: 'builtin', fitted: true, forTasks: (tasks) => fitBuiltin(settings, tasks), close: async () => {} }),
   },
   onnx: { prepare: async (settings) => fixed('onnx', await loadOnnx(settings)) },
   remote: { prepare: async (settings) => fixed('remote', await connectRemote(settings)) },
@@ -52,6 +54,7 @@ export const ENCODER_KINDS: Record<EncoderKind, EncoderKindEntry> = {
       if (!neural) throw new EncoderSetupError('LORAUTER_ENCODER=hybrid needs a neural encoder: LORAUTER_ENCODER_MODEL (ONNX) or LORAUTER_ENCODER_URL (embeddings server)');
       return {
         kind: 'hybrid',
+        fitted: true,
         forTasks: (tasks) => new HybridEncoder(fitBuiltin(settings, tasks), neural, settings.hybridWeight),
         close: async () => neural.close?.(),
       };

@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { Gateway } from '../gateway.js';
 import { installAuth } from './auth.js';
 import { clientErrorHandler, installErrorHandling, installJsonParsing } from './errors.js';
+import { adminDisabledPlugin, adminPlugin } from './routes/admin.js';
 import { healthPlugin } from './routes/health.js';
 import { openAIPlugin } from './routes/openai.js';
 import { passthroughPlugin } from './routes/passthrough.js';
@@ -24,6 +25,8 @@ export async function buildApp(gateway: Gateway): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: gateway.logger as FastifyBaseLogger,
     bodyLimit: gateway.config.bodyLimitBytes,
+    // Registry ids are up to 200 characters; longer path parameters are checked (400), not unmatched (404).
+    routerOptions: { maxParamLength: 256 },
     // An incoming x-request-id is used only when it is a sane token (it ends up in every log line).
     requestIdHeader: false,
     genReqId: (request) => {
@@ -52,7 +55,11 @@ export async function buildApp(gateway: Gateway): Promise<FastifyInstance> {
   app.addSchema(ErrorResponse);
   app.addSchema(RouteDecisionSchema);
   await app.register(swagger, {
-    openapi: { openapi: '3.0.3', info: OPENAPI_INFO },
+    openapi: {
+      openapi: '3.0.3',
+      info: OPENAPI_INFO,
+      components: { securitySchemes: { adminKey: { type: 'http', scheme: 'bearer', description: 'LORAUTER_ADMIN_API_KEY' } } },
+    },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
@@ -60,6 +67,7 @@ export async function buildApp(gateway: Gateway): Promise<FastifyInstance> {
   await app.register(healthPlugin, { gateway });
   await app.register(routePlugin, { gateway });
   await app.register(openAIPlugin, { gateway });
+  await app.register(gateway.config.adminApiKey ? adminPlugin : adminDisabledPlugin, { gateway });
   await app.register(passthroughPlugin, { gateway });
   return app;
 }

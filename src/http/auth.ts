@@ -23,16 +23,19 @@ function bearerOf(request: FastifyRequest): string | undefined {
 
 /**
  * With API keys configured, every request but the probes needs `Authorization: Bearer <key>`
- * (OpenAI's 401 otherwise); /metrics takes its own key when one is set, else stays open.
+ * (OpenAI's 401 otherwise); /metrics takes its own key when one is set, else stays open; routes
+ * marked `config: { auth: 'admin' }` take only the admin key.
  */
-export function installAuth(app: FastifyInstance, options: { apiKeys: readonly string[]; metricsApiKey?: string }): void {
+export function installAuth(app: FastifyInstance, options: { apiKeys: readonly string[]; metricsApiKey?: string; adminApiKey?: string }): void {
   const keys = options.apiKeys.map(digest);
   const metricsKeys = options.metricsApiKey ? [digest(options.metricsApiKey)] : undefined;
-  if (keys.length === 0 && !metricsKeys) return;
+  const adminKeys = options.adminApiKey ? [digest(options.adminApiKey)] : undefined;
+  if (keys.length === 0 && !metricsKeys && !adminKeys) return;
   app.addHook('onRequest', async (request) => {
     const path = request.url.split('?')[0];
     if (OPEN_PATHS.has(path) || path.startsWith('/docs')) return;
-    const required = path === '/metrics' ? metricsKeys : keys.length > 0 ? keys : undefined;
+    const admin = (request.routeOptions.config as { auth?: string } | undefined)?.auth === 'admin';
+    const required = admin ? adminKeys : path === '/metrics' ? metricsKeys : keys.length > 0 ? keys : undefined;
     if (!required) return;
     const key = bearerOf(request);
     if (!key) throw new GatewayError(401, "You didn't provide an API key. Send it as Authorization: Bearer YOUR_KEY.", 'invalid_request_error', null, 'missing_api_key');

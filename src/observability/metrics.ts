@@ -79,6 +79,19 @@ export class GatewayMetrics {
     registers: [],
   });
   readonly tasks = new Gauge({ name: 'lorauter_tasks', help: 'Tasks in the routing index', registers: [this.registry] });
+  readonly registryVersion = new Gauge({ name: 'lorauter_registry_version', help: 'Registry version the routing index in service was built from', registers: [this.registry] });
+  readonly registryRebuild = new Histogram({
+    name: 'lorauter_registry_rebuild_seconds',
+    help: 'Time to rebuild the routing index after a registry change',
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly registryReloads = new Counter({
+    name: 'lorauter_registry_reloads_total',
+    help: 'Task file reloads by result (applied, unchanged, rejected)',
+    labelNames: ['result'],
+    registers: [this.registry],
+  });
   readonly upstreamRequests = new Counter({
     name: 'lorauter_upstream_requests_total',
     help: 'Requests proxied upstream, by upstream kind, endpoint and outcome',

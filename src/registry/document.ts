@@ -5,36 +5,33 @@ import { candidateAdapters, RegistryError, type AdapterDefinition, type TaskDefi
 
 const Id = Type.String({ minLength: 1, pattern: '^[^\\s,=]+$' });
 
+const Metric = Type.Union([Type.Literal('exact'), Type.Literal('rouge_l'), Type.Literal('bleu')]);
+
+/** An adapter as the registry file (and the admin API, without `id`) writes it. */
+export const AdapterFields = {
+  path: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+  upstream_name: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+  llamacpp_name: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+  rank: Type.Optional(Type.Integer({ minimum: 1, maximum: 65536 })),
+  alpha: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1e6 })),
+  description: Type.Optional(Type.String({ maxLength: 4096 })),
+};
+
+/** A task as the registry file (and the admin API, without `id`) writes it. */
+export const TaskFields = {
+  description: Type.Optional(Type.String({ maxLength: 4096 })),
+  domain: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+  examples: Type.Array(Type.String({ minLength: 1, maxLength: 65536 }), { minItems: 1, maxItems: 10000 }),
+  adapters: Type.Optional(Type.Record(Type.String({ minLength: 1, maxLength: 256 }), Type.Number(), { maxProperties: 10000 })),
+  targets: Type.Optional(Type.Array(Type.Union([Type.String({ maxLength: 65536 }), Type.Null()]), { maxItems: 10000 })),
+  metric: Type.Optional(Metric),
+};
+
 const RegistryDocument = Type.Object(
   {
-    adapters: Type.Optional(
-      Type.Array(
-        Type.Object(
-          {
-            id: Id,
-            path: Type.Optional(Type.String({ minLength: 1 })),
-            upstream_name: Type.Optional(Type.String({ minLength: 1 })),
-            llamacpp_name: Type.Optional(Type.String({ minLength: 1 })),
-            description: Type.Optional(Type.String()),
-          },
-          { additionalProperties: false },
-        ),
-      ),
-    ),
+    adapters: Type.Optional(Type.Array(Type.Object({ id: Id, ...AdapterFields }, { additionalProperties: false }))),
     base_examples: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
-    tasks: Type.Array(
-      Type.Object(
-        {
-          id: Id,
-          description: Type.Optional(Type.String()),
-          domain: Type.Optional(Type.String({ minLength: 1 })),
-          examples: Type.Array(Type.String({ minLength: 1 }), { minItems: 1 }),
-          adapters: Type.Optional(Type.Record(Type.String({ minLength: 1 }), Type.Number())),
-        },
-        { additionalProperties: false },
-      ),
-      { minItems: 1 },
-    ),
+    tasks: Type.Array(Type.Object({ id: Id, ...TaskFields }, { additionalProperties: false }), { minItems: 1 }),
   },
   { additionalProperties: false },
 );
@@ -71,12 +68,7 @@ function toRegistry(document: RegistryDocument, file: string, lineAt: (path: (st
   const adapters = new Map<string, AdapterDefinition>();
   (document.adapters ?? []).forEach((adapter, index) => {
     if (adapters.has(adapter.id)) throw new RegistryError(file, lineAt(['adapters', index, 'id']), `duplicate adapter id "${adapter.id}"`);
-    adapters.set(adapter.id, {
-      id: adapter.id,
-      path: adapter.path,
-      upstreamName: adapter.upstream_name,
-      llamaCppName: adapter.llamacpp_name,
-    });
+    adapters.set(adapter.id, adapterFromDocument(adapter.id, adapter));
   });
   const declared = document.adapters !== undefined;
   const seen = new Set<string>();
@@ -92,7 +84,73 @@ function toRegistry(document: RegistryDocument, file: string, lineAt: (path: (st
     for (const adapter of candidateAdapters({ id: task.id, adapterScores })) {
       if (!adapters.has(adapter)) adapters.set(adapter, { id: adapter });
     }
-    return { id: task.id, domain: task.domain, description: task.description, examples: task.examples, adapterScores };
+    if (task.targets && task.targets.length !== task.examples.length) {
+      throw new RegistryError(file, lineAt(['tasks', index, 'targets']), `task "${task.id}" has ${task.examples.length} examples and ${task.targets.length} targets`);
+    }
+    return taskFromDocument(task.id, task);
   });
   return { tasks, adapters, baseExamples: document.base_examples ?? [], source: file };
+}
+
+type AdapterDocument = Static<ReturnType<typeof Type.Object<typeof AdapterFields>>>;
+type TaskDocument = Static<ReturnType<typeof Type.Object<typeof TaskFields>>>;
+
+const withoutUndefined = <T extends object>(value: T): T => Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+
+export function adapterFromDocument(id: string, adapter: AdapterDocument): AdapterDefinition {
+  return withoutUndefined({
+    id,
+    path: adapter.path,
+    upstreamName: adapter.upstream_name,
+    llamaCppName: adapter.llamacpp_name,
+    rank: adapter.rank,
+    alpha: adapter.alpha,
+    description: adapter.description,
+  });
+}
+
+export function adapterToDocument(adapter: AdapterDefinition): AdapterDocument & { id: string } {
+  return withoutUndefined({
+    id: adapter.id,
+    path: adapter.path,
+    upstream_name: adapter.upstreamName,
+    llamacpp_name: adapter.llamaCppName,
+    rank: adapter.rank,
+    alpha: adapter.alpha,
+    description: adapter.description,
+  });
+}
+
+export function taskFromDocument(id: string, task: TaskDocument): TaskDefinition {
+  return withoutUndefined({
+    id,
+    domain: task.domain,
+    description: task.description,
+    examples: task.examples,
+    adapterScores: { ...(task.adapters ?? {}) },
+    targets: task.targets,
+    metric: task.metric,
+  });
+}
+
+export function taskToDocument(task: TaskDefinition): TaskDocument & { id: string } {
+  return withoutUndefined({
+    id: task.id,
+    description: task.description,
+    domain: task.domain,
+    examples: task.examples,
+    adapters: Object.keys(task.adapterScores).length > 0 ? task.adapterScores : undefined,
+    targets: task.targets,
+    metric: task.metric,
+  });
+}
+
+/** The registry in the file format: YAML, or JSON when `format` is json. */
+export function serializeRegistryDocument(registry: TaskRegistry, format: 'yaml' | 'json'): string {
+  const document = {
+    adapters: [...registry.adapters.values()].map(adapterToDocument),
+    ...(registry.baseExamples?.length ? { base_examples: registry.baseExamples } : {}),
+    tasks: registry.tasks.map(taskToDocument),
+  };
+  return format === 'json' ? `${JSON.stringify(document, null, 2)}\n` : YAML.stringify(document, { lineWidth: 0 });
 }

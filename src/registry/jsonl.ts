@@ -65,9 +65,12 @@ export function parseTaskExamplesJsonl(source: string, file: string): TaskRegist
       task.adapterLine ??= lineNumber;
     }
     task.examples.push(inputs);
+    (task.targets ??= []).push((record.targets as string | undefined) ?? null);
   });
   if (tasks.size === 0) throw new RegistryError(file, undefined, 'no tasks found');
-  const taskList: TaskDefinition[] = [...tasks.values()].map(({ adapterLine: _, ...task }) => task);
+  const taskList: TaskDefinition[] = [...tasks.values()].map(({ adapterLine: _, targets, ...task }) =>
+    targets?.some((target) => target !== null) ? { ...task, targets } : task,
+  );
   const adapters = new Map<string, AdapterDefinition>();
   for (const task of taskList) {
     for (const id of candidateAdapters(task)) {
@@ -75,4 +78,24 @@ export function parseTaskExamplesJsonl(source: string, file: string): TaskRegist
     }
   }
   return { tasks: taskList, adapters, baseExamples, source: file };
+}
+
+/**
+ * The registry as JSONL lines, when that format can hold it (one adapter per task, adapters known
+ * by id only, no descriptions or metrics); undefined otherwise.
+ */
+export function serializeTaskExamplesJsonl(registry: TaskRegistry): string | undefined {
+  const plainAdapters = [...registry.adapters.values()].every((adapter) => Object.keys(adapter).every((key) => key === 'id'));
+  const plainTasks = registry.tasks.every((task) => Object.keys(task.adapterScores).length <= 1 && !task.description && !task.metric);
+  if (!plainAdapters || !plainTasks) return undefined;
+  const lines: string[] = [];
+  for (const task of registry.tasks) {
+    const adapter = Object.keys(task.adapterScores)[0];
+    task.examples.forEach((inputs, i) => {
+      const target = task.targets?.[i];
+      lines.push(JSON.stringify({ task: task.id, inputs, ...(task.domain ? { domain: task.domain } : {}), ...(adapter ? { adapter } : {}), ...(target != null ? { targets: target } : {}) }));
+    });
+  }
+  for (const inputs of registry.baseExamples ?? []) lines.push(JSON.stringify({ task: null, inputs }));
+  return `${lines.join('\n')}\n`;
 }

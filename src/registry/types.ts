@@ -6,7 +6,15 @@ export interface AdapterDefinition {
   upstreamName?: string;
   /** llama.cpp server: the file name stem (or numeric id) to match in GET /lora-adapters. */
   llamaCppName?: string;
+  /** Known LoRA rank and alpha, for operators and calibration reports (merges read them from the PEFT files). */
+  rank?: number;
+  alpha?: number;
+  description?: string;
 }
+
+/** How an answer is scored against its target when calibrating a task (see src/calibration/metrics.ts). */
+export type TaskMetric = 'exact' | 'rouge_l' | 'bleu';
+export const TASK_METRICS: readonly TaskMetric[] = ['exact', 'rouge_l', 'bleu'];
 
 export interface TaskDefinition {
   id: string;
@@ -15,6 +23,9 @@ export interface TaskDefinition {
   examples: string[];
   /** Calibration: validation score of each adapter on this task (higher is better). */
   adapterScores: Record<string, number>;
+  /** The expected answer of each example (same positions; null where unknown), for `lorauter calibrate`. */
+  targets?: (string | null)[];
+  metric?: TaskMetric;
 }
 
 export interface TaskRegistry {

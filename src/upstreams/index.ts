@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
-import type { TaskRegistry } from '../registry/types.js';
+import type { AdapterDefinition } from '../registry/types.js';
 import { UpstreamClient } from './client.js';
 import { LlamaCppDriver } from './llamacpp/driver.js';
 import { LoraxDriver } from './lorax/driver.js';
@@ -26,7 +26,6 @@ interface KindFactoryInput {
   client: UpstreamClient;
   context: DriverContext;
   settings: Config['upstream'];
-  registry: TaskRegistry;
   metrics: GatewayMetrics;
   logger: Logger;
 }
@@ -42,7 +41,7 @@ function checkVllmRank(input: KindFactoryInput): KindFactoryInput {
   );
 }
 
-function mergingDriver(kind: 'vllm' | 'sglang', { client, context, settings, registry, metrics, logger }: KindFactoryInput): UpstreamDriver {
+function mergingDriver(kind: 'vllm' | 'sglang', { client, context, settings, metrics, logger }: KindFactoryInput): UpstreamDriver {
   const api: AdapterLoadingApi = kind === 'sglang' ? SGLANG_ADAPTER_LOADING : VLLM_ADAPTER_LOADING;
   const mode = settings.vllmMode ?? (settings.mergeDir ? 'merge' : 'top1');
   const merges =
@@ -50,7 +49,7 @@ function mergingDriver(kind: 'vllm' | 'sglang', { client, context, settings, reg
       ? new MergeManager(
           client,
           api,
-          registry.adapters,
+          context.adapters,
           {
             mergeDir: settings.mergeDir,
             maxRank: settings.maxLoraRank,
@@ -80,8 +79,11 @@ export const UPSTREAM_KINDS: Record<string, (input: KindFactoryInput) => Upstrea
   lorax: ({ context }) => new LoraxDriver(context),
 };
 
-/** The configured upstream (URL + kind), or undefined when the gateway only routes. */
-export function createUpstream(config: Config, registry: TaskRegistry, metrics: GatewayMetrics, logger: Logger): Upstream | undefined {
+/**
+ * The configured upstream (URL + kind), or undefined when the gateway only routes. `adapters` is the
+ * live registry's map: drivers look adapters up in it at request time, so registry changes reach them.
+ */
+export function createUpstream(config: Config, adapters: Map<string, AdapterDefinition>, metrics: GatewayMetrics, logger: Logger): Upstream | undefined {
   const settings = config.upstream;
   if (!settings.url) return undefined;
   const kind = settings.kind ?? 'vllm';
@@ -95,10 +97,10 @@ export function createUpstream(config: Config, registry: TaskRegistry, metrics: 
     // Headroom beyond the limiter for the drivers' own calls (adapter tables, loads) and the health check.
     connections: settings.maxConcurrency + 8,
   });
-  const context = { adapters: registry.adapters, baseModel: settings.baseModel };
+  const context = { adapters, baseModel: settings.baseModel };
   let driver: UpstreamDriver;
   try {
-    driver = factory({ client, context, settings, registry, metrics, logger: logger.child({ component: `upstream-${kind}` }) });
+    driver = factory({ client, context, settings, metrics, logger: logger.child({ component: `upstream-${kind}` }) });
   } catch (error) {
     void client.close();
     throw error;

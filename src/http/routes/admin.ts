@@ -1,0 +1,116 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { Gateway } from '../../gateway.js';
+import { GatewayError, invalidRequest } from '../../errors.js';
+import { RegistryChangeError, type RegistryChange } from '../../registry/changes.js';
+import { AdapterFields, adapterFromDocument, adapterToDocument, TaskFields, taskFromDocument, taskToDocument } from '../../registry/document.js';
+import { RegistryUnavailableError } from '../../registry/stores/store.js';
+import { ErrorResponse } from '../schemas.js';
+
+export type AdminServices = Pick<Gateway, 'liveRegistry' | 'liveRouter'>;
+
+// Ids end up in Redis field names, file names (llama.cpp) and URLs: a conservative alphabet.
+const SAFE_ID = '^[A-Za-z0-9][A-Za-z0-9_.:@+-]{0,199}$';
+const IdParams = Type.Object({ id: Type.String({ pattern: SAFE_ID }) });
+const TaskBody = Type.Object(TaskFields, { additionalProperties: false });
+const AdapterBody = Type.Object(AdapterFields, { additionalProperties: false });
+const Written = Type.Object({ object: Type.String(), id: Type.String(), version: Type.Integer() }, { additionalProperties: true });
+const Deleted = Type.Object({ object: Type.String(), id: Type.String(), deleted: Type.Literal(true), version: Type.Integer() });
+const AdapterList = Type.Object({ object: Type.Literal('list'), version: Type.Integer(), data: Type.Array(Type.Object({ object: Type.String(), id: Type.String() }, { additionalProperties: true })) });
+const errors = { '4xx': ErrorResponse, '5xx': ErrorResponse };
+const tags = ['admin'];
+const security = [{ adminKey: [] }];
+
+const notFound = (kind: 'task' | 'adapter', id: string) => new GatewayError(404, `No ${kind} "${id}".`, 'not_found_error', 'id', `${kind}_not_found`);
+
+/**
+ * Changes the registry at run time (enabled by LORAUTER_ADMIN_API_KEY): every replica sharing the
+ * Redis registry takes the change; routing keeps serving the previous index until the new one is built.
+ */
+export const adminPlugin: FastifyPluginAsync<{ gateway: AdminServices }> = async (base, { gateway }) => {
+  const app = base.withTypeProvider<TypeBoxTypeProvider>();
+  const config = { auth: 'admin' as const };
+  const registry = () => gateway.liveRegistry.registry;
+
+  const change = async (request: RegistryChange) => {
+    try {
+      return await gateway.liveRegistry.apply(request);
+    } catch (error) {
+      if (error instanceof RegistryChangeError) {
+        throw new GatewayError(error.status, error.message, error.status === 404 ? 'not_found_error' : 'invalid_request_error', 'id', error.code);
+      }
+      if (error instanceof RegistryUnavailableError) throw new GatewayError(503, `${error.message}; try again.`, 'service_unavailable', null, 'registry_unavailable');
+      throw error;
+    }
+  };
+
+  app.get('/v1/tasks/:id', { config, schema: { summary: 'A task of the registry, with its examples', tags, security, params: IdParams, response: { 200: Written, ...errors } } }, async (request) => {
+    const task = registry().tasks.find((candidate) => candidate.id === request.params.id);
+    if (!task) throw notFound('task', request.params.id);
+    return { object: 'task', ...taskToDocument(task), version: gateway.liveRegistry.version };
+  });
+
+  app.put(
+    '/v1/tasks/:id',
+    { config, schema: { summary: 'Add or replace a task', tags, security, params: IdParams, body: TaskBody, response: { 200: Written, 201: Written, ...errors } } },
+    async (request, reply) => {
+      const { id } = request.params;
+      const body = request.body;
+      if (body.targets && body.targets.length !== body.examples.length) {
+        throw invalidRequest(`'targets' has ${body.targets.length} entries; it needs one per example (${body.examples.length}), null where unknown.`, 'targets');
+      }
+      for (const [adapter, score] of Object.entries(body.adapters ?? {})) {
+        if (!Number.isFinite(score)) throw invalidRequest(`The score of adapter '${adapter}' must be a finite number.`, `adapters.${adapter}`);
+        if (!new RegExp(SAFE_ID).test(adapter)) throw invalidRequest(`'${adapter}' is not a valid adapter id (letters, digits and _.:@+- only).`, `adapters.${adapter}`);
+      }
+      const existed = registry().tasks.some((task) => task.id === id);
+      const task = taskFromDocument(id, body);
+      const snapshot = await change({ op: 'put_task', task });
+      return reply.code(existed ? 200 : 201).send({ object: 'task', ...taskToDocument(task), version: snapshot.version });
+    },
+  );
+
+  app.delete('/v1/tasks/:id', { config, schema: { summary: 'Delete a task', tags, security, params: IdParams, response: { 200: Deleted, ...errors } } }, async (request) => {
+    const snapshot = await change({ op: 'delete_task', id: request.params.id });
+    return { object: 'task', id: request.params.id, deleted: true as const, version: snapshot.version };
+  });
+
+  app.get('/v1/adapters', { config, schema: { summary: 'Adapters of the registry', tags, security, response: { 200: AdapterList, ...errors } } }, async () => ({
+    object: 'list' as const,
+    version: gateway.liveRegistry.version,
+    data: [...registry().adapters.values()].map((adapter) => ({ object: 'adapter', ...adapterToDocument(adapter) })),
+  }));
+
+  app.get('/v1/adapters/:id', { config, schema: { summary: 'An adapter of the registry', tags, security, params: IdParams, response: { 200: Written, ...errors } } }, async (request) => {
+    const adapter = registry().adapters.get(request.params.id);
+    if (!adapter) throw notFound('adapter', request.params.id);
+    return { object: 'adapter', ...adapterToDocument(adapter), version: gateway.liveRegistry.version };
+  });
+
+  app.put(
+    '/v1/adapters/:id',
+    { config, schema: { summary: 'Add or replace an adapter', tags, security, params: IdParams, body: AdapterBody, response: { 200: Written, 201: Written, ...errors } } },
+    async (request, reply) => {
+      const existed = registry().adapters.has(request.params.id);
+      const adapter = adapterFromDocument(request.params.id, request.body);
+      const snapshot = await change({ op: 'put_adapter', adapter });
+      return reply.code(existed ? 200 : 201).send({ object: 'adapter', ...adapterToDocument(adapter), version: snapshot.version });
+    },
+  );
+
+  app.delete('/v1/adapters/:id', { config, schema: { summary: 'Delete an adapter no task uses', tags, security, params: IdParams, response: { 200: Deleted, ...errors } } }, async (request) => {
+    const snapshot = await change({ op: 'delete_adapter', id: request.params.id });
+    return { object: 'adapter', id: request.params.id, deleted: true as const, version: snapshot.version };
+  });
+};
+
+/** Without an admin key the admin paths answer 404, as if they did not exist, rather than reaching the upstream. */
+export const adminDisabledPlugin: FastifyPluginAsync = async (app) => {
+  const unknown = (method: string, url: string) => new GatewayError(404, `Unknown request URL: ${method} ${url.split('?')[0]}.`, 'not_found_error', null, 'unknown_url');
+  for (const path of ['/v1/tasks/:id', '/v1/adapters', '/v1/adapters/:id']) {
+    app.route({ method: ['GET', 'PUT', 'DELETE', 'POST', 'PATCH'], url: path, schema: { hide: true }, handler: async (request) => {
+      throw unknown(request.method, request.url);
+    } });
+  }
+};

@@ -1,0 +1,73 @@
+import type { Logger } from 'pino';
+import type { GatewayMetrics } from '../observability/metrics.js';
+import type { RegistrySnapshot } from '../registry/stores/store.js';
+import type { TaskRegistry } from '../registry/types.js';
+import type { Router } from './router.js';
+
+/**
+ * The router in service, replaced whole when the registry changes: the new one is built in the
+ * background while requests keep using the old one, then swapped in one assignment. Changes that
+ * arrive during a build are coalesced into one more build of the newest registry.
+ */
+export class LiveRouter {
+  private router: Router;
+  private routedVersion: number;
+  private pending: RegistrySnapshot | undefined;
+  private building: Promise<void> | undefined;
+
+  constructor(
+    initial: Router,
+    version: number,
+    private readonly build: (registry: TaskRegistry) => Promise<Router>,
+    private readonly metrics: GatewayMetrics,
+    private readonly logger: Logger,
+  ) {
+    this.router = initial;
+    this.routedVersion = version;
+    metrics.registryVersion.set(version);
+  }
+
+  get current(): Router {
+    return this.router;
+  }
+
+  /** The registry version the router in service was built from. */
+  get version(): number {
+    return this.routedVersion;
+  }
+
+  update(snapshot: RegistrySnapshot): void {
+    if (snapshot.version <= this.routedVersion) return;
+    if (!this.pending || snapshot.version > this.pending.version) this.pending = snapshot;
+    this.building ??= this.buildPending();
+  }
+
+  /** Resolves when no build is running or waiting. */
+  async settled(): Promise<void> {
+    while (this.building) await this.building;
+  }
+
+  private async buildPending(): Promise<void> {
+    try {
+      while (this.pending) {
+        const snapshot = this.pending;
+        this.pending = undefined;
+        const started = performance.now();
+        try {
+          const router = await this.build(snapshot.registry);
+          this.router = router;
+          this.routedVersion = snapshot.version;
+          const seconds = (performance.now() - started) / 1000;
+          this.metrics.registryRebuild.observe(seconds);
+          this.metrics.registryVersion.set(snapshot.version);
+          this.metrics.tasks.set(router.taskCount);
+          this.logger.info({ version: snapshot.version, tasks: router.taskCount, buildMs: Math.round(seconds * 1000) }, 'routing index rebuilt');
+        } catch (error) {
+          this.logger.error({ version: snapshot.version, err: error }, 'routing index rebuild failed: the previous one stays in service');
+        }
+      }
+    } finally {
+      this.building = undefined;
+    }
+  }
+}

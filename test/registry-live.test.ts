@@ -1,0 +1,289 @@
+import t from 'tap';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import YAML from 'yaml';
+import { parseRegistry } from '../src/registry/parse.js';
+import { listenGateway, startGateway } from './helpers/gateway.js';
+import { RedisServer } from './helpers/redis.js';
+
+const ADMIN = 'admin-key-for-tests';
+const auth = { authorization: `Bearer ${ADMIN}` };
+
+// A task no demo task resembles: prompts about knitting patterns.
+const KNITTING = {
+  domain: 'crafts',
+  description: 'Explain knitting patterns',
+  examples: [
+    'Explain this knitting pattern: cast on 40 stitches, knit 2 purl 2 ribbing for 10 rows',
+    'What does k2tog mean in a knitting pattern with yarn over and slip stitch?',
+    'How do I read this knitting chart: purl the wrong side rows, cable every sixth row',
+    'Knitting pattern help: the sock heel turn says slip 1 purl wise, knit to gap',
+  ],
+  targets: ['ribbing', 'knit two together', null, 'heel'],
+};
+const KNITTING_PROMPT = 'In this knitting pattern, what does purl 2 together and yarn over mean for the cable stitches?';
+
+type Gw = Awaited<ReturnType<typeof startGateway>>;
+
+const put = (gw: Gw, path: string, payload: unknown, headers: Record<string, string> = auth) =>
+  gw.app.inject({ method: 'PUT', url: path, payload: payload as object, headers });
+const topTask = async (gw: Gw, input: string) => (await gw.app.inject({ method: 'POST', url: '/v1/route', payload: { input } })).json().tasks[0].id as string;
+const taskIds = async (gw: Gw) => ((await gw.app.inject({ method: 'GET', url: '/v1/tasks' })).json().data as { id: string }[]).map((task) => task.id);
+
+/** Polls until `check` holds; the time it took, or a failure after `limitMs`. */
+async function within(limitMs: number, check: () => Promise<boolean>): Promise<number> {
+  const started = performance.now();
+  while (performance.now() - started < limitMs) {
+    if (await check()) return performance.now() - started;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`not within ${limitMs} ms`);
+}
+
+t.test('without LORAUTER_ADMIN_API_KEY the admin paths do not exist (404), and never reach the upstream', async (t) => {
+  const gw = await startGateway({ apiKeys: ['client-key-123'] });
+  t.teardown(gw.close);
+  for (const [method, url] of [['PUT', '/v1/tasks/x'], ['GET', '/v1/tasks/sentiment'], ['DELETE', '/v1/tasks/sentiment'], ['GET', '/v1/adapters'], ['PUT', '/v1/adapters/a']] as const) {
+    const response = await gw.app.inject({ method, url, payload: method === 'PUT' ? {} : undefined, headers: { authorization: 'Bearer client-key-123' } });
+    t.equal(response.statusCode, 404, `${method} ${url}`);
+    t.equal(response.json().error.code, 'unknown_url');
+  }
+});
+
+t.test('admin API: only the admin key opens it; client keys do not', async (t) => {
+  const gw = await startGateway({ adminApiKey: ADMIN, apiKeys: ['client-key-123'] });
+  t.teardown(gw.close);
+  const none = await gw.app.inject({ method: 'GET', url: '/v1/tasks/sentiment' });
+  t.equal(none.statusCode, 401);
+  t.equal(none.json().error.code, 'missing_api_key');
+  const client = await gw.app.inject({ method: 'GET', url: '/v1/tasks/sentiment', headers: { authorization: 'Bearer client-key-123' } });
+  t.equal(client.statusCode, 401);
+  t.equal(client.json().error.code, 'invalid_api_key');
+  const admin = await gw.app.inject({ method: 'GET', url: '/v1/tasks/sentiment', headers: auth });
+  t.equal(admin.statusCode, 200);
+  t.equal(admin.json().examples.length, 5);
+  // The client key still serves the client API, and the admin key is not a client key.
+  t.equal((await gw.app.inject({ method: 'GET', url: '/v1/tasks', headers: { authorization: 'Bearer client-key-123' } })).statusCode, 200);
+  t.equal((await gw.app.inject({ method: 'GET', url: '/v1/tasks', headers: auth })).statusCode, 401);
+});
+
+t.test('admin API validates everything, in the OpenAI error shape', async (t) => {
+  const gw = await startGateway({ adminApiKey: ADMIN });
+  t.teardown(gw.close);
+  const initial = await taskIds(gw);
+  const cases: [string, string, unknown, number, string | null][] = [
+    ['unsafe id', '/v1/tasks/bad%20id', KNITTING, 400, null],
+    ['id too long', `/v1/tasks/${'a'.repeat(201)}`, KNITTING, 400, null],
+    ['no examples', '/v1/tasks/k', { examples: [] }, 400, 'examples'],
+    ['empty example', '/v1/tasks/k', { examples: [''] }, 400, 'examples.0'],
+    ['examples not a list', '/v1/tasks/k', { examples: 'x' }, 400, 'examples'],
+    ['unknown field', '/v1/tasks/k', { examples: ['x'], colour: 'red' }, 400, 'colour'],
+    ['score not a number', '/v1/tasks/k', { examples: ['x'], adapters: { a: 'high' } }, 400, 'adapters.a'],
+    ['targets not one per example', '/v1/tasks/k', { examples: ['x', 'y'], targets: ['a'] }, 400, 'targets'],
+    ['unsafe adapter id in scores', '/v1/tasks/k', { examples: ['x'], adapters: { 'a b': 1 } }, 400, 'adapters.a b'],
+    ['unknown metric', '/v1/tasks/k', { examples: ['x'], metric: 'f1' }, 400, 'metric'],
+    ['adapter rank not an integer', '/v1/adapters/a', { rank: 8.5 }, 400, 'rank'],
+    ['adapter unknown field', '/v1/adapters/a', { weights: 'x' }, 400, 'weights'],
+  ];
+  for (const [name, url, body, status, param] of cases) {
+    const response = await put(gw, url, body);
+    t.equal(response.statusCode, status, name);
+    const error = response.json().error;
+    t.same(Object.keys(error).sort(), ['code', 'message', 'param', 'type'], `${name}: OpenAI shape`);
+    if (param !== null) t.equal(error.param, param, `${name}: param`);
+  }
+  const missing = await gw.app.inject({ method: 'DELETE', url: '/v1/tasks/nope', headers: auth });
+  t.equal(missing.statusCode, 404);
+  t.equal(missing.json().error.code, 'task_not_found');
+  t.equal((await gw.app.inject({ method: 'GET', url: '/v1/adapters/nope', headers: auth })).statusCode, 404);
+  // An adapter a task routes to cannot go; a task's own adapter counts.
+  const inUse = await gw.app.inject({ method: 'DELETE', url: '/v1/adapters/sentiment', headers: auth });
+  t.equal(inUse.statusCode, 409);
+  t.equal(inUse.json().error.code, 'adapter_in_use');
+  t.match(inUse.json().error.message, /task sentiment/);
+  t.same(await taskIds(gw), initial, 'nothing changed');
+  t.equal(gw.gateway.liveRegistry.version, 1);
+});
+
+t.test('PUT, GET and DELETE a task: routing picks it up without a restart and never stops serving', async (t) => {
+  const gw = await startGateway({ adminApiKey: ADMIN });
+  t.teardown(gw.close);
+  const before = await topTask(gw, KNITTING_PROMPT);
+  t.not(before, 'knitting');
+
+  // Requests in flight during the change are all answered.
+  const background = Promise.all(Array.from({ length: 40 }, () => gw.app.inject({ method: 'POST', url: '/v1/route', payload: { input: `${Math.random()} knitting` } })));
+  const created = await put(gw, '/v1/tasks/knitting', { ...KNITTING, adapters: { 'knit-lora': 0.9, knitting: 0.4 } });
+  t.equal(created.statusCode, 201);
+  t.equal(created.json().id, 'knitting');
+  t.equal(created.json().version, 2);
+  t.same(created.json().targets, KNITTING.targets);
+  t.ok((await background).every((response) => response.statusCode === 200), 'routing served throughout');
+
+  await gw.gateway.liveRouter.settled();
+  t.equal(gw.gateway.liveRouter.version, 2);
+  t.equal(await topTask(gw, KNITTING_PROMPT), 'knitting');
+  const routed = (await gw.app.inject({ method: 'POST', url: '/v1/route', payload: { input: KNITTING_PROMPT } })).json();
+  t.equal(routed.adapters[0].id, 'knit-lora', 'the best-scored adapter');
+
+  const fetched = await gw.app.inject({ method: 'GET', url: '/v1/tasks/knitting', headers: auth });
+  t.same(fetched.json().examples, KNITTING.examples);
+  t.same(fetched.json().adapters, { 'knit-lora': 0.9, knitting: 0.4 });
+  // The adapters it names became known.
+  const adapters = (await gw.app.inject({ method: 'GET', url: '/v1/adapters', headers: auth })).json();
+  t.ok(adapters.data.some((adapter: { id: string }) => adapter.id === 'knit-lora'));
+
+  const replaced = await put(gw, '/v1/tasks/knitting', { examples: KNITTING.examples.slice(0, 2) });
+  t.equal(replaced.statusCode, 200, 'replacing answers 200');
+  t.equal(replaced.json().version, 3);
+
+  const adapter = await put(gw, '/v1/adapters/knit-lora', { path: '/adapters/knit', rank: 16, alpha: 32, llamacpp_name: 'knit' });
+  t.equal(adapter.statusCode, 200, 'it existed (implied by the task)');
+  t.same((await gw.app.inject({ method: 'GET', url: '/v1/adapters/knit-lora', headers: auth })).json(), {
+    object: 'adapter', id: 'knit-lora', path: '/adapters/knit', llamacpp_name: 'knit', rank: 16, alpha: 32, version: 4,
+  });
+  t.equal(gw.gateway.liveRegistry.adapters.get('knit-lora')?.path, '/adapters/knit', 'the live adapter table (upstream drivers) sees it');
+
+  const deleted = await gw.app.inject({ method: 'DELETE', url: '/v1/tasks/knitting', headers: auth });
+  t.same(deleted.json(), { object: 'task', id: 'knitting', deleted: true, version: 5 });
+  await gw.gateway.liveRouter.settled();
+  t.notOk((await taskIds(gw)).includes('knitting'));
+  t.not(await topTask(gw, KNITTING_PROMPT), 'knitting');
+  t.equal((await gw.app.inject({ method: 'GET', url: '/v1/tasks/knitting', headers: auth })).statusCode, 404);
+  // Now unused, the adapter can go.
+  t.equal((await gw.app.inject({ method: 'DELETE', url: '/v1/adapters/knit-lora', headers: auth })).statusCode, 200);
+  const metrics = (await gw.app.inject({ method: 'GET', url: '/metrics' })).body;
+  t.match(metrics, /lorauter_registry_version 6/);
+  t.match(metrics, /lorauter_registry_rebuild_seconds_count [1-9]/);
+});
+
+t.test('deleting down to one task is allowed; the last one is not', async (t) => {
+  const gw = await startGateway({ adminApiKey: ADMIN });
+  t.teardown(gw.close);
+  const ids = gw.gateway.registry.tasks.map((task) => task.id);
+  for (const id of ids.slice(1)) t.equal((await gw.app.inject({ method: 'DELETE', url: `/v1/tasks/${id}`, headers: auth })).statusCode, 200);
+  const last = await gw.app.inject({ method: 'DELETE', url: `/v1/tasks/${ids[0]}`, headers: auth });
+  t.equal(last.statusCode, 409);
+  t.equal(last.json().error.code, 'last_task');
+  await gw.gateway.liveRouter.settled();
+  t.equal(gw.gateway.router.taskCount, 1);
+});
+
+t.test('without Redis a change is written back to the task file atomically, in its own format', async (t) => {
+  for (const [name, text] of [
+    ['tasks.yaml', YAML.stringify({ tasks: [{ id: 'alpha', examples: ['first alpha example', 'second alpha example'] }, { id: 'beta', examples: ['a beta example'] }] })],
+    ['tasks.jsonl', '{"task":"alpha","inputs":"first alpha example","targets":"A"}\n{"task":"beta","inputs":"a beta example"}\n'],
+  ]) {
+    const dir = t.testdir({ [name]: text });
+    const file = join(dir, name);
+    const gw = await startGateway({ adminApiKey: ADMIN, tasks: file });
+    t.teardown(gw.close);
+    t.equal((await put(gw, '/v1/tasks/gamma', { examples: ['a gamma example'], targets: ['G'] })).statusCode, 201);
+    const written = parseRegistry(readFileSync(file, 'utf8'), file);
+    t.same(written.tasks.map((task) => task.id), ['alpha', 'beta', 'gamma'], `${name}: the new task is in the file`);
+    t.same(written.tasks[2].targets, ['G']);
+    t.same(readdirSync(dir), [name], `${name}: no temporary file left`);
+    // The gateway's own write is not taken for an outside change.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    t.notOk(gw.logs.some((line) => line.msg === 'task file reloaded'), `${name}: no reload of its own write`);
+    t.equal(gw.gateway.liveRegistry.version, 2);
+  }
+  // A change a .jsonl file cannot hold is kept in memory, with a warning.
+  const dir = t.testdir({ 'tasks.jsonl': '{"task":"alpha","inputs":"an alpha example"}\n{"task":"beta","inputs":"a beta example"}\n' });
+  const gw = await startGateway({ adminApiKey: ADMIN, tasks: join(dir, 'tasks.jsonl') });
+  t.teardown(gw.close);
+  t.equal((await put(gw, '/v1/tasks/gamma', { examples: ['x'], adapters: { a: 1, b: 0.5 } })).statusCode, 201);
+  t.ok(gw.logs.some((line) => line.msg === 'registry change applied but not written back to the task file'));
+  t.ok(gw.gateway.registry.tasks.some((task) => task.id === 'gamma'));
+});
+
+t.test('the task file is reloaded when it changes on disk; a bad file is rejected and the registry stays', async (t) => {
+  const dir = t.testdir({ 'tasks.yaml': YAML.stringify({ tasks: [{ id: 'alpha', examples: ['an alpha example'] }, { id: 'beta', examples: ['a beta example'] }] }) });
+  const file = join(dir, 'tasks.yaml');
+  const gw = await startGateway({ tasks: file, registry: { fileCheckMs: 200 } });
+  t.teardown(gw.close);
+  writeFileSync(file, YAML.stringify({ tasks: [{ id: 'alpha', examples: ['an alpha example'] }, { id: 'knitting', examples: KNITTING.examples }] }));
+  await within(3000, async () => (await taskIds(gw)).includes('knitting'));
+  t.same(await taskIds(gw), ['alpha', 'knitting']);
+  t.equal(await topTask(gw, KNITTING_PROMPT), 'knitting');
+
+  writeFileSync(file, 'tasks:\n  - id: alpha\n    examples: not-a-list\n');
+  await within(3000, async () => gw.logs.some((line) => line.msg === 'task file rejected: the running registry stays'));
+  t.same(await taskIds(gw), ['alpha', 'knitting'], 'the running registry stays');
+  const rejected = gw.logs.find((line) => line.msg === 'task file rejected: the running registry stays')!;
+  t.match(rejected.err, /tasks\.yaml:3: tasks\.0\.examples/);
+
+  // A Kubernetes ConfigMap update: the file is replaced by a rename.
+  writeFileSync(`${file}.new`, YAML.stringify({ tasks: [{ id: 'gamma', examples: ['a gamma example'] }, { id: 'delta', examples: ['a delta example'] }] }));
+  const { renameSync } = await import('node:fs');
+  renameSync(`${file}.new`, file);
+  await within(3000, async () => (await taskIds(gw)).includes('gamma'));
+  const metrics = (await gw.app.inject({ method: 'GET', url: '/metrics' })).body;
+  t.match(metrics, /lorauter_registry_reloads_total\{result="applied"\} 2/);
+  t.match(metrics, /lorauter_registry_reloads_total\{result="rejected"\} [1-9]/);
+});
+
+t.test('two gateways sharing one Redis: changes reach the other within 1 s, concurrent writers lose nothing', async (t) => {
+  const redis = await RedisServer.start();
+  t.teardown(() => redis.stop());
+  const shared = { adminApiKey: ADMIN, cache: { redisUrl: redis.url }, registry: { keyPrefix: 'test:registry:' } };
+  const a = await startGateway(shared);
+  t.teardown(a.close);
+  const b = await startGateway(shared);
+  t.teardown(b.close);
+  t.equal(a.gateway.liveRegistry.version, b.gateway.liveRegistry.version, 'the second replica read the stored registry');
+
+  t.equal((await put(a, '/v1/tasks/knitting', KNITTING)).statusCode, 201);
+  const addedMs = await within(1000, async () => (await topTask(b, KNITTING_PROMPT)) === 'knitting');
+  t.pass(`added through A, routed to by B after ${Math.round(addedMs)} ms`);
+  t.same((await b.app.inject({ method: 'GET', url: '/v1/tasks/knitting', headers: auth })).json().targets, KNITTING.targets);
+
+  t.equal((await b.app.inject({ method: 'DELETE', url: '/v1/tasks/knitting', headers: auth })).statusCode, 200);
+  const deletedMs = await within(1000, async () => !(await taskIds(a)).includes('knitting') && !(await taskIds(b)).includes('knitting'));
+  t.pass(`deleted through B, gone from both after ${Math.round(deletedMs)} ms`);
+  t.not(await topTask(a, KNITTING_PROMPT), 'knitting');
+
+  // 20 writers at once, half through each replica.
+  const writes = await Promise.all(
+    Array.from({ length: 20 }, (_, i) => put(i % 2 ? a : b, `/v1/tasks/concurrent-${i}`, { examples: [`concurrent example number ${i}`] })),
+  );
+  t.ok(writes.every((response) => response.statusCode === 201));
+  t.same(new Set(writes.map((response) => response.json().version)).size, 20, 'each write got its own version');
+  for (const gw of [a, b]) {
+    await within(1000, async () => (await taskIds(gw)).filter((id) => id.startsWith('concurrent-')).length === 20);
+  }
+  t.equal(a.gateway.liveRegistry.version, b.gateway.liveRegistry.version);
+
+  // A replica that starts later, with a task file of its own, gets the shared registry.
+  const dir = t.testdir({ 'other.yaml': YAML.stringify({ tasks: [{ id: 'unrelated', examples: ['unrelated'] }] }) });
+  const c = await startGateway({ ...shared, tasks: join(dir, 'other.yaml') });
+  t.teardown(c.close);
+  t.equal((await taskIds(c)).filter((id) => id.startsWith('concurrent-')).length, 20);
+  t.notOk((await taskIds(c)).includes('unrelated'));
+});
+
+t.test('Redis registry: routing goes on while Redis is down, writes fail cleanly, a restarted empty Redis is re-seeded', async (t) => {
+  const redis = await RedisServer.start();
+  t.teardown(() => redis.stop());
+  const shared = { adminApiKey: ADMIN, cache: { redisUrl: redis.url }, registry: { keyPrefix: 'outage:registry:', pollMs: 100, timeoutMs: 300 } };
+  const a = await listenGateway(shared);
+  t.teardown(a.close);
+  t.equal((await put(a, '/v1/tasks/knitting', KNITTING)).statusCode, 201);
+  await a.gateway.liveRouter.settled();
+  await redis.stop();
+  t.equal(await topTask(a, KNITTING_PROMPT), 'knitting', 'routing serves the registry it has');
+  const write = await put(a, '/v1/tasks/other', { examples: ['x'] });
+  t.equal(write.statusCode, 503);
+  t.equal(write.json().error.code, 'registry_unavailable');
+  await redis.restart();
+  // The restarted Redis has no registry: the replica stores the one it runs, and a new replica reads it.
+  const { Redis } = await import('ioredis');
+  const probe = new Redis(redis.url);
+  t.teardown(() => probe.disconnect());
+  await within(5000, async () => Number(await probe.get('outage:registry:version')) > a.gateway.liveRegistry.version - 1);
+  t.ok(Number(await probe.get('outage:registry:version')) > 2, 'the version went on from the replica\'s');
+  const b = await startGateway(shared);
+  t.teardown(b.close);
+  await within(3000, async () => (await taskIds(b)).includes('knitting'));
+  t.pass('re-seeded from the running replica');
+});
