@@ -10,6 +10,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { evaluateRouting } from '../router/evaluation.js';
+import { addCalibrateCommand } from './calibrate-command.js';
 import { sweepPlot } from './sweep-plot.js';
 import { startServer, stopOnSignals } from '../server.js';
 
@@ -155,6 +156,7 @@ export function buildCli(): Command {
         if (options.perTask) console.table(report.perTask.map((score) => ({ task: score.task, domain: score.domain, 'top-1': pct(score.top1), 'top-3': pct(score.top3) })));
       }
     });
+  addCalibrateCommand(program, positiveInt);
   return program;
 }
 

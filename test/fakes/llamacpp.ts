@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { completion, FakeServer, json, openAIChunks, toyTokens, type Received } from './server.js';
+import { answerWords, completion, FakeServer, json, openAIChunks, toyTokens, type Received } from './server.js';
 
 // llama.cpp server's error shape: {"error": {"code", "message", "type"}}
 const badRequest = (res: ServerResponse, message: string) => json(res, 400, { error: { code: 400, message, type: 'invalid_request_error' } });
@@ -37,7 +37,7 @@ export async function startFakeLlamaCpp(adapterPaths: string[]) {
     if (kind === 'completions' && request.body.prompt === undefined) return badRequest(res, "'prompt' is required");
     const summary = checkLora(request, res);
     if (summary === undefined) return;
-    const words = fake.behaviour.words ?? ['hello', 'from', 'llama.cpp', summary];
+    const words = answerWords(fake.behaviour, request, summary, ['hello', 'from', 'llama.cpp', summary]);
     const model = String(request.body.model ?? 'gpt-3.5-turbo');
     if (request.body.stream) return fake.streamEvents(res, openAIChunks(kind, model, words));
     json(res, 200, completion(kind, model, words.join(' ')));

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { completion, FakeServer, json, openAIChunks, toyTokens, type Received } from './server.js';
+import { answerWords, completion, FakeServer, json, openAIChunks, toyTokens, type Received } from './server.js';
 
 // LoRAX's error shape: {"error": "...", "error_type": "validation"} with 422.
 const invalid = (res: ServerResponse, message: string) => json(res, 422, { error: message, error_type: 'validation' });
@@ -48,13 +48,13 @@ export async function startFakeLorax() {
   fake
     .route('POST', '/generate', (request, res) => {
       if (!validate(request, res)) return;
-      const words = fake.behaviour.words ?? ['hello', 'from', 'lorax', adapterSummary(request.body.parameters)];
+      const words = answerWords(fake.behaviour, request, adapterSummary(request.body.parameters), ['hello', 'from', 'lorax', adapterSummary(request.body.parameters)]);
       const details = { finish_reason: 'length', prompt_tokens: 7, generated_tokens: words.length, seed: null, prefill: [], tokens: [] };
       json(res, 200, { generated_text: words.join(' '), ...(request.body.parameters?.details ? { details } : {}) });
     })
     .route('POST', '/generate_stream', async (request, res) => {
       if (!validate(request, res)) return;
-      const words = fake.behaviour.words ?? ['hello', 'from', 'lorax', adapterSummary(request.body.parameters)];
+      const words = answerWords(fake.behaviour, request, adapterSummary(request.body.parameters), ['hello', 'from', 'lorax', adapterSummary(request.body.parameters)]);
       const events = words.map((word, i) =>
         JSON.stringify({
           token: { id: i + 1, text: i === 0 ? word : ` ${word}`, logprob: -0.1, special: false },
@@ -67,7 +67,7 @@ export async function startFakeLorax() {
     .route('POST', '/v1/chat/completions', async (request, res) => {
       if (typeof request.body?.model !== 'string') return json(res, 422, { error: 'Failed to deserialize the JSON body into the target type: missing field `model`', error_type: 'validation' });
       if (!Array.isArray(request.body.messages)) return json(res, 422, { error: 'missing field `messages`', error_type: 'validation' });
-      const words = fake.behaviour.words ?? ['hello', 'from', 'lorax', `adapter=${request.body.model}`];
+      const words = answerWords(fake.behaviour, request, request.body.model, ['hello', 'from', 'lorax', `adapter=${request.body.model}`]);
       if (request.body.stream) return fake.streamEvents(res, openAIChunks('chat', request.body.model, words));
       json(res, 200, completion('chat', request.body.model, words.join(' ')));
     })

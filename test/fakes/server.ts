@@ -17,12 +17,18 @@ export interface Behaviour {
   chunkDelayMs?: number;
   /** Destroy the connection after this many streamed chunks. */
   failAfterChunks?: number;
-  /** Words to answer with. */
-  words?: string[];
+  /** Words to answer with; a function gets the request and what served it (the fake's own summary: model, adapter or scales). */
+  words?: string[] | ((request: Received, servedBy: string) => string[]);
   /** Streams end without `data: [DONE]` (a server that stopped early but cleanly). */
   omitDone?: boolean;
   /** Answer every request with this instead (a misbehaving server). */
   respond?: (res: ServerResponse) => void;
+}
+
+/** The words a fake answers with: the behaviour's, else its default. */
+export function answerWords(behaviour: Behaviour, request: Received, servedBy: string, fallback: string[]): string[] {
+  const words = behaviour.words;
+  return typeof words === 'function' ? words(request, servedBy) : (words ?? fallback);
 }
 
 export type Handler = (request: Received, response: ServerResponse, fake: FakeServer) => Promise<void> | void;

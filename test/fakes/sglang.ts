@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ServerResponse } from 'node:http';
-import { completion, FakeServer, json, openAIChunks, type Received } from './server.js';
+import { answerWords, completion, FakeServer, json, openAIChunks, type Received } from './server.js';
 
 // SGLang's OpenAI-compatible error shape.
 const error = (res: ServerResponse, status: number, message: string) => json(res, status, { object: 'error', message, type: 'BadRequestError', param: null, code: status });
@@ -26,7 +26,7 @@ export async function startFakeSglang(options: { baseModel: string; staticAdapte
     const [base, adapter, ...rest] = model.split(':');
     if (base !== options.baseModel || rest.length > 0) return error(res, 404, `The model \`${model}\` does not exist.`);
     if (adapter !== undefined && !loaded.has(adapter)) return error(res, 400, `LoRA adapter '${adapter}' is not loaded.`);
-    const words = fake.behaviour.words ?? ['hello', 'from', 'sglang', `adapter=${adapter ?? 'base'}`];
+    const words = answerWords(fake.behaviour, request, adapter ?? 'base', ['hello', 'from', 'sglang', `adapter=${adapter ?? 'base'}`]);
     if (request.body.stream) return fake.streamEvents(res, openAIChunks(kind, model, words));
     json(res, 200, completion(kind, model, words.join(' ')));
   };

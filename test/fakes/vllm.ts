@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ServerResponse } from 'node:http';
-import { completion, FakeServer, json, openAIChunks, text, toyTokens, type Received } from './server.js';
+import { answerWords, completion, FakeServer, json, openAIChunks, text, toyTokens, type Received } from './server.js';
 
 // vLLM's OpenAI server error shape.
 const error = (res: ServerResponse, status: number, message: string, type: string, param: string | null = null) =>
@@ -25,7 +25,7 @@ export async function startFakeVllm(options: { baseModel: string; staticAdapters
       return error(res, 404, `The model \`${model}\` does not exist.`, 'NotFoundError', 'model');
     }
     const served = model || options.baseModel;
-    const words = fake.behaviour.words ?? ['hello', 'from', 'vllm', `model=${served}`];
+    const words = answerWords(fake.behaviour, request, String(served), ['hello', 'from', 'vllm', `model=${served}`]);
     if (request.body.stream) return fake.streamEvents(res, openAIChunks(kind, served, words));
     json(res, 200, completion(kind, served, words.join(' ')));
   };

@@ -1,0 +1,37 @@
+import type { Upstream } from '../upstreams/index.js';
+import { OPENAI_PATHS } from '../upstreams/types.js';
+
+export interface ProbeOptions {
+  maxTokens: number;
+  apiKey?: string;
+  /** Bound on one call (on top of the upstream client's own timeouts). */
+  timeoutMs: number;
+}
+
+/**
+ * Asks the upstream with exactly one adapter, greedily (temperature 0): the request the gateway
+ * would send for `model: <adapter>`, in the upstream kind's own syntax (vLLM/SGLang/LoRAX by name,
+ * llama.cpp as `lora: [{id, scale: 1}]`). Resolves to the answer text; throws on an upstream error.
+ */
+export async function askAdapter(upstream: Upstream, adapter: string, prompt: string, options: ProbeOptions): Promise<string> {
+  const body = { model: adapter, messages: [{ role: 'user', content: prompt }], temperature: 0, max_tokens: options.maxTokens, stream: false };
+  const prepared = (await upstream.driver.prepareNamed?.('chat', body)) ?? { path: OPENAI_PATHS.chat, body };
+  const response = await upstream.client.request({
+    method: 'POST',
+    path: prepared.path,
+    body: prepared.body,
+    headers: options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {},
+    signal: AbortSignal.timeout(options.timeoutMs),
+  });
+  const text = await response.body.text();
+  if (response.statusCode !== 200) throw new Error(`upstream answered ${response.statusCode} for adapter "${adapter}": ${text.slice(0, 300)}`);
+  let data: { choices?: { message?: { content?: unknown } }[] };
+  try {
+    data = JSON.parse(text);
+  } catch {
+    throw new Error(`upstream answered invalid JSON for adapter "${adapter}"`);
+  }
+  const content = data.choices?.[0]?.message?.content;
+  if (typeof content !== 'string') throw new Error(`upstream answer for adapter "${adapter}" has no choices[0].message.content`);
+  return content;
+}

@@ -1,0 +1,107 @@
+import { Option, type Command } from 'commander';
+import cliProgress from 'cli-progress';
+import { writeFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import { askAdapter } from '../calibration/adapter-probe.js';
+import { calibrate, withCalibratedScores, type CalibrationReport } from '../calibration/calibrate.js';
+import { bestAdaptersTable, matrixCsv, matrixHeatmap } from '../calibration/report.js';
+import { ResultsFile } from '../calibration/results-file.js';
+import { loadConfig } from '../config/load.js';
+import { createLogger } from '../logger.js';
+import { GatewayMetrics } from '../observability/metrics.js';
+import { serializeRegistryDocument, taskToDocument } from '../registry/document.js';
+import { loadRegistry } from '../registry/load.js';
+import type { TaskRegistry } from '../registry/types.js';
+import { createUpstream } from '../upstreams/index.js';
+
+interface CalibrateOptions {
+  tasks: string;
+  config?: string;
+  adapters?: string;
+  strategy: 'halving' | 'full';
+  budget?: number;
+  concurrency: number;
+  examples?: number;
+  maxTokens: number;
+  out: string;
+  matrix?: string;
+  results?: string;
+  apply?: string;
+  progress: boolean;
+}
+
+export function addCalibrateCommand(program: Command, positiveInt: (value: string) => number): void {
+  program
+    .command('calibrate')
+    .description("fill the task × adapter performance matrix through the upstream (successive halving) and write the registry with each task's best adapters")
+    .requiredOption('-t, --tasks <file>', 'registry or task file; tasks need examples with targets')
+    .requiredOption('-o, --out <registry.yaml>', 'where to write the registry with the scores (.yaml or .json)')
+    .option('-c, --config <file>', 'config file; the upstream comes from it or LORAUTER_UPSTREAM / LORAUTER_UPSTREAM_URL')
+    .option('-a, --adapters <ids>', 'candidate adapters, comma-separated (default: every adapter of the registry)')
+    .addOption(new Option('-s, --strategy <strategy>', 'halving: successive halving; full: every adapter on every example').choices(['halving', 'full']).default('halving'))
+    .option('-b, --budget <calls>', 'halving: upstream calls a task may take at most (default: half of the full row)', positiveInt)
+    .option('-j, --concurrency <n>', 'upstream calls at once', positiveInt, 4)
+    .option('-e, --examples <n>', 'examples a task is scored on at most', positiveInt)
+    .option('--max-tokens <n>', 'max_tokens of each answer', positiveInt, 128)
+    .option('-m, --matrix <matrix.csv>', 'also write the whole matrix as CSV, and as a heat map beside it (.svg)')
+    .option('-r, --results <file.jsonl>', 'scored answers, saved as they arrive; a rerun skips them (default: <out>.results.jsonl)')
+    .option('--apply <url>', "push the scores into a running gateway's admin API (key: LORAUTER_ADMIN_API_KEY)")
+    .option('--no-progress', 'no progress bar')
+    .action(async (options: CalibrateOptions) => {
+      const config = loadConfig({ file: options.config, overrides: { logLevel: 'warn' } });
+      if (!config.upstream.url) throw new Error('calibrate needs an upstream: set LORAUTER_UPSTREAM_URL (and LORAUTER_UPSTREAM for its kind)');
+      const registry = loadRegistry(options.tasks);
+      const upstream = createUpstream(config, registry.adapters, new GatewayMetrics(), createLogger('warn'))!;
+      const bar = new cliProgress.SingleBar({ format: 'calibrating {bar} {percentage}% | {value}/{total} calls | ETA {eta_formatted}', stream: process.stderr }, cliProgress.Presets.shades_classic);
+      let report: CalibrationReport;
+      try {
+        report = await calibrate(registry, {
+          adapters: options.adapters?.split(',').map((id) => id.trim()).filter(Boolean),
+          strategy: options.strategy,
+          budget: options.budget,
+          maxExamples: options.examples,
+          concurrency: options.concurrency,
+          results: new ResultsFile(options.results ?? `${options.out}.results.jsonl`),
+          ask: (adapter, prompt) => askAdapter(upstream, adapter, prompt, { maxTokens: options.maxTokens, apiKey: config.upstream.apiKey, timeoutMs: config.upstream.headersTimeoutMs + config.upstream.bodyTimeoutMs }),
+          onPlanned: (calls) => options.progress && bar.start(calls, 0),
+          onCall: () => options.progress && bar.increment(),
+        });
+      } finally {
+        bar.stop();
+        await upstream.close();
+      }
+      const calibrated = withCalibratedScores(registry, report);
+      writeFileSync(options.out, serializeRegistryDocument(calibrated, extname(options.out).toLowerCase() === '.json' ? 'json' : 'yaml'));
+      if (options.matrix) {
+        writeFileSync(options.matrix, matrixCsv(report));
+        writeFileSync(options.matrix.replace(/(\.csv)?$/i, '.svg'), matrixHeatmap(report));
+      }
+      const share = report.fullCalls ? ((100 * (report.calls + report.resumed)) / report.fullCalls).toFixed(1) : '0';
+      console.log(
+        `calibrated ${report.tasks.length} tasks × ${report.adapters.length} adapters (${options.strategy}): ${report.calls} upstream calls` +
+          `${report.resumed ? ` + ${report.resumed} from an earlier run` : ''}, ${share}% of the ${report.fullCalls} the full matrix takes`,
+      );
+      for (const skipped of report.skipped) console.log(`skipped ${skipped.task}: ${skipped.reason}`);
+      console.table(bestAdaptersTable(report));
+      console.log(`registry written to ${options.out}${options.matrix ? `; matrix to ${options.matrix} and its heat map beside it` : ''}`);
+      if (options.apply) await applyToGateway(options.apply, calibrated, report);
+    });
+}
+
+/** PUT each calibrated task into a running gateway (every replica sharing its registry gets it). */
+async function applyToGateway(url: string, registry: TaskRegistry, report: CalibrationReport): Promise<void> {
+  const key = process.env.LORAUTER_ADMIN_API_KEY;
+  if (!key) throw new Error('--apply needs LORAUTER_ADMIN_API_KEY, the admin key of the gateway');
+  const calibrated = new Set(report.tasks.map((result) => result.task));
+  for (const task of registry.tasks.filter((candidate) => calibrated.has(candidate.id))) {
+    const { id, ...document } = taskToDocument(task);
+    const response = await fetch(new URL(`/v1/tasks/${encodeURIComponent(id)}`, url), {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify(document),
+      signal: AbortSignal.timeout(10_000),
+    });
+    if (!response.ok) throw new Error(`--apply: PUT /v1/tasks/${id} answered ${response.status}: ${(await response.text()).slice(0, 300)}`);
+  }
+  console.log(`applied ${calibrated.size} tasks to ${url}`);
+}

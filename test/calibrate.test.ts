@@ -1,0 +1,191 @@
+import t from 'tap';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import YAML from 'yaml';
+import { halvingSchedule, scheduleCost, successiveHalving } from '../src/calibration/halving.js';
+import { bleuScore, exactMatch, metricFor, normalizeAnswer, rougeLScore } from '../src/calibration/metrics.js';
+import { parseRegistry } from '../src/registry/parse.js';
+import { bestAdapterOf } from '../src/registry/types.js';
+import { startFakeLlamaCpp } from './fakes/llamacpp.js';
+import { startFakeVllm } from './fakes/vllm.js';
+import type { Received } from './fakes/server.js';
+import { listenGateway } from './helpers/gateway.js';
+
+const run = promisify(execFile);
+const entry = new URL('../src/cli/entry.ts', import.meta.url).pathname;
+const cli = (env: Record<string, string>, ...args: string[]) =>
+  run(process.execPath, ['--import', 'tsx', entry, ...args], { env: { ...process.env, LOG_LEVEL: 'warn', ...env }, maxBuffer: 1 << 24 });
+
+t.test('metrics against hand-computed values', async (t) => {
+  t.equal(normalizeAnswer('  The Answer:  "Positive"! '), 'answer positive');
+  t.equal(exactMatch('Positive.', 'positive'), 1);
+  t.equal(exactMatch('an apple', 'apple'), 1, 'articles do not count');
+  t.equal(exactMatch('negative', 'positive'), 0);
+  // LCS of "the cat sat on the mat" and "the cat is on the mat" is 5 tokens: P = R = 5/6.
+  t.ok(Math.abs(rougeLScore('the cat sat on the mat', 'the cat is on the mat') - 5 / 6) < 1e-9);
+  t.equal(rougeLScore('completely different words', 'nothing shared here'), 0);
+  t.equal(bleuScore('the cat is on the mat', 'the cat is on the mat'), 1);
+  // Candidate "the cat" against "the cat is on the mat": p1 = 1, p2 = (1+1)/(1+1), p3 = p4 = (0+1)/(0+1);
+  // brevity penalty exp(1 - 6/2).
+  t.ok(Math.abs(bleuScore('the cat', 'the cat is on the mat') - Math.exp(1 - 3)) < 1e-9);
+  // "the cat sat on the mat" vs "the cat is on the mat": p1 = 5/6, p2 = (3+1)/(5+1), p3 = (1+1)/(4+1), p4 = (0+1)/(3+1).
+  const expected = Math.exp((Math.log(5 / 6) + Math.log(4 / 6) + Math.log(2 / 5) + Math.log(1 / 4)) / 4);
+  t.ok(Math.abs(bleuScore('the cat sat on the mat', 'the cat is on the mat') - expected) < 1e-9);
+  t.equal(bleuScore('dog', 'the cat'), 0, 'no unigram in common');
+
+  t.equal(metricFor({ id: 'wmt16_translate_deen', targets: ['Where is the station?'] }), 'bleu');
+  t.equal(metricFor({ id: 'x', domain: 'translation', targets: ['a'] }), 'bleu');
+  t.equal(metricFor({ id: 'sst2', targets: ['positive', 'negative', 'positive'] }), 'exact');
+  t.equal(metricFor({ id: 'cnn', targets: ['A long summary of the article with many words in it.'] }), 'rouge_l');
+  t.equal(metricFor({ id: 'sst2', metric: 'rouge_l', targets: ['positive'] }), 'rouge_l', 'metric: overrides');
+});
+
+t.test('successive halving schedule: every candidate on a few examples, the better half on twice as many, within the budget', async (t) => {
+  t.same(halvingSchedule(8, 16, 64), [
+    { candidates: 8, from: 0, to: 4 },
+    { candidates: 4, from: 4, to: 8 },
+    { candidates: 2, from: 8, to: 16 },
+  ]);
+  t.equal(scheduleCost(halvingSchedule(8, 16, 64)), 64);
+  t.same(halvingSchedule(8, 16, 63), [
+    { candidates: 8, from: 0, to: 3 },
+    { candidates: 4, from: 3, to: 6 },
+    { candidates: 2, from: 6, to: 12 },
+  ], 'one call less: a smaller first round');
+  t.same(halvingSchedule(5, 10, 1000).map((round) => round.candidates), [5, 3, 2], 'odd counts round up');
+  t.same(halvingSchedule(8, 16, 10), [{ candidates: 8, from: 0, to: 1 }], 'a budget that runs out stops the rounds');
+  t.same(halvingSchedule(1, 16, 100), [], 'one candidate needs no calls');
+
+  // Planted scores: adapter "c" is best; a per-example scorer counts its calls.
+  const quality: Record<string, number> = { a: 0.2, b: 0.4, c: 0.9, d: 0.1 };
+  let calls = 0;
+  const result = await successiveHalving(['a', 'b', 'c', 'd'], halvingSchedule(4, 8, 16), 'a', async (adapter, example) => {
+    calls++;
+    return (example * 0.37) % 1 < quality[adapter] ? 1 : 0;
+  });
+  t.equal(result.best, 'c');
+  t.equal(calls, scheduleCost(halvingSchedule(4, 8, 16)));
+  t.same(result.finalists.map((tally) => tally.adapter), ['c', 'b']);
+  // Ties go to the task's own adapter.
+  const tie = await successiveHalving(['x', 'own', 'y'], [{ candidates: 3, from: 0, to: 2 }], 'own', async () => 1);
+  t.equal(tie.best, 'own');
+});
+
+/** A registry of planted tasks: each has one best adapter (accuracy 0.9) and weaker ones. */
+function plantedRegistry(tasks: number, adapters: number, examples: number) {
+  const adapterIds = Array.from({ length: adapters }, (_, i) => `lora-${i}`);
+  const accuracy = new Map<string, number>();
+  const best = new Map<string, string>();
+  const targetOf = new Map<string, { task: string; target: string }>();
+  const document = { adapters: adapterIds.map((id) => ({ id })), tasks: [] as unknown[] };
+  for (let task = 0; task < tasks; task++) {
+    const id = `task-${task}`;
+    const planted = adapterIds[(task * 5 + 3) % adapters];
+    best.set(id, planted);
+    adapterIds.forEach((adapter, a) => accuracy.set(`${id}/${adapter}`, adapter === planted ? 0.9 : 0.1 + ((task * 7 + a * 13) % 10) * 0.05));
+    const prompts = Array.from({ length: examples }, (_, i) => `Question ${i} of planted task ${task}: which label fits?`);
+    const targets = prompts.map((_, i) => `label ${(task + i) % 3}`);
+    prompts.forEach((prompt, i) => targetOf.set(prompt, { task: id, target: targets[i] }));
+    document.tasks.push({ id, examples: prompts, targets });
+  }
+  return { document, adapterIds, accuracy, best, targetOf };
+}
+
+/** Deterministic per prompt and adapter: the right target with the planted probability. */
+const plantedAnswer = (planted: ReturnType<typeof plantedRegistry>, prompt: string, adapter: string) => {
+  const { task, target } = planted.targetOf.get(prompt)!;
+  const u = createHash('sha256').update(`${prompt}\u0000${adapter}`).digest().readUInt32BE(0) / 2 ** 32;
+  return u < planted.accuracy.get(`${task}/${adapter}`)! ? target : 'something else entirely';
+};
+
+t.test('lorauter calibrate against vLLM with planted accuracies: halving finds the best adapters with at most half the calls, resumes, applies', async (t) => {
+  const planted = plantedRegistry(20, 8, 16);
+  const vllm = await startFakeVllm({ baseModel: 'base', staticAdapters: planted.adapterIds });
+  t.teardown(() => vllm.stop());
+  vllm.behaviour.words = (request: Received, servedBy: string) => [plantedAnswer(planted, request.body.messages[0].content, servedBy)];
+  const dir = t.testdir({ 'tasks.yaml': YAML.stringify(planted.document) });
+  const env = { LORAUTER_UPSTREAM: 'vllm', LORAUTER_UPSTREAM_URL: vllm.url };
+  const out = join(dir, 'calibrated.yaml');
+  // The candidates: the planted adapters (the registry also knows each task's own id, which this server does not serve).
+  const adapters = ['--adapters', planted.adapterIds.join(',')];
+  const chats = () => vllm.received.filter((request) => request.path === '/v1/chat/completions');
+
+  const { stdout } = await cli(env, 'calibrate', '--tasks', join(dir, 'tasks.yaml'), '--out', out, '--matrix', join(dir, 'matrix.csv'), '--concurrency', '8', ...adapters);
+  const full = 20 * 8 * 16;
+  const halvingCalls = chats().length;
+  t.ok(halvingCalls <= full / 2, `halving used ${halvingCalls} upstream calls, full matrix ${full}`);
+  t.match(stdout, new RegExp(`${halvingCalls} upstream calls, ${((100 * halvingCalls) / full).toFixed(1)}% of the ${full}`));
+  t.ok(chats().every((request) => request.body.temperature === 0), 'greedy answers');
+  t.ok(chats().every((request) => planted.adapterIds.includes(request.body.model)), 'one adapter a call, by name');
+  const calibrated = parseRegistry(readFileSync(out, 'utf8'), out);
+  const found = calibrated.tasks.filter((task) => bestAdapterOf(task) === planted.best.get(task.id)).length;
+  t.ok(found >= 18, `planted best adapter found for ${found}/20 tasks`);
+  t.same(calibrated.tasks[0].examples, (planted.document.tasks[0] as { examples: string[] }).examples, 'the registry keeps its examples');
+
+  const csv = readFileSync(join(dir, 'matrix.csv'), 'utf8').trim().split('\n');
+  t.equal(csv.length, 21);
+  t.same(csv[0].split(',').slice(0, 4), ['task', 'metric', 'best', 'lora-0']);
+  t.equal(csv[1].split(',')[1], 'exact');
+  const svg = readFileSync(join(dir, 'matrix.svg'), 'utf8');
+  t.match(svg, /^<svg /);
+  t.equal((svg.match(/<rect x=/g) ?? []).length, 20 * 8, 'a cell per task and adapter');
+  t.ok(existsSync(`${out}.results.jsonl`));
+
+  // A rerun resumes: no call is made twice.
+  const { stdout: again } = await cli(env, 'calibrate', '--tasks', join(dir, 'tasks.yaml'), '--out', out, ...adapters);
+  t.equal(chats().length, halvingCalls, 'no new upstream calls');
+  t.match(again, new RegExp(`0 upstream calls \\+ ${halvingCalls} from an earlier run`));
+
+  // An interrupted run (results cut short, one line half-written) makes only the missing calls.
+  const lines = readFileSync(`${out}.results.jsonl`, 'utf8').trim().split('\n');
+  writeFileSync(`${out}.results.jsonl`, `${lines.slice(0, 100).join('\n')}\n${lines[100].slice(0, 10)}`);
+  await cli(env, 'calibrate', '--tasks', join(dir, 'tasks.yaml'), '--out', out, ...adapters);
+  t.equal(chats().length, halvingCalls + (halvingCalls - 100), 'only the lost calls again');
+
+  // The full matrix for comparison.
+  const before = chats().length;
+  await cli(env, 'calibrate', '--tasks', join(dir, 'tasks.yaml'), '--out', join(dir, 'full.yaml'), '--strategy', 'full', '--concurrency', '8', ...adapters);
+  t.equal(chats().length - before, full, 'full: every adapter on every example');
+  const fullRegistry = parseRegistry(readFileSync(join(dir, 'full.yaml'), 'utf8'), 'full.yaml');
+  t.equal(Object.keys(fullRegistry.tasks[0].adapterScores).length, 8, 'full: a score for every adapter');
+
+  // --apply pushes the scores into a running gateway through its admin API.
+  const gateway = await listenGateway({ adminApiKey: 'admin-key-for-tests', tasks: join(dir, 'tasks.yaml') });
+  t.teardown(gateway.close);
+  await cli({ ...env, LORAUTER_ADMIN_API_KEY: 'admin-key-for-tests' }, 'calibrate', '--tasks', join(dir, 'tasks.yaml'), '--out', out, '--apply', gateway.url, ...adapters);
+  const task0 = await gateway.app.inject({ method: 'GET', url: '/v1/tasks/task-0', headers: { authorization: 'Bearer admin-key-for-tests' } });
+  t.same(task0.json().adapters, calibrated.tasks[0].adapterScores);
+});
+
+t.test('calibrate against llama.cpp: one adapter at scale 1 in "lora"', async (t) => {
+  const planted = plantedRegistry(3, 3, 8);
+  const llama = await startFakeLlamaCpp(planted.adapterIds.map((id) => `/models/${id}.gguf`));
+  t.teardown(() => llama.stop());
+  // The fake summarises the scales as lora:0=1,1=0,2=0: the adapter at scale 1 answered.
+  llama.behaviour.words = (request: Received, servedBy: string) => {
+    const scales = servedBy.replace('lora:', '').split(',').map((pair) => Number(pair.split('=')[1]));
+    if (scales.filter((scale) => scale === 1).length !== 1 || scales.some((scale) => scale !== 0 && scale !== 1)) return ['not one adapter'];
+    return [plantedAnswer(planted, request.body.messages[0].content, planted.adapterIds[scales.indexOf(1)])];
+  };
+  const dir = t.testdir({ 'tasks.yaml': YAML.stringify(planted.document) });
+  const out = join(dir, 'out.yaml');
+  await cli({ LORAUTER_UPSTREAM: 'llamacpp', LORAUTER_UPSTREAM_URL: llama.url }, 'calibrate', '--tasks', join(dir, 'tasks.yaml'), '--out', out, '--strategy', 'full', '--adapters', planted.adapterIds.join(','));
+  const chats = llama.received.filter((request) => request.path === '/v1/chat/completions');
+  t.equal(chats.length, 3 * 3 * 8);
+  t.ok(chats.every((request) => request.body.lora.filter((entry: { scale: number }) => entry.scale === 1).length === 1));
+  const calibrated = parseRegistry(readFileSync(out, 'utf8'), out);
+  for (const task of calibrated.tasks) t.equal(bestAdapterOf(task), planted.best.get(task.id), task.id);
+});
+
+t.test('calibrate fails clearly: no upstream, unknown adapters', async (t) => {
+  const planted = plantedRegistry(1, 2, 2);
+  const dir = t.testdir({ 'tasks.yaml': YAML.stringify(planted.document) });
+  await t.rejects(cli({}, 'calibrate', '--tasks', join(dir, 'tasks.yaml'), '--out', join(dir, 'o.yaml')), /needs an upstream: set LORAUTER_UPSTREAM_URL/);
+  await t.rejects(
+    cli({ LORAUTER_UPSTREAM_URL: 'http://127.0.0.1:9' }, 'calibrate', '--tasks', join(dir, 'tasks.yaml'), '--out', join(dir, 'o.yaml'), '--adapters', 'lora-0,nope'),
+    /unknown adapter nope/,
+  );
+});
