@@ -67,6 +67,16 @@ export const ConfigSchema = Type.Object(
     shutdownGraceSeconds: Type.Number({ minimum: 0, maximum: 600, default: 10, description: 'then: in-flight requests get this long; open streams end with an error event' }),
     maxRoutedChars: Type.Integer({ minimum: 256, default: 16384, description: 'longer prompts are routed on their first and last halves' }),
     bodyLimitBytes: Type.Integer({ minimum: 1024, default: 1048576 }),
+    requestTimeoutMs: Type.Integer({ minimum: 100, maximum: 3600000, default: 30000, description: 'a client must send its whole request (headers and body) within this long, else 408 and the connection closes' }),
+    keepAliveTimeoutMs: Type.Integer({ minimum: 100, maximum: 3600000, default: 72000, description: 'an idle keep-alive connection is closed after this long' }),
+    maxEventLoopDelayMs: Type.Integer({ minimum: 0, maximum: 60000, default: 1000, description: 'while the event loop lags more than this, requests get 503 with Retry-After (0: never)' }),
+    rateLimit: Type.Object(
+      {
+        max: Type.Integer({ minimum: 0, default: 0, description: 'requests a client (API key, else address) may make per window (0: no limit)' }),
+        windowMs: Type.Integer({ minimum: 100, maximum: 86400000, default: 60000 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     cache: Type.Object(
       {
         maxEntries: Type.Integer({ minimum: 0, default: 10000, description: 'in-process embedding LRU' }),

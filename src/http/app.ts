@@ -4,6 +4,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import { randomUUID } from 'node:crypto';
 import type { Gateway } from '../gateway.js';
 import { installAuth } from './auth.js';
+import { installLoadShedding, installRateLimit } from './protection.js';
 import { clientErrorHandler, installErrorHandling, installJsonParsing } from './errors.js';
 import { adminDisabledPlugin, adminPlugin } from './routes/admin.js';
 import { healthPlugin } from './routes/health.js';
@@ -25,6 +26,14 @@ export async function buildApp(gateway: Gateway): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: gateway.logger as FastifyBaseLogger,
     bodyLimit: gateway.config.bodyLimitBytes,
+    // Slow clients: the whole request within requestTimeout (Node checks open connections every
+    // second here, not every 30 s), idle keep-alive connections closed after keepAliveTimeout.
+    requestTimeout: gateway.config.requestTimeoutMs,
+    keepAliveTimeout: gateway.config.keepAliveTimeoutMs,
+    http: {
+      headersTimeout: Math.min(60_000, gateway.config.requestTimeoutMs),
+      connectionsCheckingInterval: Math.min(1000, gateway.config.requestTimeoutMs),
+    },
     // Registry ids are up to 200 characters; longer path parameters are checked (400), not unmatched (404).
     routerOptions: { maxParamLength: 256 },
     // An incoming x-request-id is used only when it is a sane token (it ends up in every log line).
@@ -52,6 +61,9 @@ export async function buildApp(gateway: Gateway): Promise<FastifyInstance> {
   installJsonParsing(app);
   installErrorHandling(app);
   installAuth(app, gateway.config);
+  await installLoadShedding(app, gateway.config);
+  const rateLimitRedis = await installRateLimit(app, gateway.config);
+  if (rateLimitRedis) app.addHook('onClose', async () => void rateLimitRedis.disconnect());
   app.addSchema(ErrorResponse);
   app.addSchema(RouteDecisionSchema);
   await app.register(swagger, {

@@ -68,18 +68,22 @@ export function installErrorHandling(app: FastifyInstance): void {
   );
 }
 
+const CLIENT_ERRORS: Record<string, [number, string, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'The request headers are larger than this gateway accepts.', 'headers_too_large'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'The request was not received in time (LORAUTER_REQUEST_TIMEOUT_MS).', 'request_timeout'],
+};
+
 /**
  * Node's HTTP parser rejects some requests before Fastify sees them (bad headers, headers too
- * large, malformed request lines): answer those in the OpenAI shape too, then close.
+ * large, malformed request lines, a request not received in time): answer those in the OpenAI shape too, then close.
  */
 export function clientErrorHandler(error: Error & { code?: string }, socket: Socket): void {
   if (error.code === 'ECONNRESET' || !socket.writable) {
     socket.destroy();
     return;
   }
-  const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-  const message = status === 431 ? 'The request headers are larger than this gateway accepts.' : `The request could not be parsed as HTTP (${error.code ?? error.message}).`;
-  const body = JSON.stringify(new GatewayError(status, message, 'invalid_request_error', null, status === 431 ? 'headers_too_large' : 'bad_request').toBody());
+  const [status, message, code] = CLIENT_ERRORS[error.code ?? ''] ?? [400, `The request could not be parsed as HTTP (${error.code ?? error.message}).`, 'bad_request'];
+  const body = JSON.stringify(new GatewayError(status, message, 'invalid_request_error', null, code).toBody());
   socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 

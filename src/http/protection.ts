@@ -1,0 +1,68 @@
+import rateLimit from '@fastify/rate-limit';
+import underPressure from '@fastify/under-pressure';
+import { createHash } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Redis } from 'ioredis';
+import type { Config } from '../config/schema.js';
+import { GatewayError } from '../errors.js';
+
+// Probes and scrapes are never limited or shed: a busy gateway must still say how it is.
+const OPERATIONAL_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+const isOperational = (request: FastifyRequest) => OPERATIONAL_PATHS.has(request.url.split('?')[0]);
+
+/** A client is its API key when it sends one (hashed: keys never reach Redis or logs), else its address. */
+function clientKey(request: FastifyRequest): string {
+  const match = /^Bearer\s+(\S+)/i.exec(request.headers.authorization ?? '');
+  return match ? `key:${createHash('sha256').update(match[1]).digest('base64url').slice(0, 22)}` : `ip:${request.ip}`;
+}
+
+/**
+ * Per-client rate limit (@fastify/rate-limit): `max` requests a window, counted in Redis when the
+ * gateway has one (so the limit holds across replicas), else in process. A Redis failure lets
+ * requests through rather than failing them. Over the limit: 429 with Retry-After.
+ */
+export async function installRateLimit(app: FastifyInstance, config: Config): Promise<Redis | undefined> {
+  const { max, windowMs } = config.rateLimit;
+  if (max === 0) return undefined;
+  const redis = config.cache.redisUrl
+    ? new Redis(config.cache.redisUrl, {
+        commandTimeout: Math.max(config.cache.redisTimeoutMs, 100),
+        connectTimeout: 1000,
+        maxRetriesPerRequest: 0,
+        enableOfflineQueue: false,
+        retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 6), 2000),
+      })
+    : undefined;
+  redis?.on('error', () => {});
+  await app.register(rateLimit, {
+    max,
+    timeWindow: windowMs,
+    redis,
+    nameSpace: `${config.registry.keyPrefix.replace(/registry:$/, '')}ratelimit:`,
+    skipOnError: true,
+    keyGenerator: clientKey,
+    allowList: (request) => isOperational(request),
+    errorResponseBuilder: (_request, context) => {
+      const error = new GatewayError(429, `Rate limit reached: ${context.max} requests per ${context.after}. Try again in ${Math.ceil(context.ttl / 1000)} s.`, 'rate_limit_error', null, 'rate_limit_exceeded');
+      error.retryAfterSeconds = Math.max(1, Math.ceil(context.ttl / 1000));
+      return error;
+    },
+  });
+  return redis;
+}
+
+/** Sheds load (@fastify/under-pressure): while the event loop lags beyond the limit, 503 with Retry-After. */
+export async function installLoadShedding(app: FastifyInstance, config: Config): Promise<void> {
+  if (config.maxEventLoopDelayMs === 0) return;
+  const retryAfterSeconds = 1;
+  await app.register(underPressure, {
+    maxEventLoopDelay: config.maxEventLoopDelayMs,
+    retryAfter: retryAfterSeconds,
+    pressureHandler: (request, reply, _type, value) => {
+      // Not sending lets the request through; Fastify stops at a reply already sent.
+      if (isOperational(request)) return;
+      const error = new GatewayError(503, `The gateway is overloaded (event loop delay ${Math.round(Number(value))} ms); try again shortly.`, 'service_unavailable', null, 'overloaded');
+      reply.code(503).header('retry-after', String(retryAfterSeconds)).type('application/json; charset=utf-8').send(error.toBody());
+    },
+  });
+}
