@@ -115,3 +115,31 @@ t.test('llama.cpp prompt cache: auto turns it off when the adapter set changes, 
     t.same(sent, expected, `${mode}: cache_prompt per request (same set, same set, other set, back)`);
   }
 });
+
+t.test('pass-through errors are OpenAI-shaped; the gateway\'s own paths and bad URLs never reach the upstream', async (t) => {
+  const fake = await startFakeVllm({ baseModel: 'tiny-llama', staticAdapters: ['sst2'] });
+  const { gw } = await gatewayOver(t, fake, { kind: 'vllm', vllmMode: 'top1', baseModel: 'tiny-llama' });
+  // FastAPI's own 404 for an unknown path: {"detail": "Not Found"}.
+  fake.route('GET', '/v1/fastapi-style', (_request, res) => {
+    res.writeHead(404, { 'content-type': 'application/json' });
+    res.end('{"detail":"Not Found"}');
+  });
+  const fastapi = await fetch(`${gw.url}/v1/fastapi-style`);
+  t.equal(fastapi.status, 404);
+  t.same(await fastapi.json(), { error: { message: 'Not Found', type: 'upstream_error', param: null, code: '404' } });
+  // An error with message and type but no param or code gets them.
+  const partial = await fetch(`${gw.url}/v1/no-such-path`);
+  t.same(Object.keys((await partial.json()).error).sort(), ['code', 'message', 'param', 'type']);
+
+  const before = fake.received.length;
+  const wrongMethod = await fetch(`${gw.url}/v1/route`);
+  t.equal(wrongMethod.status, 405);
+  t.equal(wrongMethod.headers.get('allow'), 'POST');
+  t.equal((await wrongMethod.json()).error.code, 'method_not_allowed');
+  const longId = await fetch(`${gw.url}/v1/tasks/${'a'.repeat(300)}`);
+  t.equal(longId.status, 404);
+  const badUrl = await fetch(`${gw.url}/v1/tasks/%ff`);
+  t.equal(badUrl.status, 400);
+  t.equal((await badUrl.json()).error.code, 'invalid_url');
+  t.equal(fake.received.length, before, 'none of them reached the upstream');
+});

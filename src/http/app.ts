@@ -5,7 +5,8 @@ import { randomUUID } from 'node:crypto';
 import type { Gateway } from '../gateway.js';
 import { installAuth } from './auth.js';
 import { installLoadShedding, installRateLimit } from './protection.js';
-import { clientErrorHandler, installErrorHandling, installJsonParsing } from './errors.js';
+import { clientErrorHandler, installErrorHandling, installJsonParsing, sendError } from './errors.js';
+import { invalidRequest } from '../errors.js';
 import { adminDisabledPlugin, adminPlugin } from './routes/admin.js';
 import { healthPlugin } from './routes/health.js';
 import { openAIPlugin } from './routes/openai.js';
@@ -44,6 +45,8 @@ export async function buildApp(gateway: Gateway): Promise<FastifyInstance> {
     },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
     clientErrorHandler,
+    // Errors Fastify raises before routing (a URL that does not decode), in the OpenAI shape too.
+    frameworkErrors: (error, _request, reply) => void sendError(reply, invalidRequest(`The request URL is not valid: ${error.message}.`, null, 'invalid_url')),
   });
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);

@@ -3,7 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Dispatcher } from 'undici';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import type { UpstreamClient } from '../upstreams/client.js';
-import { exchange } from '../upstreams/exchange.js';
+import { exchange, openAIShapedError } from '../upstreams/exchange.js';
 import type { UpstreamLimiter } from '../upstreams/limiter.js';
 import type { PreparedRequest } from '../upstreams/types.js';
 
@@ -78,6 +78,12 @@ export async function relayRaw(request: FastifyRequest, reply: FastifyReply, tar
   }
   response.body.once('close', release);
   target.metrics.upstreamRequests.inc({ upstream: target.kind, endpoint: 'passthrough', outcome: String(response.statusCode) });
+  if (response.statusCode >= 400) {
+    // Errors in the OpenAI shape whatever the upstream wrote (FastAPI's {"detail"}, plain text, …).
+    const text = await response.body.text();
+    reply.code(response.statusCode).header('x-lorauter-composition', 'passthrough').type('application/json; charset=utf-8');
+    return reply.send(openAIShapedError(text, response.statusCode));
+  }
   reply.code(response.statusCode);
   copyHeaders(response.headers, reply);
   reply.header('x-lorauter-composition', 'passthrough');

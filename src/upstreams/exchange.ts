@@ -140,13 +140,17 @@ async function* endedWithErrorEvent(source: AsyncIterable<string | Buffer>, body
   }
 }
 
-/** Upstream errors keep their status; a body that is not already an OpenAI error is wrapped in one. */
+/** Upstream errors keep their status; a body that is not already an OpenAI error is wrapped in one, one that nearly is gets the missing fields. */
 export function openAIShapedError(text: string, status: number): string {
   try {
     const parsed = JSON.parse(text);
-    if (parsed && typeof parsed.error === 'object' && parsed.error !== null && typeof parsed.error.message === 'string') return text;
-    // vLLM (older) answers {"object":"error","message",...}; LoRAX {"error": "...", "error_type"}
-    const message = typeof parsed?.message === 'string' ? parsed.message : typeof parsed?.error === 'string' ? parsed.error : text;
+    if (parsed && typeof parsed.error === 'object' && parsed.error !== null && typeof parsed.error.message === 'string') {
+      const { message, type, param, code } = parsed.error;
+      return JSON.stringify({ error: { message, type: typeof type === 'string' ? type : 'upstream_error', param: param ?? null, code: code ?? String(status) } });
+    }
+    // vLLM (older) answers {"object":"error","message",...}; LoRAX {"error": "...", "error_type"}; FastAPI {"detail": ...}
+    const detail = typeof parsed?.detail === 'string' ? parsed.detail : parsed?.detail !== undefined ? JSON.stringify(parsed.detail) : undefined;
+    const message = typeof parsed?.message === 'string' ? parsed.message : typeof parsed?.error === 'string' ? parsed.error : (detail ?? text);
     const type = typeof parsed?.type === 'string' ? parsed.type : typeof parsed?.error_type === 'string' ? parsed.error_type : 'upstream_error';
     return JSON.stringify(new GatewayError(status, message, 'upstream_error', null, String(status)).toBody(), (key, value) => (key === 'type' ? type : value));
   } catch {

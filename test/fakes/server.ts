@@ -23,6 +23,8 @@ export interface Behaviour {
   omitDone?: boolean;
   /** Answer every request with this instead (a misbehaving server). */
   respond?: (res: ServerResponse) => void;
+  /** Per request: answer 500, never answer, or drop the connection (a flaky server). */
+  fault?: (request: Received) => 'error' | 'stall' | 'drop' | undefined;
 }
 
 /** The words a fake answers with: the behaviour's, else its default. */
@@ -84,6 +86,10 @@ export class FakeServer {
     }
     const handler = this.routes.get(`${record.method} ${path}`);
     if (!handler) return json(res, 404, { error: { message: `no route ${record.method} ${path}`, type: 'not_found_error', code: 404 } });
+    const fault = this.behaviour.fault?.(record);
+    if (fault === 'error') return json(res, 500, { error: { message: 'injected fault', type: 'InternalServerError', param: null, code: 500 } });
+    if (fault === 'drop') return void res.socket?.destroy();
+    if (fault === 'stall') return void (await new Promise((resolve) => res.on('close', resolve)));
     if (this.behaviour.headersDelayMs) await sleep(this.behaviour.headersDelayMs);
     if (res.destroyed) return;
     if (this.behaviour.respond) return this.behaviour.respond(res);

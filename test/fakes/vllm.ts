@@ -16,8 +16,12 @@ export async function startFakeVllm(options: { baseModel: string; staticAdapters
   const fake = new FakeServer();
   const loaded = new Map<string, { path?: string; rank?: number }>((options.staticAdapters ?? []).map((name) => [name, {}]));
 
+  // vLLM's request models (pydantic): `model` is a string when given.
+  const badModel = (model: unknown) => model !== undefined && model !== null && typeof model !== 'string';
+
   const answer = (kind: 'chat' | 'completions') => async (request: Received, res: ServerResponse) => {
     const model = request.body?.model;
+    if (badModel(model)) return error(res, 400, 'model: Input should be a valid string', 'BadRequestError', 'model');
     if (kind === 'chat' && !Array.isArray(request.body?.messages)) return error(res, 400, 'messages: Field required', 'BadRequestError', 'messages');
     if (kind === 'completions' && request.body?.prompt === undefined) return error(res, 400, 'prompt: Field required', 'BadRequestError', 'prompt');
     // vLLM's check_model: no model name, or the base model's, is the base model.
@@ -38,12 +42,18 @@ export async function startFakeVllm(options: { baseModel: string; staticAdapters
     // vLLM pooling/embedding endpoint (served when the model supports it): input string or array.
     .route('POST', '/v1/embeddings', (request, res) => {
       const { input, model } = request.body ?? {};
+      if (badModel(model)) return error(res, 400, 'model: Input should be a valid string', 'BadRequestError', 'model');
       if (!served(model)) return error(res, 404, `The model \`${model}\` does not exist.`, 'NotFoundError', 'model');
       const inputs = typeof input === 'string' ? [input] : input;
       if (!Array.isArray(inputs)) return error(res, 400, 'input: Field required', 'BadRequestError', 'input');
+      // OpenAI's input union: a string, strings, token ids, or lists of token ids.
+      const tokens = (value: unknown) => Array.isArray(value) && value.every(Number.isInteger);
+      if (!(inputs.every((item) => typeof item === 'string') || tokens(inputs) || inputs.every(tokens))) {
+        return error(res, 400, 'input: Input should be a valid string or list of strings or token ids', 'BadRequestError', 'input');
+      }
       // encoding_format "base64": little-endian float32 bytes, as OpenAI and vLLM answer it.
       const encode = (vector: number[]) => (request.body.encoding_format === 'base64' ? Buffer.from(Float32Array.from(vector).buffer).toString('base64') : vector);
-      const data = inputs.map((text: string, index: number) => ({ object: 'embedding', index, embedding: encode([text.length, index, 1]) }));
+      const data = inputs.map((text: string | number[], index: number) => ({ object: 'embedding', index, embedding: encode([String(text).length, index, 1]) }));
       json(res, 200, { object: 'list', model: model ?? options.baseModel, data, usage: { prompt_tokens: inputs.length, total_tokens: inputs.length } });
     })
     // vLLM's /tokenize and /detokenize (root paths, not under /v1).

@@ -3,11 +3,13 @@ import type { Gateway } from '../../gateway.js';
 import { GatewayError } from '../../errors.js';
 import { relayRaw, type RawRequest } from '../proxy.js';
 
-/** Upstream paths the gateway does not handle itself and relays as they are. */
 /** What the pass-through routes use. */
 export type PassthroughServices = Pick<Gateway, 'config' | 'upstream' | 'metrics' | 'inflight'>;
 
 export const PASSTHROUGH_PATHS = ['/v1/*', '/tokenize', '/detokenize'];
+
+const GATEWAY_PATHS: Record<string, string> = { '/v1/route': 'POST', '/v1/tasks': 'GET', '/v1/chat/completions': 'POST', '/v1/completions': 'POST', '/v1/models': 'GET' };
+const GATEWAY_PREFIXES = ['/v1/tasks/', '/v1/adapters'];
 
 /**
  * Every other endpoint of the upstream — /v1/embeddings, /v1/responses, /v1/audio/…, /tokenize,
@@ -19,6 +21,16 @@ export const passthroughPlugin: FastifyPluginAsync<{ gateway: PassthroughService
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
   async function forward(request: FastifyRequest, reply: FastifyReply) {
+    const path = request.url.split('?')[0];
+    // The gateway's own paths never reach the upstream: another method, or an id too long to match.
+    const allowed = GATEWAY_PATHS[path];
+    if (allowed) {
+      reply.header('allow', allowed);
+      throw new GatewayError(405, `${request.method} is not supported on ${path} (use ${allowed}).`, 'invalid_request_error', null, 'method_not_allowed');
+    }
+    if (GATEWAY_PREFIXES.some((prefix) => path.startsWith(prefix))) {
+      throw new GatewayError(404, `Unknown request URL: ${request.method} ${path}.`, 'not_found_error', null, 'unknown_url');
+    }
     const upstream = gateway.upstream;
     if (!upstream) {
       throw new GatewayError(404, `Unknown request URL: ${request.method} ${request.url.split('?')[0]}. (No upstream is configured to pass it to.)`, 'not_found_error', null, 'unknown_url');
