@@ -4,6 +4,7 @@ import { createGateway, type Gateway } from './gateway.js';
 import { buildApp } from './http/app.js';
 import { ShutdownAbort } from './upstreams/exchange.js';
 import { createLogger } from './logger.js';
+import { startTracing, tracingRequested } from './observability/tracing.js';
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -14,6 +15,9 @@ export interface RunningServer {
 
 export async function startServer(config: Config): Promise<RunningServer> {
   const logger = createLogger(config.logLevel);
+  // Before anything that makes spans; the OTEL_* variables decide.
+  const tracing = tracingRequested(process.env) ? startTracing() : undefined;
+  if (tracing) logger.info({ endpoint: process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? process.env.OTEL_EXPORTER_OTLP_ENDPOINT ?? 'default' }, 'OpenTelemetry tracing on');
   const gateway = await createGateway(config, logger);
   const app = await buildApp(gateway);
   const url = await app.listen({ port: config.port, host: config.host });
@@ -34,6 +38,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       clearInterval(idle);
       clearTimeout(deadline);
       await gateway.close();
+      await tracing?.shutdown();
     })());
   return { app, gateway, url, stop };
 }

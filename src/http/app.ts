@@ -4,6 +4,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import { randomUUID } from 'node:crypto';
 import type { Gateway } from '../gateway.js';
 import { installAuth } from './auth.js';
+import { installTracing } from './tracing-hooks.js';
 import { installLoadShedding, installRateLimit } from './protection.js';
 import { clientErrorHandler, installErrorHandling, installJsonParsing, sendError } from './errors.js';
 import { invalidRequest } from '../errors.js';
@@ -63,6 +64,7 @@ export async function buildApp(gateway: Gateway): Promise<FastifyInstance> {
   app.removeContentTypeParser('text/plain');
   installJsonParsing(app);
   installErrorHandling(app);
+  installTracing(app);
   installAuth(app, gateway.config);
   await installLoadShedding(app, gateway.config);
   const rateLimitRedis = await installRateLimit(app, gateway.config);

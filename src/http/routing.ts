@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import { inSpan } from '../observability/tracing.js';
 import { invalidRequest } from '../errors.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { promptFromMessages, userTurns } from './prompt.js';
@@ -8,7 +9,18 @@ import { UnknownTaskError, type RouteDecision, type RouteOptions, type Router } 
 /** Routes for an HTTP request: an unknown task in the exclusions is the client's mistake, a 400 naming `excludeParam`. */
 export async function routeRequestTexts(router: Router, texts: readonly string[], options: RouteOptions, excludeParam: string): Promise<RouteDecision[]> {
   try {
-    return await router.routeMany(texts, options);
+    return await inSpan('lorauter.route', { 'lorauter.prompts': texts.length }, async (span) => {
+      const decisions = await router.routeMany(texts, options);
+      const [first] = decisions;
+      if (span.isRecording()) span.setAttributes({
+        'lorauter.tasks': first.tasks.map((task) => task.id),
+        'lorauter.adapters': first.adapters.map((adapter) => `${adapter.id}=${adapter.weight.toFixed(4)}`),
+        'lorauter.confidence': first.confidence,
+        'lorauter.abstained': first.abstained,
+        'lorauter.embedding_source': first.embeddingSource,
+      });
+      return decisions;
+    });
   } catch (error) {
     if (error instanceof UnknownTaskError) throw invalidRequest(error.message, excludeParam, 'unknown_task');
     throw error;

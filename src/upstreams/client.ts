@@ -1,5 +1,7 @@
+import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { Pool, errors, type Dispatcher } from 'undici';
 import { GatewayError } from '../errors.js';
+import { tracer } from '../observability/tracing.js';
 
 export interface UpstreamClientOptions {
   url: string;
@@ -45,6 +47,31 @@ export class UpstreamClient {
    * and for GETs also on a reset connection. Failures become 502/504 GatewayErrors.
    */
   async request(request: UpstreamRequest): Promise<Dispatcher.ResponseData> {
+    // A span (and W3C traceparent upstream) for calls made within a traced request; health checks and start-up calls have none.
+    if (!trace.getSpan(context.active())) return this.send(request);
+    const path = request.path.split('?')[0];
+    const span = tracer.startSpan('lorauter.upstream', {
+      kind: SpanKind.CLIENT,
+      attributes: { 'http.request.method': request.method, 'url.path': this.basePath + path, 'server.address': this.origin },
+    });
+    const headers = { ...request.headers };
+    propagation.inject(trace.setSpan(context.active(), span), headers);
+    try {
+      const response = await this.send({ ...request, headers });
+      span.setAttribute('http.response.status_code', response.statusCode);
+      if (response.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+      // Streams: the span lasts until the answer has been read.
+      response.body.once('close', () => span.end());
+      return response;
+    } catch (error) {
+      span.recordException(error as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (error as Error).message });
+      span.end();
+      throw error;
+    }
+  }
+
+  private async send(request: UpstreamRequest): Promise<Dispatcher.ResponseData> {
     const body =
       request.body === undefined ? undefined : typeof request.body === 'string' || Buffer.isBuffer(request.body) ? request.body : JSON.stringify(request.body);
     const headers: Record<string, string> = { accept: 'application/json', ...request.headers };

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import type { WeightedAdapter } from '../../router/math.js';
 import type { AdapterDefinition } from '../../registry/types.js';
+import { inSpan } from '../../observability/tracing.js';
 import type { UpstreamClient } from '../client.js';
 import { readPeftAdapter, writePeftAdapter, type LoraAdapter } from '../../lora/adapter.js';
 import { mergeLoraAdapters, MergeRefusedError } from '../../lora/merge.js';
@@ -97,7 +98,9 @@ export class MergeManager {
         throw new MergeRefusedError('merge_rate_limited', `${this.recentBuilds.length} new merges in the last minute (LORAUTER_MAX_NEW_MERGES_PER_MINUTE)`);
       }
       this.recentBuilds.push(now);
-      pending = this.build(name, parts).finally(() => this.building.delete(name));
+      pending = inSpan('lorauter.merge', { 'lorauter.merge.name': name, 'lorauter.adapters': parts.map((part) => `${part.id}=${part.weight.toFixed(4)}`) }, () => this.build(name, parts)).finally(() =>
+        this.building.delete(name),
+      );
       this.building.set(name, pending);
     }
     return pending;
