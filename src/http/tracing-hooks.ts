@@ -1,6 +1,6 @@
 import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { tracer } from '../observability/tracing.js';
+import { tracer, tracingStarted } from '../observability/tracing.js';
 
 const UNTRACED = new Set(['/healthz', '/readyz', '/metrics']);
 
@@ -9,6 +9,8 @@ const UNTRACED = new Set(['/healthz', '/readyz', '/metrics']);
  * and upstream calls made for the request are its children. Probes and scrapes are not traced.
  */
 export function installTracing(app: FastifyInstance): void {
+  // Without the SDK the spans would be no-ops: skip the hooks and their cost on every request.
+  if (!tracingStarted()) return;
   const spans = new WeakMap<FastifyRequest, { span: Span; context: ReturnType<typeof context.active> }>();
   app.addHook('onRequest', (request, _reply, done) => {
     if (UNTRACED.has(request.url.split('?')[0])) return done();

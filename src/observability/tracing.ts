@@ -19,6 +19,11 @@ export function tracingRequested(env: NodeJS.ProcessEnv): boolean {
   return exporters.includes('otlp') || Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
 }
 
+let started = false;
+
+/** Whether the SDK runs in this process (the HTTP hooks are installed only then). */
+export const tracingStarted = () => started;
+
 export interface Tracing {
   shutdown(): Promise<void>;
 }
@@ -33,8 +38,10 @@ export function startTracing(processor?: SpanProcessor): Tracing {
   context.setGlobalContextManager(contextManager);
   propagation.setGlobalPropagator(new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }));
   trace.setGlobalTracerProvider(provider);
+  started = true;
   return {
     async shutdown() {
+      started = false;
       await provider.shutdown();
       trace.disable();
       propagation.disable();
