@@ -287,3 +287,24 @@ t.test('Redis registry: routing goes on while Redis is down, writes fail cleanly
   await within(3000, async () => (await taskIds(b)).includes('knitting'));
   t.pass('re-seeded from the running replica');
 });
+
+t.test('Redis registry: a replica that starts while Redis is down routes on its own registry and stores it once Redis is up', async (t) => {
+  const { freePort } = await import('./helpers/redis.js');
+  const port = await freePort();
+  const url = `redis://127.0.0.1:${port}`;
+  const gw = await startGateway({ adminApiKey: ADMIN, cache: { redisUrl: url, redisTimeoutMs: 50 }, registry: { keyPrefix: 'late:registry:', pollMs: 100, timeoutMs: 200 } });
+  t.teardown(gw.close);
+  t.ok(gw.logs.some((line) => String(line.msg).startsWith('registry store unavailable at start-up')), 'says so');
+  t.equal((await gw.app.inject({ method: 'POST', url: '/v1/route', payload: { input: 'Translate to English: Guten Morgen' } })).statusCode, 200, 'routes meanwhile');
+  t.equal((await put(gw, '/v1/tasks/knitting', KNITTING)).statusCode, 503, 'changes wait for the store');
+  const redis = await RedisServer.start(port);
+  t.teardown(() => redis.stop());
+  const { Redis } = await import('ioredis');
+  const probe = new Redis(url);
+  t.teardown(() => probe.disconnect());
+  await within(5000, async () => (await probe.hlen('late:registry:entries')) > 0);
+  t.pass('the registry was stored when Redis came up');
+  await within(3000, async () => (await put(gw, '/v1/tasks/knitting', KNITTING)).statusCode === 201);
+  await gw.gateway.liveRouter.settled();
+  t.equal(await topTask(gw, KNITTING_PROMPT), 'knitting');
+});
