@@ -87,7 +87,7 @@ export async function createGateway(config: Config, logger: Logger, parts: Gatew
   // A neural encoder does not depend on the registry: one cache serves every rebuild, so a change
   // encodes only new examples. The built-in encoder is fitted on the registry: a change refits it.
   const fixedEncoder = parts.encoder ? cached(parts.encoder) : prepared!.fitted ? undefined : cached(prepared!.forTasks([]));
-  const buildRouter = async (stored: TaskRegistry): Promise<Router> => {
+  const buildRouter = async (stored: TaskRegistry, previous?: Router): Promise<Router> => {
     const registry = withDefaultBaseExamples(stored, config.defaultBaseExamples);
     const encoderFor = (tasks: readonly { examples: readonly string[] }[]) =>
       fixedEncoder ?? prepared!.forTasks(exampleGroups(tasks, registry.baseExamples));
@@ -98,7 +98,7 @@ export async function createGateway(config: Config, logger: Logger, parts: Gatew
       baseMargin: config.baseMargin,
       maxRoutedChars: config.maxRoutedChars,
       decisionCacheSize: config.cache.decisionEntries,
-    }, encoderFor);
+    }, encoderFor, previous);
   };
   const liveRouter = new LiveRouter(await buildRouter(liveRegistry.registry), liveRegistry.version, buildRouter, metrics, logger.child({ component: 'router' }));
   liveRegistry.onChange((snapshot) => liveRouter.update(snapshot));

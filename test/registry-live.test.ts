@@ -308,3 +308,39 @@ t.test('Redis registry: a replica that starts while Redis is down routes on its 
   await gw.gateway.liveRouter.settled();
   t.equal(await topTask(gw, KNITTING_PROMPT), 'knitting');
 });
+
+t.test('with an encoder that does not depend on the registry, a change encodes and calibrates only the tasks it touched, and routes as a fresh build does', async (t) => {
+  const { BuiltinEncoder } = await import('../src/encoders/builtin/builtin-encoder.js');
+  const { demoRegistry } = await import('../src/registry/demo.js');
+  // A fixed encoder (fitted once, like a neural one) that counts what it is asked to encode.
+  const fitted = BuiltinEncoder.fit([...demoRegistry().tasks, { examples: KNITTING.examples }]);
+  let encoded = 0;
+  const counting = { kind: 'counting', fingerprint: fitted.fingerprint, dimensions: fitted.dimensions, encode: async (texts: readonly string[]) => ((encoded += texts.length), fitted.encode(texts)) };
+  const settings = { adminApiKey: ADMIN, cache: { maxEntries: 0, decisionEntries: 0 } };
+  const gw = await startGateway(settings, { encoder: counting });
+  t.teardown(gw.close);
+  const atStart = encoded;
+
+  encoded = 0;
+  t.equal((await put(gw, '/v1/tasks/knitting', KNITTING)).statusCode, 201);
+  await gw.gateway.liveRouter.settled();
+  // 4 examples, plus 3 held-out folds of them (kept + held out: 4 each).
+  t.equal(encoded, 4 + 3 * 4, `a new task: ${encoded} texts encoded, not the ${atStart} of a full build`);
+  t.ok(gw.logs.some((line) => line.msg === 'routing index rebuilt' && line.derivedTasks === 1));
+
+  encoded = 0;
+  t.equal((await put(gw, '/v1/tasks/knitting', { ...KNITTING, adapters: { 'knit-lora': 1 } })).statusCode, 200);
+  await gw.gateway.liveRouter.settled();
+  t.equal(encoded, 0, 'new scores, same examples: nothing encoded');
+  t.equal((await gw.app.inject({ method: 'POST', url: '/v1/route', payload: { input: KNITTING_PROMPT } })).json().adapters[0].id, 'knit-lora');
+
+  // The incrementally built router decides exactly as one built from scratch on the same registry.
+  const fresh = await startGateway(settings, { encoder: counting, registry: gw.gateway.registry });
+  t.teardown(fresh.close);
+  for (const input of [KNITTING_PROMPT, 'Translate to English: Guten Morgen', 'hello there', 'What is the capital of France?']) {
+    const [a, b] = await Promise.all([gw, fresh].map(async (g) => (await g.app.inject({ method: 'POST', url: '/v1/route', payload: { input } })).json()));
+    t.same(a.tasks, b.tasks, `same tasks and similarities: ${input}`);
+    t.equal(a.confidence, b.confidence);
+    t.equal(a.abstained, b.abstained);
+  }
+});

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import type { RegistrySnapshot } from '../registry/stores/store.js';
 import type { TaskRegistry } from '../registry/types.js';
-import type { Router } from './router.js';
+import { Router } from './router.js';
 
 /**
  * The router in service, replaced whole when the registry changes: the new one is built in the
@@ -18,7 +18,7 @@ export class LiveRouter {
   constructor(
     initial: Router,
     version: number,
-    private readonly build: (registry: TaskRegistry) => Promise<Router>,
+    private readonly build: (registry: TaskRegistry, previous: Router) => Promise<Router>,
     private readonly metrics: GatewayMetrics,
     private readonly logger: Logger,
   ) {
@@ -54,14 +54,18 @@ export class LiveRouter {
         this.pending = undefined;
         const started = performance.now();
         try {
-          const router = await this.build(snapshot.registry);
+          const previous = this.router;
+          const router = await this.build(snapshot.registry, previous);
           this.router = router;
           this.routedVersion = snapshot.version;
           const seconds = (performance.now() - started) / 1000;
           this.metrics.registryRebuild.observe(seconds);
           this.metrics.registryVersion.set(snapshot.version);
           this.metrics.tasks.set(router.taskCount);
-          this.logger.info({ version: snapshot.version, tasks: router.taskCount, buildMs: Math.round(seconds * 1000) }, 'routing index rebuilt');
+          this.logger.info(
+            { version: snapshot.version, tasks: router.taskCount, derivedTasks: Router.changedTasks(router, previous), buildMs: Math.round(seconds * 1000) },
+            'routing index rebuilt',
+          );
         } catch (error) {
           this.logger.error({ version: snapshot.version, err: error }, 'routing index rebuild failed: the previous one stays in service');
         }

@@ -53,40 +53,78 @@ export class UnknownTaskError extends Error {
  * LoRAuter: embed the prompt, take the top-K tasks by cosine similarity, weight them with
  * softmax(sim/τ), replace each task by its best adapter and sum the weights of duplicates.
  */
+/** What the router derives from one task's examples; reused by the next router when neither changed. */
+interface TaskState {
+  /** Hash of the examples it was derived from. */
+  examplesKey: string;
+  centroid: Float32Array;
+  /** Held-out evidence the calibration is fitted on. */
+  samples: number[];
+  /** Unit example vectors, when the router keeps them (to compare with base examples). */
+  exampleUnits?: Float32Array[];
+}
+
 export class Router {
   private readonly tasksById: Map<string, TaskDefinition>;
   // The index never changes while a Router lives, so a decision depends only on (text, options).
   private readonly decisions: LRUCache<string, RouteDecision> | undefined;
+  private readonly exampleVectors: Map<string, Float32Array[]>;
 
   private constructor(
     readonly registry: TaskRegistry,
     readonly encoder: CachingEncoder,
     private readonly index: TaskIndex,
     private readonly calibrations: Map<string, TaskCalibration>,
-    private readonly baseVectors: Float32Array[],
-    /** Unit example vectors by task id, kept when there are base examples to compare them with. */
-    private readonly exampleVectors: Map<string, Float32Array[]>,
+    private readonly states: Map<string, TaskState>,
+    private readonly base: { key: string; vectors: Float32Array[] },
     readonly defaults: RouterDefaults,
   ) {
     this.tasksById = new Map(registry.tasks.map((task) => [task.id, task]));
     this.decisions = defaults.decisionCacheSize ? new LRUCache({ max: defaults.decisionCacheSize }) : undefined;
+    this.exampleVectors = new Map([...states].flatMap(([id, state]) => (state.exampleUnits ? [[id, state.exampleUnits]] : [])));
   }
 
-  /** `encoderFor` gives the encoder for a subset of the tasks, for calibration on held-out examples. */
-  static async build(registry: TaskRegistry, encoder: CachingEncoder, defaults: RouterDefaults, encoderFor: EncoderForTasks = () => encoder): Promise<Router> {
+  /**
+   * `encoderFor` gives the encoder for a subset of the tasks, for calibration on held-out examples.
+   * With `previous` built on the same encoder (a neural one, which does not depend on the registry),
+   * tasks whose examples did not change keep what was derived from them: a change encodes and
+   * calibrates only the tasks it touched.
+   */
+  static async build(registry: TaskRegistry, encoder: CachingEncoder, defaults: RouterDefaults, encoderFor: EncoderForTasks = () => encoder, previous?: Router): Promise<Router> {
     const baseExamples = registry.baseExamples ?? [];
-    const vectors = await encoder.encode([...registry.tasks.flatMap((task) => task.examples), ...baseExamples], 'example');
+    const totalExamples = registry.tasks.reduce((sum, task) => sum + task.examples.length, 0);
+    const keepExamples = baseExamples.length > 0 && totalExamples * encoder.dimensions <= MAX_KEPT_EXAMPLE_NUMBERS;
+    const reusable = previous && previous.encoder === encoder && previous.exampleVectors.size > 0 === keepExamples ? previous : undefined;
+    const keys = registry.tasks.map((task) => examplesKey(task.examples));
+    const changed = registry.tasks.filter((task, i) => reusable?.states.get(task.id)?.examplesKey !== keys[i]);
+    const baseKey = examplesKey(baseExamples);
+    const baseChanged = reusable?.base.key !== baseKey;
+
+    const vectors = await encoder.encode([...changed.flatMap((task) => task.examples), ...(baseChanged ? baseExamples : [])], 'example');
+    const samples = await heldOutSimilarities(changed, encoderFor, encoder);
+    const states = new Map<string, TaskState>();
     let next = 0;
-    const byTask = registry.tasks.map((task) => vectors.slice(next, (next += task.examples.length)));
+    changed.forEach((task, i) => {
+      const own = vectors.slice(next, (next += task.examples.length));
+      states.set(task.id, { examplesKey: examplesKey(task.examples), centroid: meanOfNormalized(own), samples: samples[i], exampleUnits: keepExamples ? own.map(unit) : undefined });
+    });
+    for (const task of registry.tasks) if (!states.has(task.id)) states.set(task.id, reusable!.states.get(task.id)!);
+    const ordered = registry.tasks.map((task) => states.get(task.id)!);
     const index = new TaskIndex(
       registry.tasks.map((task) => task.id),
-      byTask.map(meanOfNormalized),
+      ordered.map((state) => state.centroid),
     );
-    const calibrations = calibrateTasks(await heldOutSimilarities(registry.tasks, encoderFor, encoder));
-    const baseVectors = vectors.slice(next).map(unit);
-    const keepExamples = baseVectors.length > 0 && next * encoder.dimensions <= MAX_KEPT_EXAMPLE_NUMBERS;
-    const exampleVectors = new Map(keepExamples ? registry.tasks.map((task, i) => [task.id, byTask[i].map(unit)]) : []);
-    return new Router(registry, encoder, index, new Map(registry.tasks.map((task, i) => [task.id, calibrations[i]])), baseVectors, exampleVectors, defaults);
+    const calibrations = calibrateTasks(ordered.map((state) => state.samples));
+    const base = baseChanged ? { key: baseKey, vectors: vectors.slice(next).map(unit) } : reusable!.base;
+    return new Router(registry, encoder, index, new Map(registry.tasks.map((task, i) => [task.id, calibrations[i]])), states, base, defaults);
+  }
+
+  /** How many tasks the last build derived afresh (the rest were reused from the router before). */
+  static changedTasks(router: Router, previous: Router | undefined): number {
+    if (!previous) return router.states.size;
+    let count = 0;
+    for (const [id, state] of router.states) if (previous.states.get(id) !== state) count++;
+    return count;
   }
 
   /** The calibration of a task: the typical similarity of its prompts and their spread. */
@@ -151,7 +189,7 @@ export class Router {
     const top = tasks[0];
     if (!top) return { confidence: 0 };
     const confidence = confidenceOf(evidenceOf(top.similarity, query), this.calibrations.get(top.id)!);
-    const baseSimilarity = nearest(this.baseVectors, query);
+    const baseSimilarity = nearest(this.base.vectors, query);
     if (baseSimilarity !== undefined && baseSimilarity >= this.taskSimilarityForBase(tasks, query) + (this.defaults.baseMargin ?? 0)) {
       return { confidence, abstainReason: 'base_example' };
     }
@@ -228,6 +266,12 @@ function renormalize(adapters: WeightedAdapter[]): WeightedAdapter[] {
 
 function cachedCopy(decision: RouteDecision): RouteDecision {
   return { ...decision, embeddingSource: 'decision', timings: { embedMs: 0, searchMs: 0 } };
+}
+
+function examplesKey(examples: readonly string[]): string {
+  const hash = createHash('sha256');
+  for (const example of examples) hash.update(example).update('\u0000');
+  return hash.digest('base64');
 }
 
 function decisionKey(optionsKey: string, text: string): string {
