@@ -31,3 +31,37 @@ t.test('exact scan: ties keep the lower label first, k larger than the index, ze
   t.same(index.search(Float32Array.from([0, 3]), 10).map((x) => x.id), ['c', 'a', 'b']);
   t.same(index.search(Float32Array.from([0, 0]), 2), [{ id: 'a', similarity: 0 }, { id: 'b', similarity: 0 }]);
 });
+
+t.test('HNSW after a change: updated in place, same answers as a fresh index, the old index still safe; rebuilt when deletions pile up', async (t) => {
+  const vectors = randomVectors(400, 32, 3);
+  const ids = vectors.map((_, i) => `task_${i}`);
+  const hnsw = { exactScanMaxNumbers: 0 };
+  const first = await TaskIndex.next(undefined, ids.slice(0, 300), vectors.slice(0, 300), new Set(ids), hnsw);
+  const truthOf = (index: { ids: string[]; vectors: Float32Array[] }, query: Float32Array) =>
+    index.ids.map((id, i) => ({ id, similarity: cosine(query, index.vectors[i]) })).sort((a, b) => b.similarity - a.similarity).slice(0, 5).map((x) => x.id);
+
+  // Add 20 tasks, replace 10 (new vectors), delete 10.
+  const replaced = new Map(ids.slice(0, 10).map((id, i) => [id, vectors[390 + i]]));
+  const nextIds = [...ids.slice(0, 290).filter((id) => !['task_100', 'task_101'].includes(id)), ...ids.slice(300, 320)];
+  const nextVectors = nextIds.map((id) => replaced.get(id) ?? vectors[ids.indexOf(id)]);
+  const changed = new Set([...replaced.keys(), ...ids.slice(300, 320)]);
+  const second = await TaskIndex.next(first, nextIds, nextVectors, changed, hnsw);
+  t.ok(second.sharesGraphWith(first), 'the same graph, updated in place');
+  for (const query of randomVectors(20, 32, 17)) {
+    t.same(second.search(query, 5).map((x) => x.id), truthOf({ ids: nextIds, vectors: nextVectors }, query), 'the true top 5 of the changed registry');
+    const old = first.search(query, 5).map((x) => x.id);
+    t.ok(old.every((id) => ids.slice(0, 300).includes(id)), 'never a task added after it');
+    t.ok(old.every((id) => !replaced.has(id) && id !== 'task_100' && id !== 'task_101'), 'nor one deleted or replaced since');
+  }
+  // Deleting more than a quarter of the live tasks builds a new graph.
+  const fewer = nextIds.slice(0, 150);
+  const third = await TaskIndex.next(second, fewer, fewer.map((id) => nextVectors[nextIds.indexOf(id)]), new Set(), hnsw);
+  t.notOk(third.sharesGraphWith(second), 'a fresh graph');
+  for (const query of randomVectors(10, 32, 23)) {
+    t.same(third.search(query, 5).map((x) => x.id), truthOf({ ids: fewer, vectors: fewer.map((id) => nextVectors[nextIds.indexOf(id)]) }, query));
+  }
+  // The graph grows past its first capacity.
+  const many = await TaskIndex.next(third, [...fewer, ...ids.slice(320, 400).map((id) => `${id}_new`)], [...fewer.map((id) => nextVectors[nextIds.indexOf(id)]), ...vectors.slice(320, 400)], new Set(ids.slice(320, 400).map((id) => `${id}_new`)), hnsw);
+  t.equal(many.size, 230);
+  t.equal(many.search(vectors[330], 1)[0].id, 'task_330_new');
+});

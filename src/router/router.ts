@@ -5,7 +5,7 @@ import { bestAdapterOf, candidateAdapters, type TaskDefinition, type TaskRegistr
 import { calibrateTasks, confidenceOf, evidenceOf, type TaskCalibration } from './calibration.js';
 import { heldOutSimilarities, type EncoderForTasks } from './held-out.js';
 import { meanOfNormalized, tasksToAdapters, vectorNorm, weighTasks, type WeightedAdapter, type WeightedTask } from './math.js';
-import { TaskIndex } from './task-index.js';
+import { TaskIndex, type TaskIndexOptions } from './task-index.js';
 
 export interface RouteOptions {
   topK?: number;
@@ -40,6 +40,8 @@ export interface RouterDefaults {
   baseMargin?: number;
   /** Longer prompts are routed on their beginning and end, this many characters in all. */
   maxRoutedChars?: number;
+  /** Task index tuning (HNSW parameters, exact-scan threshold). */
+  index?: TaskIndexOptions;
 }
 
 export class UnknownTaskError extends Error {
@@ -110,9 +112,12 @@ export class Router {
     });
     for (const task of registry.tasks) if (!states.has(task.id)) states.set(task.id, reusable!.states.get(task.id)!);
     const ordered = registry.tasks.map((task) => states.get(task.id)!);
-    const index = new TaskIndex(
+    const index = await TaskIndex.next(
+      reusable?.index,
       registry.tasks.map((task) => task.id),
       ordered.map((state) => state.centroid),
+      new Set(changed.map((task) => task.id)),
+      defaults.index,
     );
     const calibrations = calibrateTasks(ordered.map((state) => state.samples));
     const base = baseChanged ? { key: baseKey, vectors: vectors.slice(next).map(unit) } : reusable!.base;
