@@ -63,11 +63,12 @@ export class CachingEncoder implements Encoder {
       missing = indicesOfMissing(vectors);
     }
     if (missing.length > 0) {
-      const unique = [...new Set(missing.map((i) => texts[i]))];
+      const keyByText = new Map(missing.map((i) => [texts[i], keys[i]]));
+      const unique = [...keyByText.keys()];
       const encoded = await this.inner.encode(unique, purpose);
       const byText = new Map(unique.map((text, j) => [text, encoded[j]]));
       for (const i of missing) vectors[i] = byText.get(texts[i]);
-      const fresh = unique.map((text, j) => [this.keyOf(text, purpose), encoded[j]] as [string, Float32Array]);
+      const fresh = unique.map((text, j) => [keyByText.get(text)!, encoded[j]] as [string, Float32Array]);
       for (const [key, vector] of fresh) this.memory?.set(key, vector);
       redis?.setMany(fresh);
     }

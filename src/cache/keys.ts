@@ -1,8 +1,9 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /** Cache key of one text under one encoder: fingerprint + SHA-256 of the UTF-8 text. */
 export function embeddingKey(fingerprint: string, text: string): string {
-  return `${fingerprint}:${createHash('sha256').update(text, 'utf8').digest('hex')}`;
+  // One-shot hashing: several times cheaper than a Hash object for prompt-sized texts.
+  return `${fingerprint}:${hash('sha256', text, 'hex')}`;
 }
 
 export function float32ToBuffer(vector: Float32Array): Buffer {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { CachingEncoder, EmbeddingSource } from '../cache/caching-encoder.js';
 import { bestAdapterOf, candidateAdapters, type TaskDefinition, type TaskRegistry } from '../registry/types.js';
@@ -63,14 +63,14 @@ interface TaskState {
   /** Held-out evidence the calibration is fitted on. */
   samples: number[];
   /** Unit example vectors, when the router keeps them (to compare with base examples). */
-  exampleUnits?: Float32Array[];
+  exampleUnits?: UnitRows;
 }
 
 export class Router {
   private readonly tasksById: Map<string, TaskDefinition>;
   // The index never changes while a Router lives, so a decision depends only on (text, options).
   private readonly decisions: LRUCache<string, RouteDecision> | undefined;
-  private readonly exampleVectors: Map<string, Float32Array[]>;
+  private readonly exampleVectors: Map<string, UnitRows>;
 
   private constructor(
     readonly registry: TaskRegistry,
@@ -78,7 +78,7 @@ export class Router {
     private readonly index: TaskIndex,
     private readonly calibrations: Map<string, TaskCalibration>,
     private readonly states: Map<string, TaskState>,
-    private readonly base: { key: string; vectors: Float32Array[] },
+    private readonly base: { key: string; vectors: UnitRows },
     readonly defaults: RouterDefaults,
   ) {
     this.tasksById = new Map(registry.tasks.map((task) => [task.id, task]));
@@ -108,7 +108,7 @@ export class Router {
     let next = 0;
     changed.forEach((task, i) => {
       const own = vectors.slice(next, (next += task.examples.length));
-      states.set(task.id, { examplesKey: examplesKey(task.examples), centroid: meanOfNormalized(own), samples: samples[i], exampleUnits: keepExamples ? own.map(unit) : undefined });
+      states.set(task.id, { examplesKey: examplesKey(task.examples), centroid: meanOfNormalized(own), samples: samples[i], exampleUnits: keepExamples ? unitRows(own) : undefined });
     });
     for (const task of registry.tasks) if (!states.has(task.id)) states.set(task.id, reusable!.states.get(task.id)!);
     const ordered = registry.tasks.map((task) => states.get(task.id)!);
@@ -120,7 +120,7 @@ export class Router {
       defaults.index,
     );
     const calibrations = calibrateTasks(ordered.map((state) => state.samples));
-    const base = baseChanged ? { key: baseKey, vectors: vectors.slice(next).map(unit) } : reusable!.base;
+    const base = baseChanged ? { key: baseKey, vectors: unitRows(vectors.slice(next)) } : reusable!.base;
     return new Router(registry, encoder, index, new Map(registry.tasks.map((task, i) => [task.id, calibrations[i]])), states, base, defaults);
   }
 
@@ -194,8 +194,9 @@ export class Router {
     const top = tasks[0];
     if (!top) return { confidence: 0 };
     const confidence = confidenceOf(evidenceOf(top.similarity, query), this.calibrations.get(top.id)!);
-    const baseSimilarity = nearest(this.base.vectors, query);
-    if (baseSimilarity !== undefined && baseSimilarity >= this.taskSimilarityForBase(tasks, query) + (this.defaults.baseMargin ?? 0)) {
+    const norm = vectorNorm(query);
+    const baseSimilarity = nearest(this.base.vectors, query, norm);
+    if (baseSimilarity !== undefined && baseSimilarity >= this.taskSimilarityForBase(tasks, query, norm) + (this.defaults.baseMargin ?? 0)) {
       return { confidence, abstainReason: 'base_example' };
     }
     if (confidence < (this.defaults.minConfidence ?? 0)) return { confidence, abstainReason: 'low_confidence' };
@@ -206,12 +207,12 @@ export class Router {
    * What the nearest base example is compared with: like with like, the nearest example of the
    * chosen tasks when examples are kept, else the top task's centroid similarity.
    */
-  private taskSimilarityForBase(tasks: readonly WeightedTask[], query: Float32Array): number {
+  private taskSimilarityForBase(tasks: readonly WeightedTask[], query: Float32Array, norm: number): number {
     let best = -1;
     for (const task of tasks) {
       const examples = this.exampleVectors.get(task.id);
       if (!examples) return tasks[0].similarity;
-      best = Math.max(best, nearest(examples, query)!);
+      best = Math.max(best, nearest(examples, query, norm) ?? -1);
     }
     return best;
   }
@@ -234,17 +235,34 @@ export class Router {
 // Example vectors kept for comparing with base examples, at most this many numbers (16 MB).
 const MAX_KEPT_EXAMPLE_NUMBERS = 1 << 22;
 
-/** Highest cosine between the query and a list of unit vectors; undefined for an empty list. */
-function nearest(units: readonly Float32Array[], query: Float32Array): number | undefined {
-  if (units.length === 0) return undefined;
-  const norm = vectorNorm(query);
-  let best = -1;
-  for (const vector of units) {
+/** Unit vectors in one row-major array: compared with a query in one tight loop. */
+interface UnitRows {
+  rows: Float32Array;
+  count: number;
+  dimensions: number;
+}
+
+function unitRows(vectors: readonly Float32Array[]): UnitRows {
+  const dimensions = vectors[0]?.length ?? 0;
+  const rows = new Float32Array(vectors.length * dimensions);
+  vectors.forEach((vector, row) => {
+    const norm = vectorNorm(vector);
+    if (norm > 0) for (let d = 0; d < dimensions; d++) rows[row * dimensions + d] = vector[d] / norm;
+  });
+  return { rows, count: vectors.length, dimensions };
+}
+
+/** Highest cosine between the query (of norm `norm`) and the unit rows; undefined when there are none. */
+function nearest({ rows, count, dimensions }: UnitRows, query: Float32Array, norm: number): number | undefined {
+  if (count === 0) return undefined;
+  if (norm === 0) return 0;
+  let best = -Infinity;
+  for (let row = 0, at = 0; row < count; row++) {
     let dot = 0;
-    for (let d = 0; d < vector.length; d++) dot += vector[d] * query[d];
-    best = Math.max(best, norm > 0 ? dot / norm : 0);
+    for (let d = 0; d < dimensions; d++, at++) dot += rows[at] * query[d];
+    if (dot > best) best = dot;
   }
-  return best;
+  return best / norm;
 }
 
 /**
@@ -255,11 +273,6 @@ export function boundedText(text: string, max: number): string {
   if (text.length <= max) return text;
   const half = Math.floor(max / 2);
   return `${text.slice(0, half)}\n${text.slice(text.length - (max - half))}`;
-}
-
-function unit(vector: Float32Array): Float32Array {
-  const norm = vectorNorm(vector);
-  return norm > 0 ? vector.map((x) => x / norm) : vector;
 }
 
 /** Weights sum to 1 again after tasks whose adapters were all excluded dropped out. */
@@ -280,5 +293,5 @@ function examplesKey(examples: readonly string[]): string {
 }
 
 function decisionKey(optionsKey: string, text: string): string {
-  return createHash('sha256').update(optionsKey).update('\u0001').update(text).digest('base64');
+  return hash('sha256', `${optionsKey}\u0001${text}`, 'base64');
 }
