@@ -10,6 +10,7 @@ import { bleuScore, exactMatch, metricFor, normalizeAnswer, rougeLScore } from '
 import { parseRegistry } from '../src/registry/parse.js';
 import { bestAdapterOf } from '../src/registry/types.js';
 import { startFakeLlamaCpp } from './fakes/llamacpp.js';
+import { startFakeLorax } from './fakes/lorax.js';
 import { startFakeVllm } from './fakes/vllm.js';
 import type { Received } from './fakes/server.js';
 import { listenGateway } from './helpers/gateway.js';
@@ -176,6 +177,23 @@ t.test('calibrate against llama.cpp: one adapter at scale 1 in "lora"', async (t
   const chats = llama.received.filter((request) => request.path === '/v1/chat/completions');
   t.equal(chats.length, 3 * 3 * 8);
   t.ok(chats.every((request) => request.body.lora.filter((entry: { scale: number }) => entry.scale === 1).length === 1));
+  const calibrated = parseRegistry(readFileSync(out, 'utf8'), out);
+  for (const task of calibrated.tasks) t.equal(bestAdapterOf(task), planted.best.get(task.id), task.id);
+});
+
+t.test('calibrate against LoRAX: the adapter by its path in `model`, as routed requests name it', async (t) => {
+  const planted = plantedRegistry(3, 3, 6);
+  const lorax = await startFakeLorax();
+  t.teardown(() => lorax.stop());
+  const pathOf = (id: string) => `/adapters/${id}`;
+  lorax.behaviour.words = (request: Received, servedBy: string) => [plantedAnswer(planted, request.body.messages[0].content, servedBy.replace('/adapters/', ''))];
+  const document = { ...planted.document, adapters: planted.adapterIds.map((id) => ({ id, path: pathOf(id) })) };
+  const dir = t.testdir({ 'tasks.yaml': YAML.stringify(document) });
+  const out = join(dir, 'out.yaml');
+  await cli({ LORAUTER_UPSTREAM: 'lorax', LORAUTER_UPSTREAM_URL: lorax.url }, 'calibrate', '--tasks', join(dir, 'tasks.yaml'), '--out', out, '--strategy', 'full', '--adapters', planted.adapterIds.join(','));
+  const chats = lorax.received.filter((request) => request.path === '/v1/chat/completions');
+  t.equal(chats.length, 3 * 3 * 6);
+  t.ok(chats.every((request) => planted.adapterIds.map(pathOf).includes(request.body.model)), 'model is the adapter path');
   const calibrated = parseRegistry(readFileSync(out, 'utf8'), out);
   for (const task of calibrated.tasks) t.equal(bestAdapterOf(task), planted.best.get(task.id), task.id);
 });

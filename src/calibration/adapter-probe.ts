@@ -1,5 +1,5 @@
+import type { RouteDecision } from '../router/router.js';
 import type { Upstream } from '../upstreams/index.js';
-import { OPENAI_PATHS } from '../upstreams/types.js';
 
 export interface ProbeOptions {
   maxTokens: number;
@@ -9,13 +9,22 @@ export interface ProbeOptions {
 }
 
 /**
- * Asks the upstream with exactly one adapter, greedily (temperature 0): the request the gateway
- * would send for `model: <adapter>`, in the upstream kind's own syntax (vLLM/SGLang/LoRAX by name,
- * llama.cpp as `lora: [{id, scale: 1}]`). Resolves to the answer text; throws on an upstream error.
+ * Asks the upstream with exactly one adapter, greedily (temperature 0): the very request the gateway
+ * sends when it routes a prompt to that adapter alone, in the upstream kind's own syntax (vLLM and
+ * SGLang by name, LoRAX by path or name, llama.cpp as `lora` with that adapter at scale 1).
+ * Resolves to the answer text; throws on an upstream error.
  */
 export async function askAdapter(upstream: Upstream, adapter: string, prompt: string, options: ProbeOptions): Promise<string> {
-  const body = { model: adapter, messages: [{ role: 'user', content: prompt }], temperature: 0, max_tokens: options.maxTokens, stream: false };
-  const prepared = (await upstream.driver.prepareNamed?.('chat', body)) ?? { path: OPENAI_PATHS.chat, body };
+  const body = { model: 'lorauter', messages: [{ role: 'user', content: prompt }], temperature: 0, max_tokens: options.maxTokens, stream: false };
+  const decision: RouteDecision = {
+    tasks: [],
+    adapters: [{ id: adapter, weight: 1 }],
+    confidence: 1,
+    abstained: false,
+    embeddingSource: 'encoder',
+    timings: { embedMs: 0, searchMs: 0 },
+  };
+  const prepared = await upstream.driver.prepareRouted({ endpoint: 'chat', body, stream: false, decision });
   const response = await upstream.client.request({
     method: 'POST',
     path: prepared.path,
@@ -31,6 +40,7 @@ export async function askAdapter(upstream: Upstream, adapter: string, prompt: st
   } catch {
     throw new Error(`upstream answered invalid JSON for adapter "${adapter}"`);
   }
+  if (prepared.translateResponse) data = prepared.translateResponse(data) as typeof data;
   const content = data.choices?.[0]?.message?.content;
   if (typeof content !== 'string') throw new Error(`upstream answer for adapter "${adapter}" has no choices[0].message.content`);
   return content;
