@@ -344,3 +344,23 @@ t.test('with an encoder that does not depend on the registry, a change encodes a
     t.equal(a.abstained, b.abstained);
   }
 });
+
+t.test('replicas sharing Redis and one task file (a ConfigMap): a changed file is stored once, and every replica routes on it', async (t) => {
+  const redis = await RedisServer.start();
+  t.teardown(() => redis.stop());
+  const dir = t.testdir({ 'tasks.yaml': YAML.stringify({ tasks: [{ id: 'alpha', examples: ['an alpha example'] }, { id: 'beta', examples: ['a beta example'] }] }) });
+  const file = join(dir, 'tasks.yaml');
+  const shared = { tasks: file, cache: { redisUrl: redis.url }, registry: { keyPrefix: 'configmap:registry:', fileCheckMs: 100 } };
+  const replicas = [await startGateway(shared), await startGateway(shared), await startGateway(shared)];
+  for (const gw of replicas) t.teardown(gw.close);
+  const { Redis } = await import('ioredis');
+  const probe = new Redis(redis.url);
+  t.teardown(() => probe.disconnect());
+  const before = Number(await probe.get('configmap:registry:version'));
+  t.equal(before, 1, 'seeded once');
+  writeFileSync(file, YAML.stringify({ tasks: [{ id: 'alpha', examples: ['an alpha example'] }, { id: 'knitting', examples: KNITTING.examples }] }));
+  for (const gw of replicas) await within(3000, async () => (await taskIds(gw)).includes('knitting'));
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  t.equal(Number(await probe.get('configmap:registry:version')), before + 1, 'three replicas saw the change; one stored it');
+  for (const gw of replicas) t.equal(await topTask(gw, KNITTING_PROMPT), 'knitting');
+});

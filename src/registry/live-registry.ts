@@ -39,7 +39,7 @@ export class LiveRegistry {
     const live = new LiveRegistry(options);
     options.store.onChange((snapshot) => live.accept(snapshot));
     try {
-      live.accept(await options.store.open(options.initial));
+      live.accept(await options.store.open(options.initial, options.file?.contentHash));
     } catch (error) {
       if (!(error instanceof RegistryUnavailableError)) throw error;
       // The store catches up by itself when it comes back; until then, route on the file's registry.
@@ -92,7 +92,7 @@ export class LiveRegistry {
     }
     if (!registry) return 'unchanged';
     try {
-      const snapshot = await store.replace(registry);
+      const snapshot = await store.replace(registry, file.contentHash);
       this.accept(snapshot);
       logger.info({ reason, tasks: registry.tasks.length, version: snapshot.version }, 'task file reloaded');
       return 'applied';

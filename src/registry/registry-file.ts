@@ -17,6 +17,11 @@ export class RegistryFile {
 
   constructor(readonly path: string) {}
 
+  /** SHA-256 of the content last read or written. */
+  get contentHash(): string | undefined {
+    return this.knownHash;
+  }
+
   /** The file's registry; throws RegistryError when it cannot be read or is invalid. */
   read(): TaskRegistry {
     const { registry, hash } = this.readWithHash();

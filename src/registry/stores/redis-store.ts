@@ -17,12 +17,15 @@ export interface RedisRegistryOptions {
 type FieldOp = ['set' | 'setnx' | 'del', string, string];
 
 // One atomic write: the fields, the version, the notice. "seed" writes only into an empty store;
-// "replace" clears the registry first; "change" edits the given fields only, so that two writers
+// "replace" clears the registry first (and does nothing when the file hash it carries first is
+// the one stored); "change" edits the given fields only, so that two writers
 // changing different tasks never undo each other. The version never falls below the writer's
 // (a Redis that lost its data restarts from the replicas' version, so they all take the seed).
 const WRITE_SCRIPT = `
 local mode, floor = ARGV[2], tonumber(ARGV[3])
 if mode == 'seed' and redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+-- A file every replica reloads is written once: by the first replica to see that content.
+if mode == 'replace' and ARGV[6] ~= '' and ARGV[5] == 'meta:file_hash' and redis.call('HGET', KEYS[1], 'meta:file_hash') == ARGV[6] then return -1 end
 if mode ~= 'change' then redis.call('DEL', KEYS[1]) end
 for i = 4, #ARGV, 3 do
   local op, field, value = ARGV[i], ARGV[i + 1], ARGV[i + 2]
@@ -42,6 +45,7 @@ return version
 const TASK = 'task:';
 const ADAPTER = 'adapter:';
 const BASE_EXAMPLES = 'meta:base_examples';
+const FILE_HASH = 'meta:file_hash';
 
 /**
  * The registry in Redis, shared by every replica: a hash of tasks and adapters (one field each),
@@ -82,12 +86,12 @@ export class RedisRegistryStore implements RegistryStore {
     void this.subscriber.subscribe(this.keys.channel).catch(() => {});
   }
 
-  async open(initial: TaskRegistry): Promise<RegistrySnapshot> {
+  async open(initial: TaskRegistry, fileHash?: string): Promise<RegistrySnapshot> {
     this.source = `redis (seeded from ${initial.source})`;
     this.poller = setInterval(() => void this.refresh(initial), this.options.pollMs);
     this.poller.unref();
     await this.waitUntilReady();
-    const seeded = await this.write('seed', fieldsOf(initial));
+    const seeded = await this.write('seed', fieldsOf(initial, fileHash));
     if (seeded > 0) this.logger.info({ version: seeded, source: initial.source }, 'registry stored in Redis');
     return this.load();
   }
@@ -101,8 +105,10 @@ export class RedisRegistryStore implements RegistryStore {
     return { registry: (await this.load()).registry, version };
   }
 
-  async replace(registry: TaskRegistry): Promise<RegistrySnapshot> {
-    const version = await this.write('replace', fieldsOf(registry));
+  async replace(registry: TaskRegistry, fileHash?: string): Promise<RegistrySnapshot> {
+    const version = await this.write('replace', fieldsOf(registry, fileHash));
+    // -1: another replica already stored this file.
+    if (version < 0) return this.load();
     return { registry: (await this.load()).registry, version };
   }
 
@@ -180,8 +186,10 @@ export class RedisRegistryStore implements RegistryStore {
 const taskField = (task: TaskDefinition): FieldOp => ['set', TASK + task.id, JSON.stringify(taskToDocument(task))];
 const adapterField = (adapter: AdapterDefinition, op: 'set' | 'setnx' = 'set'): FieldOp => [op, ADAPTER + adapter.id, JSON.stringify(adapterToDocument(adapter))];
 
-function fieldsOf(registry: TaskRegistry): FieldOp[] {
+/** Every field of a registry; the hash of the file it came from first, when there is one. */
+function fieldsOf(registry: TaskRegistry, fileHash?: string): FieldOp[] {
   return [
+    ['set', FILE_HASH, fileHash ?? ''],
     ...registry.tasks.map(taskField),
     ...[...registry.adapters.values()].map((adapter) => adapterField(adapter)),
     ['set', BASE_EXAMPLES, JSON.stringify(registry.baseExamples ?? [])],
