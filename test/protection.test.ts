@@ -100,7 +100,11 @@ t.test('load shedding: while the event loop lags, 503 with Retry-After; probes s
   t.equal(shed?.json().error.code, 'overloaded');
   t.equal(shed?.headers['retry-after'], '1');
   t.equal((await gw.app.inject({ url: '/healthz' })).statusCode, 200, 'liveness is not shed');
-  // Once the loop is idle again, requests are served.
-  await new Promise((resolve) => setTimeout(resolve, 2500));
-  t.equal((await gw.app.inject({ method: 'POST', url: '/v1/route', payload: { input: 'hello' } })).statusCode, 200);
+  // Once the loop is idle again, requests are served (within a few samples, however busy the machine).
+  let served = false;
+  for (let i = 0; i < 50 && !served; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    served = (await gw.app.inject({ method: 'POST', url: '/v1/route', payload: { input: 'hello' } })).statusCode === 200;
+  }
+  t.ok(served, 'served again');
 });

@@ -34,6 +34,16 @@ export async function installRateLimit(app: FastifyInstance, config: Config): Pr
       })
     : undefined;
   redis?.on('error', () => {});
+  // Connected before the first request where possible (until then, and during outages, requests pass).
+  if (redis) {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 1000);
+      redis.once('ready', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
   await app.register(rateLimit, {
     max,
     timeWindow: windowMs,
