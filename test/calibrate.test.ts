@@ -198,6 +198,47 @@ t.test('calibrate against LoRAX: the adapter by its path in `model`, as routed r
   for (const task of calibrated.tasks) t.equal(bestAdapterOf(task), planted.best.get(task.id), task.id);
 });
 
+t.test('--shortlist k: each task tries only the adapters of its k nearest tasks, and still finds the planted best', async (t) => {
+  const topics = ['knitting yarn needles stitches', 'volcano lava eruption magma', 'violin concerto orchestra bow', 'tax invoice refund deduction'];
+  const accuracy = new Map<string, number>();
+  const best = new Map<string, string>();
+  const targetOf = new Map<string, { task: string; target: string }>();
+  const tasks = topics.flatMap((topic, c) =>
+    [0, 1, 2].map((member) => {
+      const id = `c${c}-t${member}`;
+      const examples = Array.from({ length: 8 }, (_, i) => `Question ${i} for ${id}: ${topic} ${['explain', 'summarise', 'compare', 'list'][i % 4]} please`);
+      const targets = examples.map((_, i) => `answer ${i % 3}`);
+      examples.forEach((prompt, i) => targetOf.set(prompt, { task: id, target: targets[i] }));
+      return { id, examples, targets, adapters: { [`lora-${id}`]: 0 } };
+    }),
+  );
+  const adapterIds = tasks.map((task) => `lora-${task.id}`);
+  for (const task of tasks) {
+    const [cluster, member] = task.id.split('-');
+    const planted = `lora-${cluster}-t${(Number(member.slice(1)) + 1) % 3}`;
+    best.set(task.id, planted);
+    for (const adapter of adapterIds) accuracy.set(`${task.id}/${adapter}`, adapter === planted ? 0.95 : 0.2);
+  }
+  const planted = { accuracy, targetOf, best, adapterIds, document: {} };
+  const vllm = await startFakeVllm({ baseModel: 'base', staticAdapters: adapterIds });
+  t.teardown(() => vllm.stop());
+  vllm.behaviour.words = (request: Received, servedBy: string) => [plantedAnswer(planted as unknown as ReturnType<typeof plantedRegistry>, request.body.messages[0].content, servedBy)];
+  const dir = t.testdir({ 'tasks.yaml': YAML.stringify({ adapters: adapterIds.map((id) => ({ id })), tasks }) });
+  const out = join(dir, 'out.yaml');
+  const { stdout } = await cli({ LORAUTER_UPSTREAM: 'vllm', LORAUTER_UPSTREAM_URL: vllm.url }, 'calibrate', '--tasks', join(dir, 'tasks.yaml'), '--out', out, '--shortlist', '3', '--adapters', adapterIds.join(','));
+  const chats = vllm.received.filter((request) => request.path === '/v1/chat/completions');
+  const full = 12 * 12 * 8;
+  t.ok(chats.length <= 12 * 3 * 8 / 2, `${chats.length} calls, full matrix ${full}`);
+  t.match(stdout, /shortlist of the 3 nearest tasks' adapters/);
+  for (const request of chats) {
+    const { task } = targetOf.get(request.body.messages[0].content)!;
+    if (!request.body.model.startsWith(`lora-${task.split('-')[0]}-`)) t.fail(`${task} tried ${request.body.model}, outside its cluster`);
+  }
+  const calibrated = parseRegistry(readFileSync(out, 'utf8'), out);
+  const found = calibrated.tasks.filter((task) => bestAdapterOf(task) === best.get(task.id)).length;
+  t.equal(found, 12, `planted best found for ${found}/12 tasks`);
+});
+
 t.test('calibrate fails clearly: no upstream, unknown adapters', async (t) => {
   const planted = plantedRegistry(1, 2, 2);
   const dir = t.testdir({ 'tasks.yaml': YAML.stringify(planted.document) });

@@ -10,6 +10,8 @@ export type CalibrationStrategy = 'halving' | 'full';
 export interface CalibrationOptions {
   /** Candidate adapters; default: every adapter of the registry. */
   adapters?: readonly string[];
+  /** A task's own shortlist of candidates (a subset of `adapters`), e.g. the adapters of its nearest tasks. */
+  shortlist?: ReadonlyMap<string, readonly string[]>;
   strategy: CalibrationStrategy;
   /** Halving: the most upstream calls a task may take; default half of its full row. */
   budget?: number;
@@ -48,6 +50,8 @@ export interface CalibrationReport {
   plannedCalls: number;
   /** What scoring every candidate on every example would take. */
   fullCalls: number;
+  /** What scoring every adapter (no shortlist) on every example would take. */
+  fullMatrixCalls: number;
 }
 
 export class CalibrationError extends Error {
@@ -77,19 +81,20 @@ export async function calibrate(registry: TaskRegistry, options: CalibrationOpti
   if (adapters.length === 0) throw new CalibrationError('no candidate adapters: the registry lists none and --adapters named none');
   const limit = pLimit(options.concurrency);
   const skipped: CalibrationReport['skipped'] = [];
-  const plans: { task: TaskDefinition; examples: ReturnType<typeof scoredExamples>; rounds: Round[]; metric: TaskMetric }[] = [];
+  const plans: { task: TaskDefinition; candidates: readonly string[]; examples: ReturnType<typeof scoredExamples>; rounds: Round[]; metric: TaskMetric }[] = [];
   for (const task of registry.tasks) {
     const examples = scoredExamples(task, options.maxExamples);
     if (examples.length === 0) {
       skipped.push({ task: task.id, reason: 'no example has a target' });
       continue;
     }
-    const full = adapters.length * examples.length;
+    const candidates = options.shortlist?.get(task.id)?.filter((id) => adapters.includes(id)) ?? adapters;
+    const full = candidates.length * examples.length;
     const rounds =
       options.strategy === 'full'
-        ? [{ candidates: adapters.length, from: 0, to: examples.length }]
-        : halvingSchedule(adapters.length, examples.length, options.budget ?? Math.floor(full / 2));
-    plans.push({ task, examples, rounds, metric: metricFor(task) });
+        ? [{ candidates: candidates.length, from: 0, to: examples.length }]
+        : halvingSchedule(candidates.length, examples.length, options.budget ?? Math.floor(full / 2));
+    plans.push({ task, candidates, examples, rounds, metric: metricFor(task) });
   }
   const plannedCalls = plans.reduce((sum, plan) => sum + scheduleCost(plan.rounds), 0);
   options.onPlanned?.(plannedCalls);
@@ -113,7 +118,7 @@ export async function calibrate(registry: TaskRegistry, options: CalibrationOpti
   };
   const tasks = await Promise.all(
     plans.map(async (plan): Promise<TaskCalibrationResult> => {
-      const result = await successiveHalving(adapters, plan.rounds, plan.task.id, (adapter, index) => scoreOne(plan, adapter, index));
+      const result = await successiveHalving(plan.candidates, plan.rounds, plan.task.id, (adapter, index) => scoreOne(plan, adapter, index));
       return {
         task: plan.task.id,
         metric: plan.metric,
@@ -122,11 +127,13 @@ export async function calibrate(registry: TaskRegistry, options: CalibrationOpti
         finalists: result.finalists,
         tallies: result.tallies,
         plannedCalls: scheduleCost(plan.rounds),
-        fullCalls: adapters.length * plan.examples.length,
+        fullCalls: plan.candidates.length * plan.examples.length,
       };
     }),
   );
-  return { tasks, skipped, adapters, calls, resumed, plannedCalls, fullCalls: tasks.reduce((sum, task) => sum + task.fullCalls, 0) };
+  const fullCalls = tasks.reduce((sum, task) => sum + task.fullCalls, 0);
+  const fullMatrixCalls = tasks.reduce((sum, task) => sum + adapters.length * task.examples, 0);
+  return { tasks, skipped, adapters, calls, resumed, plannedCalls, fullCalls, fullMatrixCalls };
 }
 
 async function askWithRetries(ask: () => Promise<string>, retries: number): Promise<string> {

@@ -6,6 +6,8 @@ import { askAdapter } from '../calibration/adapter-probe.js';
 import { calibrate, withCalibratedScores, type CalibrationReport } from '../calibration/calibrate.js';
 import { bestAdaptersTable, matrixCsv, matrixHeatmap } from '../calibration/report.js';
 import { ResultsFile } from '../calibration/results-file.js';
+import { nearestTaskAdapters } from '../calibration/shortlist.js';
+import { prepareEncoder } from '../encoders/kinds.js';
 import { loadConfig } from '../config/load.js';
 import { createLogger } from '../logger.js';
 import { GatewayMetrics } from '../observability/metrics.js';
@@ -18,6 +20,7 @@ interface CalibrateOptions {
   tasks: string;
   config?: string;
   adapters?: string;
+  shortlist?: number;
   strategy: 'halving' | 'full';
   budget?: number;
   concurrency: number;
@@ -38,6 +41,7 @@ export function addCalibrateCommand(program: Command, positiveInt: (value: strin
     .requiredOption('-o, --out <registry.yaml>', 'where to write the registry with the scores (.yaml or .json)')
     .option('-c, --config <file>', 'config file; the upstream comes from it or LORAUTER_UPSTREAM / LORAUTER_UPSTREAM_URL')
     .option('-a, --adapters <ids>', 'candidate adapters, comma-separated (default: every adapter of the registry)')
+    .option('-k, --shortlist <k>', "each task's candidates: the adapters of its k nearest tasks (itself included), by the configured encoder", positiveInt)
     .addOption(new Option('-s, --strategy <strategy>', 'halving: successive halving; full: every adapter on every example').choices(['halving', 'full']).default('halving'))
     .option('-b, --budget <calls>', 'halving: upstream calls a task may take at most (default: half of the full row)', positiveInt)
     .option('-j, --concurrency <n>', 'upstream calls at once', positiveInt, 4)
@@ -51,12 +55,14 @@ export function addCalibrateCommand(program: Command, positiveInt: (value: strin
       const config = loadConfig({ file: options.config, overrides: { logLevel: 'warn' } });
       if (!config.upstream.url) throw new Error('calibrate needs an upstream: set LORAUTER_UPSTREAM_URL (and LORAUTER_UPSTREAM for its kind)');
       const registry = loadRegistry(options.tasks);
+      const shortlist = options.shortlist ? await shortlistFor(registry, config, options.shortlist) : undefined;
       const upstream = createUpstream(config, registry.adapters, new GatewayMetrics(), createLogger('warn'))!;
       const bar = new cliProgress.SingleBar({ format: 'calibrating {bar} {percentage}% | {value}/{total} calls | ETA {eta_formatted}', stream: process.stderr }, cliProgress.Presets.shades_classic);
       let report: CalibrationReport;
       try {
         report = await calibrate(registry, {
           adapters: options.adapters?.split(',').map((id) => id.trim()).filter(Boolean),
+          shortlist,
           strategy: options.strategy,
           budget: options.budget,
           maxExamples: options.examples,
@@ -76,16 +82,26 @@ export function addCalibrateCommand(program: Command, positiveInt: (value: strin
         writeFileSync(options.matrix, matrixCsv(report));
         writeFileSync(options.matrix.replace(/(\.csv)?$/i, '.svg'), matrixHeatmap(report));
       }
-      const share = report.fullCalls ? ((100 * (report.calls + report.resumed)) / report.fullCalls).toFixed(1) : '0';
+      const share = report.fullMatrixCalls ? ((100 * (report.calls + report.resumed)) / report.fullMatrixCalls).toFixed(1) : '0';
       console.log(
-        `calibrated ${report.tasks.length} tasks × ${report.adapters.length} adapters (${options.strategy}): ${report.calls} upstream calls` +
-          `${report.resumed ? ` + ${report.resumed} from an earlier run` : ''}, ${share}% of the ${report.fullCalls} the full matrix takes`,
+        `calibrated ${report.tasks.length} tasks × ${report.adapters.length} adapters (${options.strategy}${shortlist ? `, shortlist of the ${options.shortlist} nearest tasks' adapters` : ''}): ${report.calls} upstream calls` +
+          `${report.resumed ? ` + ${report.resumed} from an earlier run` : ''}, ${share}% of the ${report.fullMatrixCalls} the full matrix takes`,
       );
       for (const skipped of report.skipped) console.log(`skipped ${skipped.task}: ${skipped.reason}`);
       console.table(bestAdaptersTable(report));
       console.log(`registry written to ${options.out}${options.matrix ? `; matrix to ${options.matrix} and its heat map beside it` : ''}`);
       if (options.apply) await applyToGateway(options.apply, calibrated, report);
     });
+}
+
+/** The adapters of each task's k nearest tasks, by the configured encoder (fitted on the registry when it is the built-in one). */
+async function shortlistFor(registry: TaskRegistry, config: ReturnType<typeof loadConfig>, k: number): Promise<Map<string, string[]>> {
+  const prepared = await prepareEncoder(config.encoder);
+  try {
+    return await nearestTaskAdapters(registry, prepared.forTasks(registry.tasks), k);
+  } finally {
+    await prepared.close();
+  }
 }
 
 /** PUT each calibrated task into a running gateway (every replica sharing its registry gets it). */
