@@ -140,7 +140,7 @@ export async function createGateway(config: Config, logger: Logger, parts: Gatew
     async close() {
       gateway.accepting = false;
       await liveRegistry.close();
-      await liveRouter.settled();
+      await liveRouter.close();
       await Promise.all([redis?.close(), upstream?.close(), prepared?.close()]);
     },
   };

@@ -364,3 +364,34 @@ t.test('replicas sharing Redis and one task file (a ConfigMap): a changed file i
   t.equal(Number(await probe.get('configmap:registry:version')), before + 1, 'three replicas saw the change; one stored it');
   for (const gw of replicas) t.equal(await topTask(gw, KNITTING_PROMPT), 'knitting');
 });
+
+t.test('a rebuild that fails (the encoder is down) keeps the router in service, and is retried until it succeeds', async (t) => {
+  const { BuiltinEncoder } = await import('../src/encoders/builtin/builtin-encoder.js');
+  const { demoRegistry } = await import('../src/registry/demo.js');
+  const fitted = BuiltinEncoder.fit([...demoRegistry().tasks, { examples: KNITTING.examples }]);
+  let down = false;
+  const flaky = {
+    kind: 'flaky',
+    fingerprint: fitted.fingerprint,
+    dimensions: fitted.dimensions,
+    encode: async (texts: readonly string[]) => {
+      if (down && texts.some((text) => text.includes('knitting'))) throw new Error('embeddings server unreachable');
+      return fitted.encode(texts);
+    },
+  };
+  const gw = await startGateway({ adminApiKey: ADMIN, cache: { maxEntries: 0, decisionEntries: 0 } }, { encoder: flaky });
+  t.teardown(gw.close);
+  down = true;
+  t.equal((await put(gw, '/v1/tasks/knitting', KNITTING)).statusCode, 201, 'the change is stored');
+  await gw.gateway.liveRouter.settled();
+  t.equal(gw.gateway.liveRouter.version, 1, 'the previous router stays in service');
+  t.ok(gw.logs.some((line) => line.msg === 'routing index rebuild failed: the previous one stays in service'));
+  t.equal((await gw.app.inject({ method: 'POST', url: '/v1/route', payload: { input: 'Translate to English: Guten Morgen' } })).statusCode, 200, 'routing goes on');
+  // Back up: the failed build is retried by itself.
+  down = false;
+  await within(5000, async () => gw.gateway.liveRouter.version === 2);
+  t.equal(await topTask(gw, KNITTING_PROMPT), 'knitting', 'the task the failed build missed is in');
+  t.equal((await put(gw, '/v1/adapters/knit-lora', { rank: 8 })).statusCode, 201);
+  await gw.gateway.liveRouter.settled();
+  t.equal(gw.gateway.liveRouter.version, 3);
+});

@@ -14,6 +14,8 @@ export class LiveRouter {
   private routedVersion: number;
   private pending: RegistrySnapshot | undefined;
   private building: Promise<void> | undefined;
+  private retry: { timer: NodeJS.Timeout; delayMs: number } | undefined;
+  private closed = false;
 
   constructor(
     initial: Router,
@@ -37,7 +39,7 @@ export class LiveRouter {
   }
 
   update(snapshot: RegistrySnapshot): void {
-    if (snapshot.version <= this.routedVersion) return;
+    if (this.closed || snapshot.version <= this.routedVersion) return;
     if (!this.pending || snapshot.version > this.pending.version) this.pending = snapshot;
     this.building ??= this.buildPending();
   }
@@ -45,6 +47,23 @@ export class LiveRouter {
   /** Resolves when no build is running or waiting. */
   async settled(): Promise<void> {
     while (this.building) await this.building;
+  }
+
+  /** No more builds or retries (shutdown). */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.retry?.timer);
+    await this.settled();
+  }
+
+  /** A failed build is tried again (1 s, doubling to 60 s) until it succeeds or a newer change arrives. */
+  private retryLater(snapshot: RegistrySnapshot): void {
+    if (this.closed) return;
+    const delayMs = Math.min(60_000, (this.retry?.delayMs ?? 500) * 2);
+    clearTimeout(this.retry?.timer);
+    const timer = setTimeout(() => this.update(snapshot), delayMs);
+    timer.unref();
+    this.retry = { timer, delayMs };
   }
 
   private async buildPending(): Promise<void> {
@@ -58,6 +77,8 @@ export class LiveRouter {
           const router = await this.build(snapshot.registry, previous);
           this.router = router;
           this.routedVersion = snapshot.version;
+          clearTimeout(this.retry?.timer);
+          this.retry = undefined;
           const seconds = (performance.now() - started) / 1000;
           this.metrics.registryRebuild.observe(seconds);
           this.metrics.registryVersion.set(snapshot.version);
@@ -68,6 +89,7 @@ export class LiveRouter {
           );
         } catch (error) {
           this.logger.error({ version: snapshot.version, err: error }, 'routing index rebuild failed: the previous one stays in service');
+          if (!this.pending) this.retryLater(snapshot);
         }
       }
     } finally {
