@@ -395,3 +395,41 @@ t.test('a rebuild that fails (the encoder is down) keeps the router in service, 
   await gw.gateway.liveRouter.settled();
   t.equal(gw.gateway.liveRouter.version, 3);
 });
+
+t.test('If-Match: a writer that read an older version gets 412 instead of overwriting a change (memory and Redis)', async (t) => {
+  const etagOf = async (gw: Gw, url: string) => (await gw.app.inject({ method: 'GET', url, headers: auth })).headers.etag as string;
+  const memory = await startGateway({ adminApiKey: ADMIN });
+  t.teardown(memory.close);
+  const tag = await etagOf(memory, '/v1/tasks/sentiment');
+  t.match(tag, /^"[0-9a-f]{40}"$/);
+  const body = { examples: ['Is this review positive? great film'] };
+  const stale = await put(memory, '/v1/tasks/sentiment', body, { ...auth, 'if-match': '"0000000000000000000000000000000000000000"' });
+  t.equal(stale.statusCode, 412);
+  t.equal(stale.json().error.code, 'precondition_failed');
+  const fresh = await put(memory, '/v1/tasks/sentiment', body, { ...auth, 'if-match': tag });
+  t.equal(fresh.statusCode, 200);
+  t.not(fresh.headers.etag, tag, 'a new tag');
+  t.equal(fresh.headers.etag, await etagOf(memory, '/v1/tasks/sentiment'));
+  t.equal((await memory.app.inject({ method: 'DELETE', url: '/v1/tasks/sentiment', headers: { ...auth, 'if-match': tag } })).statusCode, 412, 'delete with the old tag');
+  t.equal((await put(memory, '/v1/tasks/brand-new', body, { ...auth, 'if-match': '*' })).statusCode, 412, 'If-Match: * needs it to exist');
+  t.equal((await put(memory, '/v1/adapters/sentiment', { rank: 8 }, { ...auth, 'if-match': await etagOf(memory, '/v1/adapters/sentiment') })).statusCode, 200);
+
+  // Two replicas read the same task, then both write: one wins, the other is told.
+  const redis = await RedisServer.start();
+  t.teardown(() => redis.stop());
+  const shared = { adminApiKey: ADMIN, cache: { redisUrl: redis.url }, registry: { keyPrefix: 'ifmatch:registry:' } };
+  const a = await startGateway(shared);
+  t.teardown(a.close);
+  const b = await startGateway(shared);
+  t.teardown(b.close);
+  const read = await etagOf(a, '/v1/tasks/sentiment');
+  t.equal(await etagOf(b, '/v1/tasks/sentiment'), read, 'the same tag on every replica');
+  const [first, second] = await Promise.all([
+    put(a, '/v1/tasks/sentiment', { examples: ['written through A'] }, { ...auth, 'if-match': read }),
+    put(b, '/v1/tasks/sentiment', { examples: ['written through B'] }, { ...auth, 'if-match': read }),
+  ]);
+  t.same([first.statusCode, second.statusCode].sort(), [200, 412], 'one wins, one is refused');
+  const winner = first.statusCode === 200 ? 'written through A' : 'written through B';
+  await within(1000, async () => (await b.app.inject({ method: 'GET', url: '/v1/tasks/sentiment', headers: auth })).json().examples[0] === winner);
+  t.same((await a.app.inject({ method: 'GET', url: '/v1/tasks/sentiment', headers: auth })).json().examples, [winner]);
+});

@@ -1,17 +1,43 @@
+import { createHash } from 'node:crypto';
+import { adapterToDocument, taskToDocument } from './document.js';
 import { candidateAdapters, type AdapterDefinition, type TaskDefinition, type TaskRegistry } from './types.js';
 
-/** One edit of the registry, as the admin API makes it. */
-export type RegistryChange =
+/**
+ * One edit of the registry, as the admin API makes it. `ifMatch`: the entity tag the writer last
+ * read (or "*": it must exist); a change made since fails with 412 instead of being overwritten.
+ */
+export type RegistryChange = { ifMatch?: string } & (
   | { op: 'put_task'; task: TaskDefinition }
   | { op: 'delete_task'; id: string }
   | { op: 'put_adapter'; adapter: AdapterDefinition }
-  | { op: 'delete_adapter'; id: string };
+  | { op: 'delete_adapter'; id: string }
+);
+
+/** How a task or adapter is stored (the Redis field's value); its SHA-1 is the entity tag. */
+export const storedTask = (task: TaskDefinition) => JSON.stringify(taskToDocument(task));
+export const storedAdapter = (adapter: AdapterDefinition) => JSON.stringify(adapterToDocument(adapter));
+export const entityTag = (stored: string) => createHash('sha1').update(stored).digest('hex');
+
+/** The entity a change is about, as stored now; undefined when it does not exist. */
+export function storedEntity(registry: TaskRegistry, change: RegistryChange): string | undefined {
+  const isTask = change.op === 'put_task' || change.op === 'delete_task';
+  const id = change.op === 'put_task' ? change.task.id : change.op === 'put_adapter' ? change.adapter.id : change.id;
+  if (isTask) {
+    const task = registry.tasks.find((candidate) => candidate.id === id);
+    return task && storedTask(task);
+  }
+  const adapter = registry.adapters.get(id);
+  return adapter && storedAdapter(adapter);
+}
+
+export const preconditionFailed = () =>
+  new RegistryChangeError(412, 'precondition_failed', 'It was changed since you read it (If-Match does not match its ETag): read it again and reapply your change.');
 
 /** A change the registry cannot take; `status` is the HTTP status the admin API answers with. */
 export class RegistryChangeError extends Error {
   override name = 'RegistryChangeError';
   constructor(
-    readonly status: 404 | 409,
+    readonly status: 404 | 409 | 412,
     readonly code: string,
     message: string,
   ) {
@@ -26,6 +52,10 @@ export function tasksUsing(registry: TaskRegistry, adapterId: string): string[] 
 
 /** Checks a change against the registry; throws RegistryChangeError when it cannot be made. */
 export function checkChange(registry: TaskRegistry, change: RegistryChange): void {
+  if (change.ifMatch !== undefined) {
+    const current = storedEntity(registry, change);
+    if (current === undefined || (change.ifMatch !== '*' && entityTag(current) !== change.ifMatch)) throw preconditionFailed();
+  }
   switch (change.op) {
     case 'put_task':
     case 'put_adapter':

@@ -1,9 +1,9 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { Gateway } from '../../gateway.js';
 import { GatewayError, invalidRequest } from '../../errors.js';
-import { RegistryChangeError, type RegistryChange } from '../../registry/changes.js';
+import { entityTag, RegistryChangeError, storedAdapter, storedTask, type RegistryChange } from '../../registry/changes.js';
 import { AdapterFields, adapterFromDocument, adapterToDocument, TaskFields, taskFromDocument, taskToDocument } from '../../registry/document.js';
 import { RegistryUnavailableError } from '../../registry/stores/store.js';
 import { ErrorResponse } from '../schemas.js';
@@ -33,21 +33,31 @@ export const adminPlugin: FastifyPluginAsync<{ gateway: AdminServices }> = async
   const config = { auth: 'admin' as const };
   const registry = () => gateway.liveRegistry.registry;
 
+  // If-Match: "*", or the entity tag (quoted, possibly weak) the writer read.
+  const ifMatch = (request: FastifyRequest): string | undefined => {
+    const header = request.headers['if-match'];
+    if (typeof header !== 'string') return undefined;
+    const value = header.trim();
+    return value === '*' ? '*' : value.replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
+  };
+  const tagged = (reply: FastifyReply, stored: string) => reply.header('etag', `"${entityTag(stored)}"`);
+
   const change = async (request: RegistryChange) => {
     try {
       return await gateway.liveRegistry.apply(request);
     } catch (error) {
       if (error instanceof RegistryChangeError) {
-        throw new GatewayError(error.status, error.message, error.status === 404 ? 'not_found_error' : 'invalid_request_error', 'id', error.code);
+        throw new GatewayError(error.status, error.message, error.status === 404 ? 'not_found_error' : 'invalid_request_error', error.status === 412 ? null : 'id', error.code);
       }
       if (error instanceof RegistryUnavailableError) throw new GatewayError(503, `${error.message}; try again.`, 'service_unavailable', null, 'registry_unavailable');
       throw error;
     }
   };
 
-  app.get('/v1/tasks/:id', { config, schema: { summary: 'A task of the registry, with its examples', tags, security, params: IdParams, response: { 200: Written, ...errors } } }, async (request) => {
+  app.get('/v1/tasks/:id', { config, schema: { summary: 'A task of the registry, with its examples', tags, security, params: IdParams, response: { 200: Written, ...errors } } }, async (request, reply) => {
     const task = registry().tasks.find((candidate) => candidate.id === request.params.id);
     if (!task) throw notFound('task', request.params.id);
+    tagged(reply, storedTask(task));
     return { object: 'task', ...taskToDocument(task), version: gateway.liveRegistry.version };
   });
 
@@ -66,13 +76,14 @@ export const adminPlugin: FastifyPluginAsync<{ gateway: AdminServices }> = async
       }
       const existed = registry().tasks.some((task) => task.id === id);
       const task = taskFromDocument(id, body);
-      const snapshot = await change({ op: 'put_task', task });
+      const snapshot = await change({ op: 'put_task', task, ifMatch: ifMatch(request) });
+      tagged(reply, storedTask(task));
       return reply.code(existed ? 200 : 201).send({ object: 'task', ...taskToDocument(task), version: snapshot.version });
     },
   );
 
   app.delete('/v1/tasks/:id', { config, schema: { summary: 'Delete a task', tags, security, params: IdParams, response: { 200: Deleted, ...errors } } }, async (request) => {
-    const snapshot = await change({ op: 'delete_task', id: request.params.id });
+    const snapshot = await change({ op: 'delete_task', id: request.params.id, ifMatch: ifMatch(request) });
     return { object: 'task', id: request.params.id, deleted: true as const, version: snapshot.version };
   });
 
@@ -82,9 +93,10 @@ export const adminPlugin: FastifyPluginAsync<{ gateway: AdminServices }> = async
     data: [...registry().adapters.values()].map((adapter) => ({ object: 'adapter', ...adapterToDocument(adapter) })),
   }));
 
-  app.get('/v1/adapters/:id', { config, schema: { summary: 'An adapter of the registry', tags, security, params: IdParams, response: { 200: Written, ...errors } } }, async (request) => {
+  app.get('/v1/adapters/:id', { config, schema: { summary: 'An adapter of the registry', tags, security, params: IdParams, response: { 200: Written, ...errors } } }, async (request, reply) => {
     const adapter = registry().adapters.get(request.params.id);
     if (!adapter) throw notFound('adapter', request.params.id);
+    tagged(reply, storedAdapter(adapter));
     return { object: 'adapter', ...adapterToDocument(adapter), version: gateway.liveRegistry.version };
   });
 
@@ -94,13 +106,14 @@ export const adminPlugin: FastifyPluginAsync<{ gateway: AdminServices }> = async
     async (request, reply) => {
       const existed = registry().adapters.has(request.params.id);
       const adapter = adapterFromDocument(request.params.id, request.body);
-      const snapshot = await change({ op: 'put_adapter', adapter });
+      const snapshot = await change({ op: 'put_adapter', adapter, ifMatch: ifMatch(request) });
+      tagged(reply, storedAdapter(adapter));
       return reply.code(existed ? 200 : 201).send({ object: 'adapter', ...adapterToDocument(adapter), version: snapshot.version });
     },
   );
 
   app.delete('/v1/adapters/:id', { config, schema: { summary: 'Delete an adapter no task uses', tags, security, params: IdParams, response: { 200: Deleted, ...errors } } }, async (request) => {
-    const snapshot = await change({ op: 'delete_adapter', id: request.params.id });
+    const snapshot = await change({ op: 'delete_adapter', id: request.params.id, ifMatch: ifMatch(request) });
     return { object: 'adapter', id: request.params.id, deleted: true as const, version: snapshot.version };
   });
 };

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { adapterFromDocument, adapterToDocument, taskFromDocument, taskToDocument } from '../document.js';
-import { checkChange, type RegistryChange } from '../changes.js';
+import { adapterFromDocument, taskFromDocument } from '../document.js';
+import { checkChange, preconditionFailed, storedAdapter, storedTask, type RegistryChange } from '../changes.js';
 import { candidateAdapters, type AdapterDefinition, type TaskDefinition, type TaskRegistry } from '../types.js';
 import { RegistryUnavailableError, type RegistrySnapshot, type RegistryStore } from './store.js';
 
@@ -14,13 +14,14 @@ export interface RedisRegistryOptions {
   pollMs: number;
 }
 
-type FieldOp = ['set' | 'setnx' | 'del', string, string];
+type FieldOp = ['ifmatch' | 'set' | 'setnx' | 'del', string, string];
 
 // One atomic write: the fields, the version, the notice. "seed" writes only into an empty store;
 // "replace" clears the registry first (and does nothing when the file hash it carries first is
 // the one stored); "change" edits the given fields only, so that two writers
 // changing different tasks never undo each other. The version never falls below the writer's
 // (a Redis that lost its data restarts from the replicas' version, so they all take the seed).
+// "ifmatch" ops come first: the field must exist ("*") or hash to the entity tag the writer read.
 const WRITE_SCRIPT = `
 local mode, floor = ARGV[2], tonumber(ARGV[3])
 if mode == 'seed' and redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
@@ -29,7 +30,10 @@ if mode == 'replace' and ARGV[6] ~= '' and ARGV[5] == 'meta:file_hash' and redis
 if mode ~= 'change' then redis.call('DEL', KEYS[1]) end
 for i = 4, #ARGV, 3 do
   local op, field, value = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  if op == 'set' then redis.call('HSET', KEYS[1], field, value)
+  if op == 'ifmatch' then
+    local current = redis.call('HGET', KEYS[1], field)
+    if not current or (value ~= '*' and redis.sha1hex(current) ~= value) then return -2 end
+  elseif op == 'set' then redis.call('HSET', KEYS[1], field, value)
   elseif op == 'setnx' then redis.call('HSETNX', KEYS[1], field, value)
   else redis.call('HDEL', KEYS[1], field) end
 end
@@ -101,6 +105,7 @@ export class RedisRegistryStore implements RegistryStore {
     const current = await this.load();
     checkChange(current.registry, change);
     const version = await this.write('change', fieldOpsOf(change, current.registry));
+    if (version === -2) throw preconditionFailed();
     // The version this write made (the registry loaded may already hold later writes too).
     return { registry: (await this.load()).registry, version };
   }
@@ -183,8 +188,8 @@ export class RedisRegistryStore implements RegistryStore {
   }
 }
 
-const taskField = (task: TaskDefinition): FieldOp => ['set', TASK + task.id, JSON.stringify(taskToDocument(task))];
-const adapterField = (adapter: AdapterDefinition, op: 'set' | 'setnx' = 'set'): FieldOp => [op, ADAPTER + adapter.id, JSON.stringify(adapterToDocument(adapter))];
+const taskField = (task: TaskDefinition): FieldOp => ['set', TASK + task.id, storedTask(task)];
+const adapterField = (adapter: AdapterDefinition, op: 'set' | 'setnx' = 'set'): FieldOp => [op, ADAPTER + adapter.id, storedAdapter(adapter)];
 
 /** Every field of a registry; the hash of the file it came from first, when there is one. */
 function fieldsOf(registry: TaskRegistry, fileHash?: string): FieldOp[] {
@@ -197,6 +202,12 @@ function fieldsOf(registry: TaskRegistry, fileHash?: string): FieldOp[] {
 }
 
 function fieldOpsOf(change: RegistryChange, registry: TaskRegistry): FieldOp[] {
+  if (change.ifMatch === undefined) return entityOpsOf(change, registry);
+  const field = change.op === 'put_task' ? TASK + change.task.id : change.op === 'delete_task' ? TASK + change.id : ADAPTER + (change.op === 'put_adapter' ? change.adapter.id : change.id);
+  return [['ifmatch', field, change.ifMatch], ...entityOpsOf(change, registry)];
+}
+
+function entityOpsOf(change: RegistryChange, registry: TaskRegistry): FieldOp[] {
   switch (change.op) {
     case 'put_task':
       // The adapters it names become known without replacing ones another writer described.
