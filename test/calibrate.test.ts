@@ -154,11 +154,19 @@ t.test('lorauter calibrate against vLLM with planted accuracies: halving finds t
   t.equal(Object.keys(fullRegistry.tasks[0].adapterScores).length, 8, 'full: a score for every adapter');
 
   // --apply pushes the scores into a running gateway through its admin API.
-  const gateway = await listenGateway({ adminApiKey: 'admin-key-for-tests', tasks: join(dir, 'tasks.yaml') });
+  // The gateway runs on a copy of the task file (it writes admin changes back to its file).
+  writeFileSync(join(dir, 'gateway.yaml'), readFileSync(join(dir, 'tasks.yaml')));
+  const gateway = await listenGateway({ adminApiKey: 'admin-key-for-tests', tasks: join(dir, 'gateway.yaml') });
   t.teardown(gateway.close);
+  // Someone changed task-0's examples in the running gateway: --apply sets the scores and keeps that change.
+  const admin = { authorization: 'Bearer admin-key-for-tests' };
+  t.equal((await gateway.app.inject({ method: 'PUT', url: '/v1/tasks/task-0', headers: admin, payload: { examples: ['an example added in the gateway'] } })).statusCode, 200);
   await cli({ ...env, LORAUTER_ADMIN_API_KEY: 'admin-key-for-tests' }, 'calibrate', '--tasks', join(dir, 'tasks.yaml'), '--out', out, '--apply', gateway.url, ...adapters);
-  const task0 = await gateway.app.inject({ method: 'GET', url: '/v1/tasks/task-0', headers: { authorization: 'Bearer admin-key-for-tests' } });
-  t.same(task0.json().adapters, calibrated.tasks[0].adapterScores);
+  const task0 = await gateway.app.inject({ method: 'GET', url: '/v1/tasks/task-0', headers: admin });
+  t.same(task0.json().adapters, calibrated.tasks[0].adapterScores, 'the calibrated scores');
+  t.same(task0.json().examples, ['an example added in the gateway'], 'the gateway\'s own change kept');
+  const task1 = await gateway.app.inject({ method: 'GET', url: '/v1/tasks/task-1', headers: admin });
+  t.same(task1.json().adapters, calibrated.tasks[1].adapterScores);
 });
 
 t.test('calibrate against llama.cpp: one adapter at scale 1 in "lora"', async (t) => {

@@ -104,20 +104,40 @@ async function shortlistFor(registry: TaskRegistry, config: ReturnType<typeof lo
   }
 }
 
-/** PUT each calibrated task into a running gateway (every replica sharing its registry gets it). */
+/**
+ * Sets each calibrated task's adapter scores in a running gateway (and every replica sharing its
+ * registry): read the task, replace its scores, write it back with If-Match, so that a change made
+ * there meanwhile is never overwritten (on 412 it is read again). A task the gateway does not have
+ * is added as calibrated.
+ */
 async function applyToGateway(url: string, registry: TaskRegistry, report: CalibrationReport): Promise<void> {
   const key = process.env.LORAUTER_ADMIN_API_KEY;
   if (!key) throw new Error('--apply needs LORAUTER_ADMIN_API_KEY, the admin key of the gateway');
   const calibrated = new Set(report.tasks.map((result) => result.task));
-  for (const task of registry.tasks.filter((candidate) => calibrated.has(candidate.id))) {
-    const { id, ...document } = taskToDocument(task);
-    const response = await fetch(new URL(`/v1/tasks/${encodeURIComponent(id)}`, url), {
-      method: 'PUT',
-      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-      body: JSON.stringify(document),
+  const call = (method: 'GET' | 'PUT', id: string, headers: Record<string, string> = {}, body?: unknown) =>
+    fetch(new URL(`/v1/tasks/${encodeURIComponent(id)}`, url), {
+      method,
+      headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}), ...headers },
+      body: body ? JSON.stringify(body) : undefined,
       signal: AbortSignal.timeout(10_000),
     });
-    if (!response.ok) throw new Error(`--apply: PUT /v1/tasks/${id} answered ${response.status}: ${(await response.text()).slice(0, 300)}`);
+  for (const task of registry.tasks.filter((candidate) => calibrated.has(candidate.id))) {
+    const { id, ...document } = taskToDocument(task);
+    for (let attempt = 0; ; attempt++) {
+      const current = await call('GET', id);
+      let response: Response;
+      if (current.status === 404) {
+        response = await call('PUT', id, {}, document);
+      } else if (current.ok) {
+        const { object: _object, id: _id, version: _version, ...running } = (await current.json()) as Record<string, unknown>;
+        response = await call('PUT', id, { 'if-match': current.headers.get('etag') ?? '*' }, { ...running, adapters: document.adapters });
+      } else {
+        throw new Error(`--apply: GET /v1/tasks/${id} answered ${current.status}: ${(await current.text()).slice(0, 300)}`);
+      }
+      if (response.status === 412 && attempt < 3) continue;
+      if (!response.ok) throw new Error(`--apply: PUT /v1/tasks/${id} answered ${response.status}: ${(await response.text()).slice(0, 300)}`);
+      break;
+    }
   }
   console.log(`applied ${calibrated.size} tasks to ${url}`);
 }
