@@ -106,6 +106,7 @@ export function buildCli(): Command {
               encoder: prepared,
               minConfidence: options.minConfidence ?? config.minConfidence,
               baseMargin: config.baseMargin,
+              maxRoutedChars: config.maxRoutedChars,
               onFold: options.json ? undefined : (fold, folds) => process.stderr.write(`${kind}: fold ${fold + 1}/${folds}\r`),
             }),
           );

@@ -3,7 +3,7 @@ import type { PreparedEncoder } from '../encoders/kinds.js';
 import { exampleGroups } from '../registry/base-examples.js';
 import type { TaskRegistry } from '../registry/types.js';
 import { offTopicPrompts } from './off-topic-prompts.js';
-import { Router, type RouteDecision } from './router.js';
+import { boundedText, Router, type RouteDecision } from './router.js';
 
 export interface EvaluationOptions {
   folds: number;
@@ -14,6 +14,8 @@ export interface EvaluationOptions {
   /** The abstention threshold reported on (the sweep covers others). */
   minConfidence: number;
   baseMargin: number;
+  /** Prompts are routed on their first and last halves of this many characters, as the gateway does. */
+  maxRoutedChars?: number;
   onFold?: (fold: number, folds: number) => void;
 }
 
@@ -103,12 +105,13 @@ export async function evaluateRouting(registry: TaskRegistry, options: Evaluatio
       temperature: options.temperature,
       minConfidence: 0,
       baseMargin: options.baseMargin,
+      maxRoutedChars: options.maxRoutedChars,
     }, encoderFor);
     for (const decision of await router.routeMany(offTopic, { topK: 3 })) samples.offTopic.push(sampleOf(decision));
     for (const task of registry.tasks) {
       const tests = task.examples.filter((_, i) => i % options.folds === fold);
       const started = performance.now();
-      await encoder.encode(tests);
+      await encoder.encode(options.maxRoutedChars ? tests.map((test) => boundedText(test, options.maxRoutedChars!)) : tests);
       encodeMs += performance.now() - started;
       const decisions = await router.routeMany(tests, { topK: 3 });
       const score = perTask.get(task.id)!;
