@@ -255,4 +255,12 @@ t.test('calibrate fails clearly: no upstream, unknown adapters', async (t) => {
     cli({ LORAUTER_UPSTREAM_URL: 'http://127.0.0.1:9' }, 'calibrate', '--tasks', join(dir, 'tasks.yaml'), '--out', join(dir, 'o.yaml'), '--adapters', 'lora-0,nope'),
     /unknown adapter nope/,
   );
+  // An adapter the server does not serve: stopped at the first refusal (no retries), the adapter named.
+  const vllm = await startFakeVllm({ baseModel: 'base', staticAdapters: ['lora-0'] });
+  t.teardown(() => vllm.stop());
+  await t.rejects(
+    cli({ LORAUTER_UPSTREAM_URL: vllm.url }, 'calibrate', '--tasks', join(dir, 'tasks.yaml'), '--out', join(dir, 'o.yaml'), '--adapters', 'lora-0,lora-1', '--concurrency', '1'),
+    /upstream answered 404 for adapter "lora-1".*after 1 try/s,
+  );
+  t.equal(vllm.received.filter((request) => request.body?.model === 'lora-1').length, 1, 'asked once');
 });

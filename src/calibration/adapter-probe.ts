@@ -1,6 +1,17 @@
 import type { RouteDecision } from '../router/router.js';
 import type { Upstream } from '../upstreams/index.js';
 
+/** An answer the upstream refused; `retriable` for 408, 429 and 5xx (a bad request or unknown adapter is not). */
+export class ProbeError extends Error {
+  override name = 'ProbeError';
+  constructor(
+    message: string,
+    readonly retriable: boolean,
+  ) {
+    super(message);
+  }
+}
+
 export interface ProbeOptions {
   maxTokens: number;
   apiKey?: string;
@@ -33,7 +44,9 @@ export async function askAdapter(upstream: Upstream, adapter: string, prompt: st
     signal: AbortSignal.timeout(options.timeoutMs),
   });
   const text = await response.body.text();
-  if (response.statusCode !== 200) throw new Error(`upstream answered ${response.statusCode} for adapter "${adapter}": ${text.slice(0, 300)}`);
+  if (response.statusCode !== 200) {
+    throw new ProbeError(`upstream answered ${response.statusCode} for adapter "${adapter}": ${text.slice(0, 300)}`, response.statusCode === 408 || response.statusCode === 429 || response.statusCode >= 500);
+  }
   let data: { choices?: { message?: { content?: unknown } }[] };
   try {
     data = JSON.parse(text);

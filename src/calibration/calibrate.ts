@@ -141,7 +141,9 @@ async function askWithRetries(ask: () => Promise<string>, retries: number): Prom
     try {
       return await ask();
     } catch (error) {
-      if (attempt >= retries) throw new CalibrationError(`${(error as Error).message} (after ${attempt + 1} tries; rerun to resume where it stopped)`);
+      // Only what may succeed on a second try is retried (timeouts, 429, 5xx, network); a refusal stops the run at once.
+      const retriable = (error as { retriable?: boolean }).retriable ?? true;
+      if (!retriable || attempt >= retries) throw new CalibrationError(`${(error as Error).message} (after ${attempt + 1} ${attempt ? 'tries' : 'try'}; rerun to resume where it stopped)`);
       await new Promise((resolve) => setTimeout(resolve, 200 * 3 ** attempt));
     }
   }
