@@ -122,6 +122,7 @@ t.test('PUT, GET and DELETE a task: routing picks it up without a restart and ne
 
   await gw.gateway.liveRouter.settled();
   t.equal(gw.gateway.liveRouter.version, 2);
+  t.same((await gw.app.inject({ url: '/readyz' })).json().registry, { store: 'memory', version: 2, routed_version: 2 }, '/readyz says where the replica is');
   t.equal(await topTask(gw, KNITTING_PROMPT), 'knitting');
   const routed = (await gw.app.inject({ method: 'POST', url: '/v1/route', payload: { input: KNITTING_PROMPT } })).json();
   t.equal(routed.adapters[0].id, 'knit-lora', 'the best-scored adapter');

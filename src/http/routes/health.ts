@@ -4,7 +4,7 @@ import { ErrorResponse, HealthResponse, TasksResponse } from '../schemas.js';
 import { bestAdapterOf } from '../../registry/types.js';
 
 /** What the health, tasks and metrics routes use. */
-export type HealthServices = Pick<Gateway, 'accepting' | 'config' | 'redis' | 'upstream' | 'router' | 'registry' | 'encoder' | 'metrics'>;
+export type HealthServices = Pick<Gateway, 'accepting' | 'config' | 'redis' | 'upstream' | 'router' | 'registry' | 'encoder' | 'metrics' | 'liveRegistry' | 'liveRouter'>;
 
 export const healthPlugin: FastifyPluginAsync<{ gateway: HealthServices }> = async (app, { gateway }) => {
   // Probes and scrapes come every few seconds: their request lines are logged at debug only.
@@ -18,7 +18,9 @@ export const healthPlugin: FastifyPluginAsync<{ gateway: HealthServices }> = asy
       const upstream = gateway.upstream ? gateway.upstream.health.state : 'none';
       const upstreamOk = !gateway.config.upstream.readyRequiresUpstream || upstream === 'up' || upstream === 'none';
       const ready = gateway.accepting && gateway.router.taskCount > 0 && upstreamOk;
-      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', tasks: gateway.router.taskCount, redis, upstream });
+      // The registry version this replica knows and the one its routing index is built from (equal once a change is in).
+      const registry = { store: gateway.liveRegistry.storeKind, version: gateway.liveRegistry.version, routed_version: gateway.liveRouter.version };
+      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', tasks: gateway.router.taskCount, redis, upstream, registry });
     },
   );
 
