@@ -35,6 +35,10 @@ export class GatewayError extends Error {
   }
 }
 
+/** 404 for a path the gateway neither serves nor passes on; `note` says why, when there is more to say. */
+export const unknownUrl = (method: string, url: string, note = '') =>
+  new GatewayError(404, `Unknown request URL: ${method} ${url.split('?')[0]}.${note ? ` ${note}` : ''}`, 'not_found_error', null, 'unknown_url');
+
 export const invalidRequest = (message: string, param: string | null = null, code: string | null = 'invalid_value') =>
   new GatewayError(400, message, 'invalid_request_error', param, code);
 

@@ -2,7 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 
-import { GatewayError, invalidRequest } from '../errors.js';
+import { GatewayError, invalidRequest, unknownUrl } from '../errors.js';
 
 export function sendError(reply: FastifyReply, error: GatewayError): FastifyReply {
   if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.retryAfterSeconds));
@@ -64,7 +64,7 @@ export function installErrorHandling(app: FastifyInstance): void {
     return sendError(reply, gatewayError);
   });
   app.setNotFoundHandler((request, reply) =>
-    sendError(reply, new GatewayError(404, `Unknown request URL: ${request.method} ${request.url.split('?')[0]}.`, 'not_found_error', null, 'unknown_url')),
+    sendError(reply, unknownUrl(request.method, request.url)),
   );
 }
 

@@ -5,10 +5,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Redis } from 'ioredis';
 import type { Config } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
+import { isOperational } from './routes/health.js';
 
-// Probes and scrapes are never limited or shed: a busy gateway must still say how it is.
-const OPERATIONAL_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
-const isOperational = (request: FastifyRequest) => OPERATIONAL_PATHS.has(request.url.split('?')[0]);
 
 /** A client is its API key when it sends one (hashed: keys never reach Redis or logs), else its address. */
 function clientKey(request: FastifyRequest): string {
@@ -51,7 +49,7 @@ export async function installRateLimit(app: FastifyInstance, config: Config): Pr
     nameSpace: `${config.registry.keyPrefix.replace(/registry:$/, '')}ratelimit:`,
     skipOnError: true,
     keyGenerator: clientKey,
-    allowList: (request) => isOperational(request),
+    allowList: (request) => isOperational(request.url),
     errorResponseBuilder: (_request, context) => {
       const error = new GatewayError(429, `Rate limit reached: ${context.max} requests per ${context.after}. Try again in ${Math.ceil(context.ttl / 1000)} s.`, 'rate_limit_error', null, 'rate_limit_exceeded');
       error.retryAfterSeconds = Math.max(1, Math.ceil(context.ttl / 1000));
@@ -70,7 +68,7 @@ export async function installLoadShedding(app: FastifyInstance, config: Config):
     retryAfter: retryAfterSeconds,
     pressureHandler: (request, reply, _type, value) => {
       // Not sending lets the request through; Fastify stops at a reply already sent.
-      if (isOperational(request)) return;
+      if (isOperational(request.url)) return;
       const error = new GatewayError(503, `The gateway is overloaded (event loop delay ${Math.round(Number(value))} ms); try again shortly.`, 'service_unavailable', null, 'overloaded');
       reply.code(503).header('retry-after', String(retryAfterSeconds)).type('application/json; charset=utf-8').send(error.toBody());
     },

@@ -1,8 +1,8 @@
 import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { tracer, tracingStarted } from '../observability/tracing.js';
+import { isOperational } from './routes/health.js';
 
-const UNTRACED = new Set(['/healthz', '/readyz', '/metrics']);
 
 /**
  * A server span per request, continuing the caller's W3C trace context; the route decision, merges
@@ -13,7 +13,7 @@ export function installTracing(app: FastifyInstance): void {
   if (!tracingStarted()) return;
   const spans = new WeakMap<FastifyRequest, { span: Span; context: ReturnType<typeof context.active> }>();
   app.addHook('onRequest', (request, _reply, done) => {
-    if (UNTRACED.has(request.url.split('?')[0])) return done();
+    if (isOperational(request.url)) return done();
     const parent = propagation.extract(ROOT_CONTEXT, request.headers);
     const route = request.routeOptions.url ?? 'unmatched';
     const span = tracer.startSpan(

@@ -2,7 +2,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { Gateway } from '../../gateway.js';
-import { GatewayError, invalidRequest } from '../../errors.js';
+import { GatewayError, invalidRequest, unknownUrl } from '../../errors.js';
 import { entityTag, RegistryChangeError, storedAdapter, storedTask, type RegistryChange } from '../../registry/changes.js';
 import { AdapterFields, adapterFromDocument, adapterToDocument, TaskFields, taskFromDocument, taskToDocument } from '../../registry/document.js';
 import { RegistryUnavailableError } from '../../registry/stores/store.js';
@@ -120,10 +120,9 @@ export const adminPlugin: FastifyPluginAsync<{ gateway: AdminServices }> = async
 
 /** Without an admin key the admin paths answer 404, as if they did not exist, rather than reaching the upstream. */
 export const adminDisabledPlugin: FastifyPluginAsync = async (app) => {
-  const unknown = (method: string, url: string) => new GatewayError(404, `Unknown request URL: ${method} ${url.split('?')[0]}.`, 'not_found_error', null, 'unknown_url');
   for (const path of ['/v1/tasks/:id', '/v1/adapters', '/v1/adapters/:id']) {
     app.route({ method: ['GET', 'PUT', 'DELETE', 'POST', 'PATCH'], url: path, schema: { hide: true }, handler: async (request) => {
-      throw unknown(request.method, request.url);
+      throw unknownUrl(request.method, request.url);
     } });
   }
 };

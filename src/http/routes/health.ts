@@ -3,6 +3,10 @@ import type { Gateway } from '../../gateway.js';
 import { ErrorResponse, HealthResponse, TasksResponse } from '../schemas.js';
 import { bestAdapterOf } from '../../registry/types.js';
 
+/** Probes and scrapes: never traced, rate limited or shed, so that a busy gateway still says how it is. */
+export const OPERATIONAL_PATHS: ReadonlySet<string> = new Set(['/healthz', '/readyz', '/metrics']);
+export const isOperational = (url: string) => OPERATIONAL_PATHS.has(url.split('?')[0]);
+
 /** What the health, tasks and metrics routes use. */
 export type HealthServices = Pick<Gateway, 'accepting' | 'config' | 'redis' | 'upstream' | 'router' | 'registry' | 'encoder' | 'metrics' | 'liveRegistry' | 'liveRouter'>;
 

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Gateway } from '../../gateway.js';
-import { GatewayError } from '../../errors.js';
+import { GatewayError, unknownUrl } from '../../errors.js';
 import { relayRaw, type RawRequest } from '../proxy.js';
 
 /** What the pass-through routes use. */
@@ -29,11 +29,11 @@ export const passthroughPlugin: FastifyPluginAsync<{ gateway: PassthroughService
       throw new GatewayError(405, `${request.method} is not supported on ${path} (use ${allowed}).`, 'invalid_request_error', null, 'method_not_allowed');
     }
     if (GATEWAY_PREFIXES.some((prefix) => path.startsWith(prefix))) {
-      throw new GatewayError(404, `Unknown request URL: ${request.method} ${path}.`, 'not_found_error', null, 'unknown_url');
+      throw unknownUrl(request.method, path);
     }
     const upstream = gateway.upstream;
     if (!upstream) {
-      throw new GatewayError(404, `Unknown request URL: ${request.method} ${request.url.split('?')[0]}. (No upstream is configured to pass it to.)`, 'not_found_error', null, 'unknown_url');
+      throw unknownUrl(request.method, request.url, '(No upstream is configured to pass it to.)');
     }
     const raw: RawRequest = {
       method: request.method as RawRequest['method'],
