@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { boundedRedis, whenReady } from '../redis.js';
 import type { Logger } from 'pino';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { bufferToFloat32, float32ToBuffer } from './keys.js';
@@ -24,15 +25,7 @@ export class RedisEmbeddingStore {
     private readonly logger: Logger,
     private readonly metrics: GatewayMetrics,
   ) {
-    this.client = new Redis(options.url, {
-      commandTimeout: options.timeoutMs,
-      connectTimeout: Math.max(options.timeoutMs, 1000),
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      lazyConnect: false,
-      retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 6), 2000),
-      reconnectOnError: () => true,
-    });
+    this.client = boundedRedis(options.url, options.timeoutMs, { reconnectOnError: () => true });
     this.client.on('ready', () => this.markHealthy());
     this.client.on('error', (error) => this.markUnhealthy('connection', error));
     this.client.on('close', () => this.markUnhealthy('connection', new Error('connection closed')));
@@ -45,18 +38,8 @@ export class RedisEmbeddingStore {
   }
 
   /** Resolves once connected, or after `timeoutMs` (then lookups miss until ioredis reconnects). */
-  async waitUntilReady(timeoutMs: number): Promise<boolean> {
-    if (this.client.status === 'ready') return true;
-    return new Promise<boolean>((resolve) => {
-      const done = (ready: boolean) => {
-        clearTimeout(timer);
-        this.client.off('ready', onReady);
-        resolve(ready);
-      };
-      const onReady = () => done(true);
-      const timer = setTimeout(() => done(false), timeoutMs);
-      this.client.once('ready', onReady);
-    });
+  waitUntilReady(timeoutMs: number): Promise<boolean> {
+    return whenReady(this.client, timeoutMs);
   }
 
   async getMany(keys: readonly string[], dimensions: number): Promise<(Float32Array | undefined)[]> {

@@ -2,7 +2,8 @@ import rateLimit from '@fastify/rate-limit';
 import underPressure from '@fastify/under-pressure';
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { boundedRedis, whenReady } from '../redis.js';
 import type { Config } from '../config/schema.js';
 import { GatewayError } from '../errors.js';
 import { isOperational } from './routes/health.js';
@@ -23,25 +24,11 @@ export async function installRateLimit(app: FastifyInstance, config: Config): Pr
   const { max, windowMs } = config.rateLimit;
   if (max === 0) return undefined;
   const redis = config.cache.redisUrl
-    ? new Redis(config.cache.redisUrl, {
-        commandTimeout: Math.max(config.cache.redisTimeoutMs, 100),
-        connectTimeout: 1000,
-        maxRetriesPerRequest: 0,
-        enableOfflineQueue: false,
-        retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 6), 2000),
-      })
+    ? boundedRedis(config.cache.redisUrl, Math.max(config.cache.redisTimeoutMs, 100), { connectTimeout: 1000 })
     : undefined;
   redis?.on('error', () => {});
   // Connected before the first request where possible (until then, and during outages, requests pass).
-  if (redis) {
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, 1000);
-      redis.once('ready', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-  }
+  if (redis) await whenReady(redis, 1000);
   await app.register(rateLimit, {
     max,
     timeWindow: windowMs,

@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { boundedRedis, whenReady } from '../../redis.js';
 import type { Logger } from 'pino';
 import { adapterFromDocument, taskFromDocument } from '../document.js';
 import { checkChange, preconditionFailed, storedAdapter, storedTask, type RegistryChange } from '../changes.js';
@@ -71,16 +72,9 @@ export class RedisRegistryStore implements RegistryStore {
     private readonly options: RedisRegistryOptions,
     private readonly logger: Logger,
   ) {
-    const connection = {
-      commandTimeout: options.timeoutMs,
-      connectTimeout: Math.max(options.timeoutMs, 1000),
-      maxRetriesPerRequest: 0,
-      enableOfflineQueue: false,
-      retryStrategy: (attempt: number) => Math.min(50 * 2 ** Math.min(attempt, 6), 2000),
-    };
-    this.client = new Redis(options.url, connection);
+    this.client = boundedRedis(options.url, options.timeoutMs);
     // Subscribing needs a connection of its own; ioredis re-subscribes after a reconnect.
-    this.subscriber = new Redis(options.url, { ...connection, commandTimeout: undefined, enableOfflineQueue: true });
+    this.subscriber = boundedRedis(options.url, options.timeoutMs, { commandTimeout: undefined, enableOfflineQueue: true });
     this.client.on('error', () => {});
     this.subscriber.on('error', () => {});
     this.keys = { entries: `${options.keyPrefix}entries`, version: `${options.keyPrefix}version`, channel: `${options.keyPrefix}changes` };
@@ -94,7 +88,8 @@ export class RedisRegistryStore implements RegistryStore {
     this.source = `redis (seeded from ${initial.source})`;
     this.poller = setInterval(() => void this.refresh(initial), this.options.pollMs);
     this.poller.unref();
-    await this.waitUntilReady();
+    const waitMs = Math.max(this.options.timeoutMs, 1000);
+    if (!(await whenReady(this.client, waitMs))) throw new RegistryUnavailableError(`registry store (Redis) not reachable within ${waitMs} ms`);
     const seeded = await this.write('seed', fieldsOf(initial, fileHash));
     if (seeded > 0) this.logger.info({ version: seeded, source: initial.source }, 'registry stored in Redis');
     return this.load();
@@ -170,21 +165,6 @@ export class RedisRegistryStore implements RegistryStore {
     } catch (error) {
       throw new RegistryUnavailableError(`registry store (Redis) unavailable: ${(error as Error).message}`);
     }
-  }
-
-  private waitUntilReady(): Promise<void> {
-    if (this.client.status === 'ready') return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.client.off('ready', onReady);
-        reject(new RegistryUnavailableError(`registry store (Redis) not reachable within ${Math.max(this.options.timeoutMs, 1000)} ms`));
-      }, Math.max(this.options.timeoutMs, 1000));
-      const onReady = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      this.client.once('ready', onReady);
-    });
   }
 }
 
