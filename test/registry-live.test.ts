@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test as Tap } from 'tap';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
@@ -29,6 +29,18 @@ const put = (gw: Gw, path: string, payload: unknown, headers: Record<string, str
   gw.app.inject({ method: 'PUT', url: path, payload: payload as object, headers });
 const topTask = async (gw: Gw, input: string) => (await gw.app.inject({ method: 'POST', url: '/v1/route', payload: { input } })).json().tasks[0].id as string;
 const taskIds = async (gw: Gw) => ((await gw.app.inject({ method: 'GET', url: '/v1/tasks' })).json().data as { id: string }[]).map((task) => task.id);
+
+/** Two gateways with the admin API sharing a fresh Redis registry under `keyPrefix`. */
+async function twoReplicas(t: Tap, keyPrefix: string) {
+  const redis = await RedisServer.start();
+  t.teardown(() => redis.stop());
+  const shared = { adminApiKey: ADMIN, cache: { redisUrl: redis.url }, registry: { keyPrefix } };
+  const a = await startGateway(shared);
+  t.teardown(a.close);
+  const b = await startGateway(shared);
+  t.teardown(b.close);
+  return { a, b, shared };
+}
 
 /** Polls until `check` holds; the time it took, or a failure after `limitMs`. */
 async function within(limitMs: number, check: () => Promise<boolean>): Promise<number> {
@@ -225,13 +237,7 @@ t.test('the task file is reloaded when it changes on disk; a bad file is rejecte
 });
 
 t.test('two gateways sharing one Redis: changes reach the other within 1 s, concurrent writers lose nothing', async (t) => {
-  const redis = await RedisServer.start();
-  t.teardown(() => redis.stop());
-  const shared = { adminApiKey: ADMIN, cache: { redisUrl: redis.url }, registry: { keyPrefix: 'test:registry:' } };
-  const a = await startGateway(shared);
-  t.teardown(a.close);
-  const b = await startGateway(shared);
-  t.teardown(b.close);
+  const { a, b, shared } = await twoReplicas(t, 'test:registry:');
   t.equal(a.gateway.liveRegistry.version, b.gateway.liveRegistry.version, 'the second replica read the stored registry');
 
   t.equal((await put(a, '/v1/tasks/knitting', KNITTING)).statusCode, 201);
@@ -416,13 +422,7 @@ t.test('If-Match: a writer that read an older version gets 412 instead of overwr
   t.equal((await put(memory, '/v1/adapters/sentiment', { rank: 8 }, { ...auth, 'if-match': await etagOf(memory, '/v1/adapters/sentiment') })).statusCode, 200);
 
   // Two replicas read the same task, then both write: one wins, the other is told.
-  const redis = await RedisServer.start();
-  t.teardown(() => redis.stop());
-  const shared = { adminApiKey: ADMIN, cache: { redisUrl: redis.url }, registry: { keyPrefix: 'ifmatch:registry:' } };
-  const a = await startGateway(shared);
-  t.teardown(a.close);
-  const b = await startGateway(shared);
-  t.teardown(b.close);
+  const { a, b } = await twoReplicas(t, 'ifmatch:registry:');
   const read = await etagOf(a, '/v1/tasks/sentiment');
   t.equal(await etagOf(b, '/v1/tasks/sentiment'), read, 'the same tag on every replica');
   const [first, second] = await Promise.all([
