@@ -9,6 +9,7 @@ import { ResultsFile } from '../calibration/results-file.js';
 import { nearestTaskAdapters } from '../calibration/shortlist.js';
 import { prepareEncoder } from '../encoders/kinds.js';
 import { loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
 import { createLogger } from '../logger.js';
 import { GatewayMetrics } from '../observability/metrics.js';
 import { serializeRegistryDocument, taskToDocument } from '../registry/document.js';
@@ -95,7 +96,7 @@ export function addCalibrateCommand(program: Command, positiveInt: (value: strin
 }
 
 /** The adapters of each task's k nearest tasks, by the configured encoder (fitted on the registry when it is the built-in one). */
-async function shortlistFor(registry: TaskRegistry, config: ReturnType<typeof loadConfig>, k: number): Promise<Map<string, string[]>> {
+async function shortlistFor(registry: TaskRegistry, config: Config, k: number): Promise<Map<string, string[]>> {
   const prepared = await prepareEncoder(config.encoder);
   try {
     return await nearestTaskAdapters(registry, prepared.forTasks(registry.tasks), k);

@@ -18,11 +18,24 @@ export const storedTask = (task: TaskDefinition) => JSON.stringify(taskToDocumen
 export const storedAdapter = (adapter: AdapterDefinition) => JSON.stringify(adapterToDocument(adapter));
 export const entityTag = (stored: string) => createHash('sha1').update(stored).digest('hex');
 
+/** What a change is about: a task or an adapter, by id. */
+export function changeTarget(change: RegistryChange): { kind: 'task' | 'adapter'; id: string } {
+  switch (change.op) {
+    case 'put_task':
+      return { kind: 'task', id: change.task.id };
+    case 'put_adapter':
+      return { kind: 'adapter', id: change.adapter.id };
+    case 'delete_task':
+      return { kind: 'task', id: change.id };
+    case 'delete_adapter':
+      return { kind: 'adapter', id: change.id };
+  }
+}
+
 /** The entity a change is about, as stored now; undefined when it does not exist. */
 export function storedEntity(registry: TaskRegistry, change: RegistryChange): string | undefined {
-  const isTask = change.op === 'put_task' || change.op === 'delete_task';
-  const id = change.op === 'put_task' ? change.task.id : change.op === 'put_adapter' ? change.adapter.id : change.id;
-  if (isTask) {
+  const { kind, id } = changeTarget(change);
+  if (kind === 'task') {
     const task = registry.tasks.find((candidate) => candidate.id === id);
     return task && storedTask(task);
   }

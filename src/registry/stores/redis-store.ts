@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { boundedRedis, whenReady } from '../../redis.js';
 import type { Logger } from 'pino';
 import { adapterFromDocument, taskFromDocument } from '../document.js';
-import { checkChange, preconditionFailed, storedAdapter, storedTask, type RegistryChange } from '../changes.js';
+import { changeTarget, checkChange, preconditionFailed, storedAdapter, storedTask, type RegistryChange } from '../changes.js';
 import { candidateAdapters, type AdapterDefinition, type TaskDefinition, type TaskRegistry } from '../types.js';
 import { RegistryUnavailableError, type RegistrySnapshot, type RegistryStore } from './store.js';
 
@@ -183,8 +183,8 @@ function fieldsOf(registry: TaskRegistry, fileHash?: string): FieldOp[] {
 
 function fieldOpsOf(change: RegistryChange, registry: TaskRegistry): FieldOp[] {
   if (change.ifMatch === undefined) return entityOpsOf(change, registry);
-  const field = change.op === 'put_task' ? TASK + change.task.id : change.op === 'delete_task' ? TASK + change.id : ADAPTER + (change.op === 'put_adapter' ? change.adapter.id : change.id);
-  return [['ifmatch', field, change.ifMatch], ...entityOpsOf(change, registry)];
+  const { kind, id } = changeTarget(change);
+  return [['ifmatch', (kind === 'task' ? TASK : ADAPTER) + id, change.ifMatch], ...entityOpsOf(change, registry)];
 }
 
 function entityOpsOf(change: RegistryChange, registry: TaskRegistry): FieldOp[] {
