@@ -14,7 +14,6 @@ export interface AdapterDefinition {
 
 /** How an answer is scored against its target when calibrating a task (see src/calibration/metrics.ts). */
 export type TaskMetric = 'exact' | 'rouge_l' | 'bleu';
-export const TASK_METRICS: readonly TaskMetric[] = ['exact', 'rouge_l', 'bleu'];
 
 export interface TaskDefinition {
   id: string;
