@@ -97,8 +97,8 @@ export class Router {
     const totalExamples = registry.tasks.reduce((sum, task) => sum + task.examples.length, 0);
     const keepExamples = baseExamples.length > 0 && totalExamples * encoder.dimensions <= MAX_KEPT_EXAMPLE_NUMBERS;
     const reusable = previous && previous.encoder === encoder && previous.exampleVectors.size > 0 === keepExamples ? previous : undefined;
-    const keys = registry.tasks.map((task) => examplesKey(task.examples));
-    const changed = registry.tasks.filter((task, i) => reusable?.states.get(task.id)?.examplesKey !== keys[i]);
+    const keyOf = new Map(registry.tasks.map((task) => [task.id, examplesKey(task.examples)]));
+    const changed = registry.tasks.filter((task) => reusable?.states.get(task.id)?.examplesKey !== keyOf.get(task.id));
     const baseKey = examplesKey(baseExamples);
     const baseChanged = reusable?.base.key !== baseKey;
 
@@ -108,7 +108,7 @@ export class Router {
     let next = 0;
     changed.forEach((task, i) => {
       const own = vectors.slice(next, (next += task.examples.length));
-      states.set(task.id, { examplesKey: examplesKey(task.examples), centroid: meanOfNormalized(own), samples: samples[i], exampleUnits: keepExamples ? unitRows(own) : undefined });
+      states.set(task.id, { examplesKey: keyOf.get(task.id)!, centroid: meanOfNormalized(own), samples: samples[i], exampleUnits: keepExamples ? unitRows(own) : undefined });
     });
     for (const task of registry.tasks) if (!states.has(task.id)) states.set(task.id, reusable!.states.get(task.id)!);
     const ordered = registry.tasks.map((task) => states.get(task.id)!);
