@@ -21,7 +21,8 @@ export function exactMatch(answer: string, target: string): number {
 
 /** ROUGE-L F1 on lower-cased tokens (js-rouge). */
 export function rougeLScore(answer: string, target: string): number {
-  if (normalizeAnswer(answer) === '' || normalizeAnswer(target) === '') return normalizeAnswer(answer) === normalizeAnswer(target) ? 1 : 0;
+  const [a, b] = [normalizeAnswer(answer), normalizeAnswer(target)];
+  if (a === '' || b === '') return a === b ? 1 : 0;
   return rougeL(answer, target, { caseSensitive: false });
 }
 
