@@ -68,7 +68,8 @@ export async function createGateway(config: Config, logger: Logger, parts: Gatew
     await liveRegistry.close();
     throw error;
   }
-  const prepared = parts.encoder ? undefined : await prepareEncoder(config.encoder);
+  const encoderLogger = logger.child({ component: 'encoder' });
+  const prepared = parts.encoder ? undefined : await prepareEncoder(config.encoder, (message, error) => encoderLogger.warn({ err: error }, message));
   const redis = config.cache.redisUrl
     ? new RedisEmbeddingStore(
         {
@@ -91,14 +92,21 @@ export async function createGateway(config: Config, logger: Logger, parts: Gatew
     const registry = withDefaultBaseExamples(stored, config.defaultBaseExamples);
     const encoderFor = (tasks: readonly { examples: readonly string[] }[]) =>
       fixedEncoder ?? prepared!.forTasks(exampleGroups(tasks, registry.baseExamples));
-    return Router.build(registry, fixedEncoder ?? cached(encoderFor(registry.tasks)), {
-      topK: config.topK,
-      temperature: config.temperature,
-      minConfidence: config.minConfidence,
-      baseMargin: config.baseMargin,
-      maxRoutedChars: config.maxRoutedChars,
-      decisionCacheSize: config.cache.decisionEntries,
-    }, encoderFor, previous);
+    const groups = exampleGroups(registry.tasks, registry.baseExamples);
+    const serving = fixedEncoder ?? cached(prepared!.forServing?.(groups) ?? prepared!.forTasks(groups));
+    try {
+      return await Router.build(registry, serving, {
+        topK: config.topK,
+        temperature: config.temperature,
+        minConfidence: config.minConfidence,
+        baseMargin: config.baseMargin,
+        maxRoutedChars: config.maxRoutedChars,
+        decisionCacheSize: config.cache.decisionEntries,
+      }, encoderFor, previous);
+    } catch (error) {
+      if (serving !== fixedEncoder) await serving.close();
+      throw error;
+    }
   };
   const liveRouter = new LiveRouter(await buildRouter(liveRegistry.registry), liveRegistry.version, buildRouter, metrics, logger.child({ component: 'router' }));
   liveRegistry.onChange((snapshot) => liveRouter.update(snapshot));
@@ -141,6 +149,8 @@ export async function createGateway(config: Config, logger: Logger, parts: Gatew
       gateway.accepting = false;
       await liveRegistry.close();
       await liveRouter.close();
+      // The serving encoder of a fitted kind belongs to the router (a neural one is closed with `prepared`).
+      if (liveRouter.current.encoder !== fixedEncoder) await liveRouter.current.encoder.close();
       await Promise.all([redis?.close(), upstream?.close(), prepared?.close()]);
     },
   };

@@ -1,5 +1,7 @@
 import type { EncoderKind, EncoderSettings } from '../config/schema.js';
-import { BuiltinEncoder } from './builtin/builtin-encoder.js';
+import { availableParallelism } from 'node:os';
+import { BuiltinEncoder, DEFAULT_BUILTIN_ENCODER_OPTIONS, type BuiltinEncoderOptions } from './builtin/builtin-encoder.js';
+import { ThreadedBuiltinEncoder } from './builtin/threaded-encoder.js';
 import type { Encoder } from './encoder.js';
 import { EncoderSetupError } from './errors.js';
 import { HybridEncoder } from './hybrid-encoder.js';
@@ -17,14 +19,36 @@ export interface PreparedEncoder {
   /** True when `forTasks` fits a new encoder on the tasks (so a registry change changes it). */
   readonly fitted: boolean;
   forTasks(tasks: ExampleSets): Encoder;
+  /**
+   * The encoder that routes prompts for these tasks, when it differs from `forTasks`'s: it may hold
+   * threads, so close it once it is out of service.
+   */
+  forServing?(tasks: ExampleSets): Encoder;
   close(): Promise<void>;
 }
 
+/** Told when part of an encoder fails and it goes on without it (a worker thread). */
+export type EncoderProblemListener = (message: string, error?: unknown) => void;
+
 interface EncoderKindEntry {
-  prepare(settings: EncoderSettings): Promise<PreparedEncoder>;
+  prepare(settings: EncoderSettings, onProblem?: EncoderProblemListener): Promise<PreparedEncoder>;
 }
 
-const fitBuiltin = (settings: EncoderSettings, tasks: ExampleSets) => BuiltinEncoder.fit(tasks, { maxDimensions: settings.maxDimensions });
+const builtinOptions = (settings: EncoderSettings): BuiltinEncoderOptions => ({ ...DEFAULT_BUILTIN_ENCODER_OPTIONS, maxDimensions: settings.maxDimensions });
+const fitBuiltin = (settings: EncoderSettings, tasks: ExampleSets) => BuiltinEncoder.fit(tasks, builtinOptions(settings));
+
+/** LORAUTER_ENCODER_WORKERS, or by default one thread when the process may use more than one CPU. */
+export function encoderWorkers(settings: EncoderSettings): number {
+  return settings.workers ?? (availableParallelism() > 1 ? 1 : 0);
+}
+
+function servingBuiltin(settings: EncoderSettings, tasks: ExampleSets, onProblem?: EncoderProblemListener): Encoder {
+  const local = fitBuiltin(settings, tasks);
+  const threads = encoderWorkers(settings);
+  if (threads === 0) return local;
+  const examples = tasks.map((task) => [...task.examples]);
+  return new ThreadedBuiltinEncoder(local, examples, builtinOptions(settings), { threads, maxBatch: settings.maxBatch, timeoutMs: settings.timeoutMs, onProblem });
+}
 
 const loadOnnx = (settings: EncoderSettings) => {
   if (!settings.model) throw new EncoderSetupError(`LORAUTER_ENCODER=${settings.kind} needs LORAUTER_ENCODER_MODEL, a sentence-transformers model folder exported to ONNX`);
@@ -43,7 +67,13 @@ function fixed(kind: EncoderKind, encoder: Encoder): PreparedEncoder {
 /** Every encoder kind, by the name LORAUTER_ENCODER takes. */
 export const ENCODER_KINDS: Record<EncoderKind, EncoderKindEntry> = {
   builtin: {
-    prepare: async (settings) => ({ kind: 'builtin', fitted: true, forTasks: (tasks) => fitBuiltin(settings, tasks), close: async () => {} }),
+    prepare: async (settings, onProblem) => ({
+      kind: 'builtin',
+      fitted: true,
+      forTasks: (tasks) => fitBuiltin(settings, tasks),
+      forServing: (tasks) => servingBuiltin(settings, tasks, onProblem),
+      close: async () => {},
+    }),
   },
   onnx: { prepare: async (settings) => fixed('onnx', await loadOnnx(settings)) },
   remote: { prepare: async (settings) => fixed('remote', await connectRemote(settings)) },
@@ -62,6 +92,6 @@ export const ENCODER_KINDS: Record<EncoderKind, EncoderKindEntry> = {
   },
 };
 
-export function prepareEncoder(settings: EncoderSettings): Promise<PreparedEncoder> {
-  return ENCODER_KINDS[settings.kind].prepare(settings);
+export function prepareEncoder(settings: EncoderSettings, onProblem?: EncoderProblemListener): Promise<PreparedEncoder> {
+  return ENCODER_KINDS[settings.kind].prepare(settings, onProblem);
 }

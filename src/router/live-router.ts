@@ -77,6 +77,8 @@ export class LiveRouter {
           const router = await this.build(snapshot.registry, previous);
           this.router = router;
           this.routedVersion = snapshot.version;
+          // Requests still on the old router go on: a closed encoder encodes on the calling thread.
+          if (previous.encoder !== router.encoder) void previous.encoder.close();
           clearTimeout(this.retry?.timer);
           this.retry = undefined;
           const seconds = (performance.now() - started) / 1000;
