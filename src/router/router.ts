@@ -4,7 +4,7 @@ import type { CachingEncoder, EmbeddingSource } from '../cache/caching-encoder.j
 import { bestAdapterOf, candidateAdapters, type TaskDefinition, type TaskRegistry } from '../registry/types.js';
 import { calibrateTasks, confidenceOf, evidenceOf, type TaskCalibration } from './calibration.js';
 import { heldOutSimilarities, type EncoderForTasks } from './held-out.js';
-import { meanOfNormalized, tasksToAdapters, vectorNorm, weighTasks, type WeightedAdapter, type WeightedTask } from './math.js';
+import { dotAt, meanOfNormalized, tasksToAdapters, vectorNorm, weighTasks, type WeightedAdapter, type WeightedTask } from './math.js';
 import { TaskIndex, type TaskIndexOptions } from './task-index.js';
 
 export interface RouteOptions {
@@ -257,11 +257,7 @@ function nearest({ rows, count, dimensions }: UnitRows, query: Float32Array, nor
   if (count === 0) return undefined;
   if (norm === 0) return 0;
   let best = -Infinity;
-  for (let row = 0, at = 0; row < count; row++) {
-    let dot = 0;
-    for (let d = 0; d < dimensions; d++, at++) dot += rows[at] * query[d];
-    if (dot > best) best = dot;
-  }
+  for (let row = 0; row < count; row++) best = Math.max(best, dotAt(rows, row * dimensions, query, dimensions));
   return best / norm;
 }
 

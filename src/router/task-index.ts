@@ -1,6 +1,5 @@
 import hnswlib from 'hnswlib-node';
-import type { ScoredTask } from './math.js';
-import { vectorNorm } from './math.js';
+import { dotAt, vectorNorm, type ScoredTask } from './math.js';
 
 const { HierarchicalNSW } = hnswlib;
 type Hnsw = InstanceType<typeof HierarchicalNSW>;
@@ -170,9 +169,7 @@ export class TaskIndex {
     const scale = 1 / vectorNorm(query);
     const best: ScoredTask[] = [];
     for (let row = 0; row < this.taskIds.length; row++) {
-      let dot = 0;
-      for (let d = 0, at = row * dimensions; d < dimensions; d++, at++) dot += query[d] * matrix![at];
-      const similarity = dot * scale;
+      const similarity = dotAt(matrix!, row * dimensions, query, dimensions) * scale;
       if (best.length === count && similarity <= best[count - 1].similarity) continue;
       // Insertion into the short sorted list of the best so far; ties keep the lower label first.
       let at = Math.min(best.length, count - 1);

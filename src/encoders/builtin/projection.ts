@@ -34,11 +34,16 @@ export class CentroidSpanProjection implements Projection {
   private readonly denseRows: Float64Array;
   private readonly lower: Float64Array;
   private readonly similarities: Float64Array;
+  private readonly solved: Float64Array;
+  // Reused per call: the prompt's dense rows (start offsets) and their values.
+  private denseStarts = new Int32Array(256);
+  private denseValues = new Float64Array(256);
 
   constructor(centroids: readonly SparseVector[], vocabularySize: number) {
     const n = centroids.length;
     this.dimensions = n;
     this.similarities = new Float64Array(n);
+    this.solved = new Float64Array(n);
     this.offsets = new Int32Array(vocabularySize + 1);
     for (const centroid of centroids) for (let i = 0; i < centroid.length; i++) this.offsets[centroid.ids[i] + 1]++;
     for (let i = 0; i < vocabularySize; i++) this.offsets[i + 1] += this.offsets[i];
@@ -76,28 +81,52 @@ export class CentroidSpanProjection implements Projection {
   }
 
   project(vector: SparseVector): Float32Array {
-    const similarities = this.similarities.fill(0);
     const { offsets, postingTasks, postingValues, denseRowOf, denseRows, dimensions } = this;
+    if (this.denseStarts.length < vector.length) {
+      this.denseStarts = new Int32Array(2 * vector.length);
+      this.denseValues = new Float64Array(2 * vector.length);
+    }
+    const { denseStarts, denseValues } = this;
+    let dense = 0;
+    for (let i = 0; i < vector.length; i++) {
+      const row = denseRowOf[vector.ids[i]];
+      if (row < 0) continue;
+      denseStarts[dense] = row * dimensions;
+      denseValues[dense++] = vector.values[i];
+    }
+    // Dense rows are most of an encode's arithmetic: four tasks at a time, summed in registers.
+    const similarities = this.similarities;
+    let t = 0;
+    for (; t + 3 < dimensions; t += 4) {
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      for (let j = 0; j < dense; j++) {
+        const at = denseStarts[j] + t;
+        const value = denseValues[j];
+        s0 += value * denseRows[at];
+        s1 += value * denseRows[at + 1];
+        s2 += value * denseRows[at + 2];
+        s3 += value * denseRows[at + 3];
+      }
+      similarities[t] = s0;
+      similarities[t + 1] = s1;
+      similarities[t + 2] = s2;
+      similarities[t + 3] = s3;
+    }
+    for (; t < dimensions; t++) {
+      let sum = 0;
+      for (let j = 0; j < dense; j++) sum += denseValues[j] * denseRows[denseStarts[j] + t];
+      similarities[t] = sum;
+    }
     for (let i = 0; i < vector.length; i++) {
       const id = vector.ids[i];
+      if (denseRowOf[id] >= 0) continue;
       const value = vector.values[i];
-      const row = denseRowOf[id];
-      if (row >= 0) {
-        // Unrolled by four: this loop is most of an encode's arithmetic.
-        let t = 0;
-        let at = row * dimensions;
-        for (; t + 3 < dimensions; t += 4, at += 4) {
-          similarities[t] += value * denseRows[at];
-          similarities[t + 1] += value * denseRows[at + 1];
-          similarities[t + 2] += value * denseRows[at + 2];
-          similarities[t + 3] += value * denseRows[at + 3];
-        }
-        for (; t < dimensions; t++, at++) similarities[t] += value * denseRows[at];
-      } else {
-        for (let p = offsets[id]; p < offsets[id + 1]; p++) similarities[postingTasks[p]] += value * postingValues[p];
-      }
+      for (let p = offsets[id]; p < offsets[id + 1]; p++) similarities[postingTasks[p]] += value * postingValues[p];
     }
-    return forwardSubstitute(this.lower, this.dimensions, similarities, new Float32Array(this.dimensions));
+    return forwardSubstitute(this.lower, this.dimensions, similarities, new Float32Array(this.dimensions), this.solved);
   }
 
   hashInto(hash: Hash): void {
