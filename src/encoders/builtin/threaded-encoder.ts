@@ -68,8 +68,8 @@ export class ThreadedBuiltinEncoder implements Encoder {
   private respawnDelayMs = 500;
   private closed = false;
   private flushing = false;
-  /** Batches sent to threads so far, and prompts encoded on the calling thread instead. */
-  readonly stats = { batches: 0, threadTexts: 0, localTexts: 0 };
+  /** Threads started, batches sent to them and their prompts, prompts encoded on the calling thread. */
+  readonly stats = { spawned: 0, batches: 0, threadTexts: 0, localTexts: 0 };
 
   constructor(
     private readonly local: BuiltinEncoder,
@@ -121,6 +121,7 @@ export class ThreadedBuiltinEncoder implements Encoder {
     const worker = startWorker(this.options.script ?? THREAD_SCRIPT, data);
     const thread: Thread = { worker, ready: false };
     this.threads.push(thread);
+    this.stats.spawned++;
     worker.on('message', (reply: EncoderThreadReply) => this.received(thread, reply));
     worker.on('error', (error) => this.lost(thread, 'an encoder thread failed', error));
     worker.on('exit', (code) => this.lost(thread, `an encoder thread exited with code ${code}`));
@@ -151,10 +152,10 @@ export class ThreadedBuiltinEncoder implements Encoder {
   }
 
   /**
-   * Prompts that arrive in one turn of the event loop are shared out when its I/O has been read
-   * (setImmediate): idle threads take their shares, the calling thread encodes the rest itself
-   * rather than wait. Both stay busy under load, and a lone prompt on an idle thread costs the
-   * event loop only the message.
+   * Prompts that arrive in one turn of the event loop are shared out once its I/O has been read
+   * (setImmediate): each idle thread and the calling thread take an equal share (at most maxBatch)
+   * rather than wait, so both stay busy under load; a lone prompt goes to an idle thread. What is
+   * left is shared out on the next turn.
    */
   private flushSoon(): void {
     if (this.flushing) return;
@@ -166,14 +167,16 @@ export class ThreadedBuiltinEncoder implements Encoder {
   }
 
   private flush(): void {
+    if (this.readyThreads === 0) return this.drainHere(this.queue.splice(0));
     const idle = this.threads.filter((thread) => thread.ready && !thread.batch);
     const queued = this.queue.reduce((sum, job) => sum + job.texts.length, 0);
-    const share = Math.min(this.options.maxBatch, Math.ceil(queued / (idle.length + (queued > 1 ? 1 : 0))));
+    const share = Math.min(this.options.maxBatch, Math.ceil(queued / (idle.length + 1)));
     for (const thread of idle) {
       if (this.queue.length === 0) return;
       this.send(thread, this.take(share));
     }
-    this.drainHere(this.queue.splice(0));
+    if (this.queue.length > 0) this.drainHere(this.take(share));
+    if (this.queue.length > 0) this.flushSoon();
   }
 
   private take(count: number): Job[] {

@@ -1,0 +1,134 @@
+import t from 'tap';
+import { BuiltinEncoder, DEFAULT_BUILTIN_ENCODER_OPTIONS } from '../src/encoders/builtin/builtin-encoder.js';
+import { ThreadedBuiltinEncoder, type EncoderThreadsOptions } from '../src/encoders/builtin/threaded-encoder.js';
+import { encoderWorkers, prepareEncoder } from '../src/encoders/kinds.js';
+import { loadConfig } from '../src/config/load.js';
+import { loadRegistry } from '../src/registry/load.js';
+import { FLAN_TASKS } from './helpers/gateway.js';
+
+const registry = loadRegistry(FLAN_TASKS);
+const examples = registry.tasks.slice(0, 12).map((task) => task.examples.slice(0, 16));
+const prompts = [
+  ...registry.tasks.flatMap((task) => task.examples.slice(16)),
+  'Übersetze ins Englische: Wo ist der Bahnhof? 🚉',
+  '日本語の文を英語に翻訳してください：駅はどこですか',
+  'zzzzqqq',
+];
+const options = { ...DEFAULT_BUILTIN_ENCODER_OPTIONS };
+const fixture = (name: string) => new URL(`./fixtures/encoder-threads/${name}`, import.meta.url);
+
+function threaded(settings: Partial<EncoderThreadsOptions> = {}) {
+  const local = BuiltinEncoder.fit(examples.map((group) => ({ examples: group })), options);
+  const problems: string[] = [];
+  const encoder = new ThreadedBuiltinEncoder(local, examples, options, {
+    threads: 1,
+    maxBatch: 32,
+    timeoutMs: 5000,
+    onProblem: (message) => problems.push(message),
+    ...settings,
+  });
+  return { local, encoder, problems };
+}
+
+const bits = (vectors: Float32Array[]) => vectors.map((vector) => Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength).toString('hex'));
+
+t.test('vectors from the threads are bit for bit those of the local fit; concurrent prompts share batches', async (t) => {
+  const { local, encoder, problems } = threaded({ threads: 2 });
+  t.teardown(() => encoder.close());
+  await encoder.started();
+  t.equal(encoder.readyThreads, 2);
+  t.equal(encoder.fingerprint, local.fingerprint);
+  const expected = bits(prompts.map((prompt) => local.encodeOne(prompt)));
+  const one = await Promise.all(prompts.map((prompt) => encoder.encode([prompt])));
+  t.same(bits(one.flat()), expected, 'one prompt a call, all in flight at once');
+  // The first turn gives each idle thread and the event loop a full share (maxBatch); the rest follows.
+  t.ok(encoder.stats.threadTexts >= 64, `threads encoded ${encoder.stats.threadTexts} of ${prompts.length}`);
+  t.ok(encoder.stats.localTexts >= 32, `the event loop encoded ${encoder.stats.localTexts} rather than wait`);
+  t.ok(encoder.stats.batches >= 2 && encoder.stats.batches <= Math.ceil(encoder.stats.threadTexts / 32) + 2, `${encoder.stats.threadTexts} prompts in ${encoder.stats.batches} batches of up to 32`);
+  const many = await encoder.encode(prompts);
+  t.same(bits(many), expected, 'many prompts in one call');
+  const lone = await encoder.encode([prompts[0]]);
+  t.same(bits(lone), expected.slice(0, 1));
+  t.same(problems, []);
+});
+
+t.test('task examples are encoded on the calling thread', async (t) => {
+  const { local, encoder } = threaded();
+  t.teardown(() => encoder.close());
+  await encoder.started();
+  const before = encoder.stats.batches;
+  const vectors = await encoder.encode(prompts.slice(0, 10), 'example');
+  t.equal(encoder.stats.batches, before, 'no batch sent');
+  t.same(bits(vectors), bits(prompts.slice(0, 10).map((prompt) => local.encodeOne(prompt))));
+});
+
+t.test('before its threads are ready, and after close, prompts are encoded here', async (t) => {
+  const { local, encoder } = threaded();
+  t.equal(encoder.readyThreads, 0, 'still fitting');
+  t.same(bits(await encoder.encode(prompts.slice(0, 3))), bits(prompts.slice(0, 3).map((prompt) => local.encodeOne(prompt))));
+  t.equal(encoder.stats.batches, 0);
+  await encoder.started();
+  const pending = Promise.all(prompts.slice(0, 40).map((prompt) => encoder.encode([prompt])));
+  await encoder.close();
+  t.same(bits((await pending).flat()), bits(prompts.slice(0, 40).map((prompt) => local.encodeOne(prompt))), 'in flight at close: answered');
+  t.equal(encoder.readyThreads, 0);
+  const batches = encoder.stats.batches;
+  t.same(bits(await encoder.encode([prompts[5]])), bits([local.encodeOne(prompts[5])]));
+  t.equal(encoder.stats.batches, batches, 'closed: nothing sent');
+});
+
+t.test('a thread that does not answer in time: its batch is encoded here, the thread replaced', async (t) => {
+  const { local, encoder, problems } = threaded({ timeoutMs: 200, script: fixture('silent-thread.ts') });
+  t.teardown(() => encoder.close());
+  await encoder.started();
+  const started = performance.now();
+  const vectors = await Promise.all(prompts.slice(0, 6).map((prompt) => encoder.encode([prompt])));
+  const waited = performance.now() - started;
+  t.same(bits(vectors.flat()), bits(prompts.slice(0, 6).map((prompt) => local.encodeOne(prompt))));
+  t.ok(waited >= 150 && waited < 2000, `answered after the timeout (${Math.round(waited)} ms)`);
+  t.match(problems, [/did not answer within 200 ms/]);
+  await new Promise((resolve) => setTimeout(resolve, 900));
+  await encoder.started();
+  t.equal(encoder.stats.spawned, 2, 'replaced');
+  t.equal(encoder.readyThreads, 1);
+});
+
+t.test('a thread that exits mid-batch: the batch is encoded here, the thread replaced', async (t) => {
+  const { local, encoder, problems } = threaded({ script: fixture('crashing-thread.ts') });
+  t.teardown(() => encoder.close());
+  await encoder.started();
+  const vectors = await Promise.all(prompts.slice(0, 6).map((prompt) => encoder.encode([prompt])));
+  t.same(bits(vectors.flat()), bits(prompts.slice(0, 6).map((prompt) => local.encodeOne(prompt))));
+  t.match(problems, [/exited with code 3/]);
+  await new Promise((resolve) => setTimeout(resolve, 900));
+  await encoder.started();
+  t.equal(encoder.stats.spawned, 2, 'replaced');
+});
+
+t.test('a thread that fitted another encoder is never used', async (t) => {
+  const { local, encoder, problems } = threaded({ script: fixture('other-fit-thread.ts') });
+  t.teardown(() => encoder.close());
+  await encoder.started();
+  t.match(problems, [/fitted ngram-tfidf:0000000000000000, not ngram-tfidf:/]);
+  t.equal(encoder.readyThreads, 0);
+  t.same(bits(await encoder.encode(prompts.slice(0, 4))), bits(prompts.slice(0, 4).map((prompt) => local.encodeOne(prompt))));
+  t.equal(encoder.stats.batches, 0);
+});
+
+t.test('LORAUTER_ENCODER_WORKERS: threads for the serving encoder only', async (t) => {
+  const settings = (env: Record<string, string>) => loadConfig({ env }).encoder;
+  t.equal(encoderWorkers(settings({ LORAUTER_ENCODER_WORKERS: '0' })), 0);
+  t.equal(encoderWorkers(settings({ LORAUTER_ENCODER_WORKERS: '3' })), 3);
+  t.throws(() => settings({ LORAUTER_ENCODER_WORKERS: '-1' }), /workers/);
+  const groups = examples.map((group) => ({ examples: group }));
+  const none = await prepareEncoder(settings({ LORAUTER_ENCODER_WORKERS: '0' }));
+  t.type(none.forServing!(groups), BuiltinEncoder, '0: the plain encoder');
+  const two = await prepareEncoder(settings({ LORAUTER_ENCODER_WORKERS: '2' }));
+  const serving = two.forServing!(groups) as ThreadedBuiltinEncoder;
+  t.teardown(() => serving.close());
+  t.type(serving, ThreadedBuiltinEncoder);
+  t.type(two.forTasks(groups), BuiltinEncoder, 'fits for calibration stay plain');
+  await serving.started();
+  t.equal(serving.readyThreads, 2);
+  t.equal(serving.fingerprint, two.forTasks(groups).fingerprint);
+});
