@@ -8,7 +8,7 @@ export interface Started {
 }
 
 export async function startChild(script: string, env: Record<string, string>): Promise<Started> {
-  const child = spawn(process.execPath, ['--expose-gc', '--max-old-space-size=8192', ...(process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean), '--import', 'tsx', script], {
+  const child = spawn(process.execPath, ['--expose-gc', '--max-old-space-size=8192', ...(env.BENCH_NODE_FLAGS ?? process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean), '--import', 'tsx', script], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

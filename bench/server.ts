@@ -36,7 +36,7 @@ if (scenario === 'hello') {
   const upstream = process.env.BENCH_UPSTREAM_URL ? { url: process.env.BENCH_UPSTREAM_URL, kind: 'vllm', vllmMode: 'top1', baseModel: 'tiny-llama' } : {};
   const config = loadConfig({
     env: {},
-    overrides: { logLevel: 'silent', encoder: { maxDimensions: Number(process.env.BENCH_DIMENSIONS ?? 1024) }, cache: { maxEntries: Number(process.env.BENCH_CACHE_ENTRIES ?? 10000) }, upstream },
+    overrides: { logLevel: 'silent', encoder: { maxDimensions: Number(process.env.BENCH_DIMENSIONS ?? 1024), workers: process.env.BENCH_WORKERS ? Number(process.env.BENCH_WORKERS) : undefined }, cache: { maxEntries: Number(process.env.BENCH_CACHE_ENTRIES ?? 10000) }, upstream },
   });
   const started = performance.now();
   const gateway = await createGateway(config, pino({ level: 'silent' }), { registry });
@@ -46,3 +46,5 @@ if (scenario === 'hello') {
   global.gc?.();
   console.log(JSON.stringify({ port: (app.server.address() as { port: number }).port, buildMs, rssMb: process.memoryUsage().rss / 2 ** 20, tasks: registry.tasks.length, dimensions: gateway.encoder.dimensions }));
 }
+// A clean exit on SIGTERM lets BENCH_NODE_FLAGS=--cpu-prof write its profile.
+process.on('SIGTERM', () => process.exit(0));

@@ -36,7 +36,7 @@ export class BuiltinEncoder implements Encoder {
   readonly fingerprint: string;
   readonly dimensions: number;
   private readonly scanner: TextScanner;
-  private readonly counts: Float64Array;
+  private readonly counts: Int32Array;
   private vector: SparseVector = { ids: new Int32Array(512), values: new Float64Array(512), length: 0 };
 
   private constructor(
@@ -46,7 +46,7 @@ export class BuiltinEncoder implements Encoder {
   ) {
     this.dimensions = projection.dimensions;
     this.scanner = new TextScanner(options.wordNgrams);
-    this.counts = new Float64Array(vocabulary.weights.length);
+    this.counts = new Int32Array(vocabulary.weights.length);
     const hash = createHash('sha256');
     hash.update(VERSION).update(JSON.stringify(options));
     const keys = vocabulary.features.keysInIdOrder();

@@ -31,12 +31,23 @@ export function choleskyLower(gram: Float64Array, n: number, jitter = 1e-8): Flo
 }
 
 /** Solves L·y = b for y (L lower-triangular, row-major n×n). */
-export function forwardSubstitute(lower: Float64Array, n: number, b: Float64Array, out: Float32Array, y = new Float64Array(n)): Float32Array {
+export function forwardSubstitute(lower: Float64Array, n: number, b: Float64Array, out: Float32Array, y: Float64Array = new Float64Array(n)): Float32Array {
   for (let i = 0; i < n; i++) {
     const row = i * n;
-    let sum = b[i];
-    for (let k = 0; k < i; k++) sum -= lower[row + k] * y[k];
-    y[i] = sum / lower[row + i];
+    // Four partial sums, so that the subtractions do not wait on each other.
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
+    let k = 0;
+    for (; k + 3 < i; k += 4) {
+      s0 += lower[row + k] * y[k];
+      s1 += lower[row + k + 1] * y[k + 1];
+      s2 += lower[row + k + 2] * y[k + 2];
+      s3 += lower[row + k + 3] * y[k + 3];
+    }
+    for (; k < i; k++) s0 += lower[row + k] * y[k];
+    y[i] = (b[i] - (s0 + s1 + (s2 + s3))) / lower[row + i];
     out[i] = y[i];
   }
   return out;

@@ -29,9 +29,10 @@ export class CentroidSpanProjection implements Projection {
   readonly dimensions: number;
   private readonly offsets: Int32Array;
   private readonly postingTasks: Int32Array;
-  private readonly postingValues: Float64Array;
+  // Single precision: half the memory an encode reads, which is mostly cache misses under load.
+  private readonly postingValues: Float32Array;
   private readonly denseRowOf: Int32Array;
-  private readonly denseRows: Float64Array;
+  private readonly denseRows: Float32Array;
   private readonly lower: Float64Array;
   private readonly similarities: Float64Array;
   private readonly solved: Float64Array;
@@ -49,7 +50,7 @@ export class CentroidSpanProjection implements Projection {
     for (let i = 0; i < vocabularySize; i++) this.offsets[i + 1] += this.offsets[i];
     const fill = this.offsets.slice(0, vocabularySize);
     this.postingTasks = new Int32Array(this.offsets[vocabularySize]);
-    this.postingValues = new Float64Array(this.offsets[vocabularySize]);
+    this.postingValues = new Float32Array(this.offsets[vocabularySize]);
     centroids.forEach((centroid, task) => {
       for (let i = 0; i < centroid.length; i++) {
         const at = fill[centroid.ids[i]]++;
@@ -72,7 +73,7 @@ export class CentroidSpanProjection implements Projection {
     for (let id = 0; id < vocabularySize; id++) {
       if ((this.offsets[id + 1] - this.offsets[id]) * DENSE_ABOVE_SHARE >= n) this.denseRowOf[id] = rows++;
     }
-    this.denseRows = new Float64Array(rows * n);
+    this.denseRows = new Float32Array(rows * n);
     for (let id = 0; id < vocabularySize; id++) {
       const row = this.denseRowOf[id];
       if (row < 0) continue;
