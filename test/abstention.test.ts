@@ -7,7 +7,10 @@ import type { Encoder } from '../src/encoders/encoder.js';
 import { startFakeLlamaCpp } from './fakes/llamacpp.js';
 import { startFakeLorax } from './fakes/lorax.js';
 import { startFakeVllm } from './fakes/vllm.js';
-import { listenGateway, startGateway, tinyLlamaRegistry } from './helpers/gateway.js';
+import { FLAN_TASKS, listenGateway, startGateway, tinyLlamaRegistry } from './helpers/gateway.js';
+import { loadRegistry } from '../src/registry/load.js';
+import { DEFAULT_BASE_EXAMPLES } from '../src/registry/base-examples.js';
+import { cosine } from '../src/router/math.js';
 
 const sentiment = 'Is the sentiment of the following sentence positive or negative? a gorgeous, witty, seductive movie. OPTIONS: - negative - positive';
 const translation = 'Translate to English: Das Wetter ist heute sehr schön und wir gehen spazieren.';
@@ -89,6 +92,33 @@ t.test('/v1/route: confidence on every decision; off-topic prompts abstain, on-t
   const body = (await off.app.inject({ method: 'POST', url: '/v1/route', payload: { input: 'What is the capital of Australia?' } })).json();
   t.match(body, { abstained: false }, 'LORAUTER_MIN_CONFIDENCE=0 and no base examples: never abstains');
   t.ok(body.adapters.length > 0);
+});
+
+t.test('the base-example rule matches a brute-force comparison with every example', async (t) => {
+  const flan = loadRegistry(FLAN_TASKS);
+  const registry = { ...flan, tasks: flan.tasks.slice(0, 30).map((task) => ({ ...task, examples: task.examples.slice(0, 12) })) };
+  const gw = await startGateway({ minConfidence: 0 }, { registry });
+  t.teardown(() => gw.close());
+  const router = gw.gateway.router;
+  const examples = new Map(await Promise.all(registry.tasks.map(async (task) => [task.id, await router.encoder.encode(task.examples, 'example')] as const)));
+  const base = await router.encoder.encode(DEFAULT_BASE_EXAMPLES, 'example');
+  const prompts = [
+    ...flan.tasks.slice(0, 40).flatMap((task) => task.examples.slice(18)),
+    ...DEFAULT_BASE_EXAMPLES.map((example) => `${example} please`),
+    'hello!', 'thanks, have a nice day', 'What is the capital of Australia?', 'tell me a joke about cats', 'how are you today?',
+  ];
+  let byBase = 0;
+  for (const prompt of prompts) {
+    const decision = await router.route(prompt);
+    const [query] = await router.encoder.encode([prompt]);
+    const nearestBase = Math.max(...base.map((vector) => cosine(vector, query)));
+    const nearestTask = Math.max(...decision.tasks.flatMap((task) => examples.get(task.id)!.map((vector) => cosine(vector, query))));
+    const expected = nearestBase >= nearestTask + gw.gateway.config.baseMargin;
+    if (Math.abs(nearestBase - nearestTask - gw.gateway.config.baseMargin) < 1e-5) continue;
+    t.equal(decision.abstainReason === 'base_example', expected, prompt.slice(0, 40));
+    if (expected) byBase++;
+  }
+  t.ok(byBase >= 5 && byBase < prompts.length / 2, `${byBase} of ${prompts.length} prompts went to the base model by the rule`);
 });
 
 t.test('base examples from the registry file win over the built-in set', async (t) => {

@@ -196,7 +196,9 @@ export class Router {
     const confidence = confidenceOf(evidenceOf(top.similarity, query), this.calibrations.get(top.id)!);
     const norm = vectorNorm(query);
     const baseSimilarity = nearest(this.base.vectors, query, norm);
-    if (baseSimilarity !== undefined && baseSimilarity >= this.taskSimilarityForBase(tasks, query, norm) + (this.defaults.baseMargin ?? 0)) {
+    const margin = this.defaults.baseMargin ?? 0;
+    // The bound settles most prompts without comparing with every example of the chosen tasks.
+    if (baseSimilarity !== undefined && baseSimilarity >= this.taskSimilarityBound(tasks) + margin && baseSimilarity >= this.taskSimilarityForBase(tasks, query, norm) + margin) {
       return { confidence, abstainReason: 'base_example' };
     }
     if (confidence < (this.defaults.minConfidence ?? 0)) return { confidence, abstainReason: 'low_confidence' };
@@ -215,6 +217,21 @@ export class Router {
       best = Math.max(best, nearest(examples, query, norm) ?? -1);
     }
     return best;
+  }
+
+  /**
+   * A lower bound of taskSimilarityForBase from the similarities already known: the mean of a
+   * prompt's cosines with a task's unit examples is its cosine with their centroid times the norm
+   * of their mean, and the nearest example is at least the mean (less a rounding allowance).
+   */
+  private taskSimilarityBound(tasks: readonly WeightedTask[]): number {
+    let bound = -1;
+    for (const task of tasks) {
+      const examples = this.exampleVectors.get(task.id);
+      if (!examples) return tasks[0].similarity;
+      bound = Math.max(bound, task.similarity * examples.meanNorm);
+    }
+    return bound - 1e-4;
   }
 
   private exclusions(taskIds: readonly string[]): { tasks: Set<string>; adapters: Set<string> } {
@@ -240,16 +257,20 @@ interface UnitRows {
   rows: Float32Array;
   count: number;
   dimensions: number;
+  /** Norm of the mean of the rows. */
+  meanNorm: number;
 }
 
 function unitRows(vectors: readonly Float32Array[]): UnitRows {
   const dimensions = vectors[0]?.length ?? 0;
   const rows = new Float32Array(vectors.length * dimensions);
+  const sum = new Float64Array(dimensions);
   vectors.forEach((vector, row) => {
     const norm = vectorNorm(vector);
-    if (norm > 0) for (let d = 0; d < dimensions; d++) rows[row * dimensions + d] = vector[d] / norm;
+    if (norm > 0) for (let d = 0; d < dimensions; d++) sum[d] += rows[row * dimensions + d] = vector[d] / norm;
   });
-  return { rows, count: vectors.length, dimensions };
+  const meanNorm = vectors.length > 0 ? Math.sqrt(sum.reduce((total, value) => total + value * value, 0)) / vectors.length : 0;
+  return { rows, count: vectors.length, dimensions, meanNorm };
 }
 
 /** Highest cosine between the query (of norm `norm`) and the unit rows; undefined when there are none. */
