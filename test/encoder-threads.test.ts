@@ -4,7 +4,7 @@ import { ThreadedBuiltinEncoder, type EncoderThreadsOptions } from '../src/encod
 import { encoderWorkers, prepareEncoder } from '../src/encoders/kinds.js';
 import { loadConfig } from '../src/config/load.js';
 import { loadRegistry } from '../src/registry/load.js';
-import { FLAN_TASKS } from './helpers/gateway.js';
+import { FLAN_TASKS, startGateway } from './helpers/gateway.js';
 
 const registry = loadRegistry(FLAN_TASKS);
 const examples = registry.tasks.slice(0, 12).map((task) => task.examples.slice(0, 16));
@@ -131,4 +131,35 @@ t.test('LORAUTER_ENCODER_WORKERS: threads for the serving encoder only', async (
   await serving.started();
   t.equal(serving.readyThreads, 2);
   t.equal(serving.fingerprint, two.forTasks(groups).fingerprint);
+});
+
+t.test('the gateway routes the same with and without encoder threads; a rebuilt router closes the old threads', async (t) => {
+  const flan = { ...registry, tasks: registry.tasks.slice(0, 20).map((task) => ({ ...task, examples: task.examples.slice(0, 14) })) };
+  const threadedGateway = await startGateway({ encoder: { workers: 1 } }, { registry: flan });
+  t.teardown(() => threadedGateway.close());
+  const plainGateway = await startGateway({ encoder: { workers: 0 } }, { registry: flan });
+  t.teardown(() => plainGateway.close());
+  const inner = (gateway: typeof threadedGateway) => gateway.gateway.router.encoder.inner;
+  t.type(inner(plainGateway), BuiltinEncoder);
+  const threads = inner(threadedGateway) as ThreadedBuiltinEncoder;
+  t.type(threads, ThreadedBuiltinEncoder);
+  await threads.started();
+  const route = (gateway: typeof threadedGateway) =>
+    Promise.all(prompts.slice(0, 80).map(async (input) => (await gateway.app.inject({ method: 'POST', url: '/v1/route', payload: { input } })).json()));
+  const [withThreads, without] = await Promise.all([route(threadedGateway), route(plainGateway)]);
+  const decisions = (bodies: Awaited<ReturnType<typeof route>>) => bodies.map((body) => ({ tasks: body.tasks, adapters: body.adapters, confidence: body.confidence, abstained: body.abstained }));
+  t.same(decisions(withThreads), decisions(without), '80 concurrent prompts: the same tasks, similarities, weights and confidence');
+  t.equal(withThreads[0].encoder, without[0].encoder, 'the same fingerprint');
+  t.ok(threads.stats.threadTexts > 0, `${threads.stats.threadTexts} prompts encoded on the thread`);
+
+  const live = threadedGateway.gateway;
+  live.liveRouter.update({ registry: { ...flan, tasks: flan.tasks.slice(0, 19) }, version: live.liveRouter.version + 1 });
+  await live.liveRouter.settled();
+  const rebuilt = inner(threadedGateway) as ThreadedBuiltinEncoder;
+  t.not(rebuilt, threads, 'the refitted encoder has threads of its own');
+  t.equal(threads.readyThreads, 0, 'the old router\'s threads are closed');
+  await rebuilt.started();
+  t.equal(rebuilt.readyThreads, 1);
+  await threadedGateway.gateway.close();
+  t.equal(rebuilt.readyThreads, 0, 'closing the gateway closes the threads in service');
 });
