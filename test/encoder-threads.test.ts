@@ -68,9 +68,13 @@ t.test('before its threads are ready, and after close, prompts are encoded here'
   t.same(bits(await encoder.encode(prompts.slice(0, 3))), bits(prompts.slice(0, 3).map((prompt) => local.encodeOne(prompt))));
   t.equal(encoder.stats.batches, 0);
   await encoder.started();
-  const pending = Promise.all(prompts.slice(0, 40).map((prompt) => encoder.encode([prompt])));
+  const queued = Promise.all(prompts.slice(0, 40).map((prompt) => encoder.encode([prompt])));
+  const sent = Promise.all(prompts.slice(40, 140).map((prompt) => encoder.encode([prompt])));
+  await new Promise((resolve) => setImmediate(resolve));
+  t.ok(encoder.stats.batches > 0, 'a batch is on a thread');
   await encoder.close();
-  t.same(bits((await pending).flat()), bits(prompts.slice(0, 40).map((prompt) => local.encodeOne(prompt))), 'in flight at close: answered');
+  t.same(bits((await queued).flat()), bits(prompts.slice(0, 40).map((prompt) => local.encodeOne(prompt))), 'queued at close: answered');
+  t.same(bits((await sent).flat()), bits(prompts.slice(40, 140).map((prompt) => local.encodeOne(prompt))), 'on a thread at close: answered');
   t.equal(encoder.readyThreads, 0);
   const batches = encoder.stats.batches;
   t.same(bits(await encoder.encode([prompts[5]])), bits([local.encodeOne(prompts[5])]));

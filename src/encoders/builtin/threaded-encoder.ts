@@ -203,17 +203,11 @@ export class ThreadedBuiltinEncoder implements Encoder {
     this.stats.threadTexts += texts.length;
   }
 
-  /** A thread that failed, exited or timed out: its batch is encoded here and it is replaced. */
+  /** A thread that failed, exited or timed out is stopped (its batch is encoded here) and replaced. */
   private lost(thread: Thread, message: string, error?: unknown): void {
     const at = this.threads.indexOf(thread);
     if (at < 0) return;
     this.threads.splice(at, 1);
-    const batch = thread.batch;
-    thread.batch = undefined;
-    if (batch) {
-      clearTimeout(batch.timer);
-      this.drainHere(batch.jobs);
-    }
     void this.retire(thread);
     if (this.closed) return;
     this.options.onProblem?.(message, error);
@@ -224,7 +218,14 @@ export class ThreadedBuiltinEncoder implements Encoder {
     }, delay).unref();
   }
 
+  /** Stops a thread; the batch it was encoding is encoded here. */
   private async retire(thread: Thread): Promise<void> {
+    const batch = thread.batch;
+    thread.batch = undefined;
+    if (batch) {
+      clearTimeout(batch.timer);
+      this.drainHere(batch.jobs);
+    }
     thread.worker.removeAllListeners('message');
     thread.worker.removeAllListeners('exit');
     thread.worker.removeAllListeners('error');
