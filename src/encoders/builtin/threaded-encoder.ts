@@ -21,6 +21,7 @@ export interface EncoderThreadsOptions {
 interface Job {
   texts: readonly string[];
   resolve: (vectors: Float32Array[]) => void;
+  reject: (error: unknown) => void;
 }
 
 interface Batch {
@@ -94,8 +95,8 @@ export class ThreadedBuiltinEncoder implements Encoder {
 
   async encode(texts: readonly string[], purpose: EncodePurpose = 'query'): Promise<Float32Array[]> {
     if (purpose === 'example' || texts.length === 0 || this.readyThreads === 0) return this.encodeHere(texts);
-    return new Promise((resolve) => {
-      this.queue.push({ texts, resolve });
+    return new Promise((resolve, reject) => {
+      this.queue.push({ texts, resolve, reject });
       this.flushSoon();
     });
   }
@@ -113,7 +114,13 @@ export class ThreadedBuiltinEncoder implements Encoder {
   }
 
   private drainHere(jobs: readonly Job[]): void {
-    for (const job of jobs) job.resolve(this.encodeHere(job.texts));
+    for (const job of jobs) {
+      try {
+        job.resolve(this.encodeHere(job.texts));
+      } catch (error) {
+        job.reject(error);
+      }
+    }
   }
 
   private spawn(): void {
