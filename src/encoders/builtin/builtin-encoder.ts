@@ -36,6 +36,9 @@ export class BuiltinEncoder implements Encoder {
   readonly fingerprint: string;
   readonly dimensions: number;
   private readonly scanner: TextScanner;
+  // Per feature, side by side so that one cache line serves both: its weight (Float64 at 2·id) and
+  // the prompt's count of it (Int32 at 4·id + 2).
+  private readonly weights: Float64Array;
   private readonly counts: Int32Array;
   private vector: SparseVector = { ids: new Int32Array(512), values: new Float64Array(512), length: 0 };
 
@@ -46,7 +49,10 @@ export class BuiltinEncoder implements Encoder {
   ) {
     this.dimensions = projection.dimensions;
     this.scanner = new TextScanner(options.wordNgrams);
-    this.counts = new Int32Array(vocabulary.weights.length);
+    const perFeature = new ArrayBuffer(16 * vocabulary.weights.length);
+    this.weights = new Float64Array(perFeature);
+    this.counts = new Int32Array(perFeature);
+    vocabulary.weights.forEach((weight, id) => (this.weights[2 * id] = weight));
     const hash = createHash('sha256');
     hash.update(VERSION).update(JSON.stringify(options));
     const keys = vocabulary.features.keysInIdOrder();
@@ -84,8 +90,8 @@ export class BuiltinEncoder implements Encoder {
    * The returned vector is a reused buffer, valid until the next call.
    */
   sparse(text: string): SparseVector {
-    const { scanner, counts } = this;
-    const { features, charIdOf, weights } = this.vocabulary;
+    const { scanner, counts, weights } = this;
+    const { features, charIdOf } = this.vocabulary;
     scanner.scan(text);
     let vector = this.vector;
     const bound = scanner.wordNgramCount + scanner.codeCount + 1;
@@ -95,26 +101,26 @@ export class BuiltinEncoder implements Encoder {
     for (let i = 0; i < scanner.wordNgramCount; i++) {
       const id = features.get(scanner.keys1[i], scanner.keys2[i]);
       if (id < 0) continue;
-      if (counts[id]++ === 0) ids[length++] = id;
+      if (counts[4 * id + 2]++ === 0) ids[length++] = id;
     }
     const wordEnd = length;
     const codes = scanner.codes;
     for (let i = 0; i < scanner.codeCount; i++) {
       const id = charIdOf[codes[i]];
       if (id < 0 || isSpace(codes[i])) continue;
-      if (counts[id]++ === 0) ids[length++] = id;
+      if (counts[4 * id + 2]++ === 0) ids[length++] = id;
     }
     const paddingId = charIdOf[SPACE_CODE];
     if (scanner.tokenCount > 0 && paddingId >= 0) {
-      if (counts[paddingId] === 0) ids[length++] = paddingId;
-      counts[paddingId] += 2 * scanner.tokenCount;
+      if (counts[4 * paddingId + 2] === 0) ids[length++] = paddingId;
+      counts[4 * paddingId + 2] += 2 * scanner.tokenCount;
     }
     let wordSquare = 0;
     let charSquare = 0;
     for (let i = 0; i < length; i++) {
       const id = ids[i];
-      const value = (1 + Math.log(counts[id])) * weights[id];
-      counts[id] = 0;
+      const value = (1 + Math.log(counts[4 * id + 2])) * weights[2 * id];
+      counts[4 * id + 2] = 0;
       values[i] = value;
       if (i < wordEnd) wordSquare += value * value;
       else charSquare += value * value;
@@ -182,7 +188,8 @@ class VocabularyBuilder {
     const renumbered = new Int32Array(byFrequency.length);
     byFrequency.forEach((id, rank) => (renumbered[id] = rank));
     const keys = this.features.keysInIdOrder();
-    const features = new FeatureTable(byFrequency.length);
+    // Fuller than while building (it no longer grows): a smaller table stays in the CPU cache longer.
+    const features = new FeatureTable(byFrequency.length, 0.7);
     for (const id of byFrequency) features.add(keys[2 * id], keys[2 * id + 1]);
     const charIdOf = this.charIdOf.map((id) => (id < 0 ? -1 : renumbered[id]));
     const weights = Float64Array.from(byFrequency, (id) => Math.log((1 + taskCount) / (1 + this.taskFrequency[id])) + 1);

@@ -9,8 +9,12 @@ export class FeatureTable {
   private mask: number;
   size = 0;
 
-  constructor(capacity = 1024) {
-    const count = 2 ** Math.ceil(Math.log2(Math.max(16, capacity * 2)));
+  /** `maxLoad`: the share of slots in use before the table grows (probes stay short below 0.7). */
+  constructor(
+    capacity = 1024,
+    private readonly maxLoad = 0.5,
+  ) {
+    const count = 2 ** Math.ceil(Math.log2(Math.max(16, capacity / maxLoad)));
     this.slots = emptySlots(count);
     this.mask = count - 1;
   }
@@ -30,7 +34,7 @@ export class FeatureTable {
 
   /** The id of a key, adding it with the next id when new. */
   add(key1: number, key2: number): number {
-    if ((this.size + 1) * 2 > this.mask + 1) this.rehash((this.mask + 1) * 2);
+    if (this.size + 1 > this.maxLoad * (this.mask + 1)) this.rehash((this.mask + 1) * 2);
     let slot = slotOf(key1, key2) & this.mask;
     for (;;) {
       const at = slot * 3;

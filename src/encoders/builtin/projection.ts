@@ -27,11 +27,15 @@ export interface Projection {
  */
 export class CentroidSpanProjection implements Projection {
   readonly dimensions: number;
-  private readonly offsets: Int32Array;
+  /**
+   * Per feature, side by side so that one cache line serves a look-up: [first posting, posting
+   * count] for a posting list, [-1 - dense row, 0] for a dense row.
+   */
+  private readonly featureRefs: Int32Array;
+  /** Postings as (task, value) pairs, task as Int32 and value as Float32 over one buffer. */
   private readonly postingTasks: Int32Array;
-  // Single precision: half the memory an encode reads, which is mostly cache misses under load.
   private readonly postingValues: Float32Array;
-  private readonly denseRowOf: Int32Array;
+  // Single precision: half the memory an encode reads, which is mostly cache misses under load.
   private readonly denseRows: Float32Array;
   private readonly lower: Float64Array;
   private readonly similarities: Float64Array;
@@ -45,58 +49,77 @@ export class CentroidSpanProjection implements Projection {
     this.dimensions = n;
     this.similarities = new Float64Array(n);
     this.solved = new Float64Array(n);
-    this.offsets = new Int32Array(vocabularySize + 1);
-    for (const centroid of centroids) for (let i = 0; i < centroid.length; i++) this.offsets[centroid.ids[i] + 1]++;
-    for (let i = 0; i < vocabularySize; i++) this.offsets[i + 1] += this.offsets[i];
-    const fill = this.offsets.slice(0, vocabularySize);
-    this.postingTasks = new Int32Array(this.offsets[vocabularySize]);
-    this.postingValues = new Float32Array(this.offsets[vocabularySize]);
+    const offsets = new Int32Array(vocabularySize + 1);
+    for (const centroid of centroids) for (let i = 0; i < centroid.length; i++) offsets[centroid.ids[i] + 1]++;
+    for (let i = 0; i < vocabularySize; i++) offsets[i + 1] += offsets[i];
+    const fill = offsets.slice(0, vocabularySize);
+    const tasks = new Int32Array(offsets[vocabularySize]);
+    const values = new Float32Array(offsets[vocabularySize]);
     centroids.forEach((centroid, task) => {
       for (let i = 0; i < centroid.length; i++) {
         const at = fill[centroid.ids[i]]++;
-        this.postingTasks[at] = task;
-        this.postingValues[at] = centroid.values[i];
+        tasks[at] = task;
+        values[at] = centroid.values[i];
       }
     });
     const gram = new Float64Array(n * n);
     for (let id = 0; id < vocabularySize; id++) {
-      for (let a = this.offsets[id]; a < this.offsets[id + 1]; a++) {
-        const row = this.postingTasks[a] * n;
-        const value = this.postingValues[a];
-        for (let b = this.offsets[id]; b <= a; b++) gram[row + this.postingTasks[b]] += value * this.postingValues[b];
+      for (let a = offsets[id]; a < offsets[id + 1]; a++) {
+        const row = tasks[a] * n;
+        const value = values[a];
+        for (let b = offsets[id]; b <= a; b++) gram[row + tasks[b]] += value * values[b];
       }
     }
     this.lower = choleskyLower(gram, n);
 
-    this.denseRowOf = new Int32Array(vocabularySize).fill(-1);
+    const pairs = new ArrayBuffer(8 * offsets[vocabularySize]);
+    this.postingTasks = new Int32Array(pairs);
+    this.postingValues = new Float32Array(pairs);
+    this.featureRefs = new Int32Array(2 * vocabularySize);
     let rows = 0;
+    let postings = 0;
     for (let id = 0; id < vocabularySize; id++) {
-      if ((this.offsets[id + 1] - this.offsets[id]) * DENSE_ABOVE_SHARE >= n) this.denseRowOf[id] = rows++;
+      const count = offsets[id + 1] - offsets[id];
+      if (count * DENSE_ABOVE_SHARE >= n) {
+        this.featureRefs[2 * id] = -1 - rows++;
+        continue;
+      }
+      this.featureRefs[2 * id] = 2 * postings;
+      this.featureRefs[2 * id + 1] = count;
+      for (let p = offsets[id]; p < offsets[id + 1]; p++, postings++) {
+        this.postingTasks[2 * postings] = tasks[p];
+        this.postingValues[2 * postings + 1] = values[p];
+      }
     }
     this.denseRows = new Float32Array(rows * n);
     for (let id = 0; id < vocabularySize; id++) {
-      const row = this.denseRowOf[id];
+      const row = -1 - this.featureRefs[2 * id];
       if (row < 0) continue;
-      for (let p = this.offsets[id]; p < this.offsets[id + 1]; p++) this.denseRows[row * n + this.postingTasks[p]] = this.postingValues[p];
+      for (let p = offsets[id]; p < offsets[id + 1]; p++) this.denseRows[row * n + tasks[p]] = values[p];
     }
   }
 
   project(vector: SparseVector): Float32Array {
-    const { offsets, postingTasks, postingValues, denseRowOf, denseRows, dimensions } = this;
+    const { featureRefs, postingTasks, postingValues, denseRows, dimensions } = this;
     if (this.denseStarts.length < vector.length) {
       this.denseStarts = new Int32Array(2 * vector.length);
       this.denseValues = new Float64Array(2 * vector.length);
     }
     const { denseStarts, denseValues } = this;
+    const similarities = this.similarities.fill(0);
     let dense = 0;
     for (let i = 0; i < vector.length; i++) {
-      const row = denseRowOf[vector.ids[i]];
-      if (row < 0) continue;
-      denseStarts[dense] = row * dimensions;
-      denseValues[dense++] = vector.values[i];
+      const at = 2 * vector.ids[i];
+      const ref = featureRefs[at];
+      const value = vector.values[i];
+      if (ref < 0) {
+        denseStarts[dense] = (-1 - ref) * dimensions;
+        denseValues[dense++] = value;
+        continue;
+      }
+      for (let p = ref, end = ref + 2 * featureRefs[at + 1]; p < end; p += 2) similarities[postingTasks[p]] += value * postingValues[p + 1];
     }
     // Dense rows are most of an encode's arithmetic: four tasks at a time, summed in registers.
-    const similarities = this.similarities;
     let t = 0;
     for (; t + 3 < dimensions; t += 4) {
       let s0 = 0;
@@ -111,21 +134,15 @@ export class CentroidSpanProjection implements Projection {
         s2 += value * denseRows[at + 2];
         s3 += value * denseRows[at + 3];
       }
-      similarities[t] = s0;
-      similarities[t + 1] = s1;
-      similarities[t + 2] = s2;
-      similarities[t + 3] = s3;
+      similarities[t] += s0;
+      similarities[t + 1] += s1;
+      similarities[t + 2] += s2;
+      similarities[t + 3] += s3;
     }
     for (; t < dimensions; t++) {
       let sum = 0;
       for (let j = 0; j < dense; j++) sum += denseValues[j] * denseRows[denseStarts[j] + t];
-      similarities[t] = sum;
-    }
-    for (let i = 0; i < vector.length; i++) {
-      const id = vector.ids[i];
-      if (denseRowOf[id] >= 0) continue;
-      const value = vector.values[i];
-      for (let p = offsets[id]; p < offsets[id + 1]; p++) similarities[postingTasks[p]] += value * postingValues[p];
+      similarities[t] += sum;
     }
     return forwardSubstitute(this.lower, this.dimensions, similarities, new Float32Array(this.dimensions), this.solved);
   }
@@ -134,6 +151,7 @@ export class CentroidSpanProjection implements Projection {
     hash.update(`centroid-span:${this.dimensions}`);
     hash.update(new Uint8Array(this.lower.buffer));
     hash.update(new Uint8Array(this.postingValues.buffer));
+    hash.update(new Uint8Array(this.denseRows.buffer));
   }
 }
 
