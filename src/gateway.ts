@@ -69,7 +69,15 @@ export async function createGateway(config: Config, logger: Logger, parts: Gatew
     throw error;
   }
   const encoderLogger = logger.child({ component: 'encoder' });
-  const prepared = parts.encoder ? undefined : await prepareEncoder(config.encoder, (message, error) => encoderLogger.warn({ err: error }, message));
+  const prepared = parts.encoder
+    ? undefined
+    : await prepareEncoder(config.encoder, {
+        problem: (message, error) => {
+          metrics.encoderThreadFailures.inc();
+          encoderLogger.warn({ err: error }, message);
+        },
+        encoded: (thread, count) => metrics.encodedPrompts.inc({ thread }, count),
+      });
   const redis = config.cache.redisUrl
     ? new RedisEmbeddingStore(
         {

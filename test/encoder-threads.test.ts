@@ -20,23 +20,27 @@ const fixture = (name: string) => new URL(`./fixtures/encoder-threads/${name}`, 
 function threaded(settings: Partial<EncoderThreadsOptions> = {}) {
   const local = BuiltinEncoder.fit(examples.map((group) => ({ examples: group })), options);
   const problems: string[] = [];
+  const encoded = { worker: 0, event_loop: 0 };
   const encoder = new ThreadedBuiltinEncoder(local, examples, options, {
     threads: 1,
     maxBatch: 32,
     timeoutMs: 5000,
     onProblem: (message) => problems.push(message),
+    onEncoded: (thread, count) => (encoded[thread] += count),
     ...settings,
   });
-  return { local, encoder, problems };
+  return { local, encoder, problems, encoded };
 }
 
 const bits = (vectors: Float32Array[]) => vectors.map((vector) => Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength).toString('hex'));
 
 t.test('vectors from the threads are bit for bit those of the local fit; concurrent prompts share batches', async (t) => {
-  const { local, encoder, problems } = threaded({ threads: 2 });
+  const { local, encoder, problems, encoded } = threaded({ threads: 2 });
   t.teardown(() => encoder.close());
   await encoder.started();
   t.equal(encoder.readyThreads, 2);
+  await encoder.encode(prompts.slice(0, 5), 'example');
+  t.same(encoded, { worker: 0, event_loop: 0 }, 'task examples are not counted as prompts');
   t.equal(encoder.fingerprint, local.fingerprint);
   const expected = bits(prompts.map((prompt) => local.encodeOne(prompt)));
   const one = await Promise.all(prompts.map((prompt) => encoder.encode([prompt])));
@@ -45,6 +49,7 @@ t.test('vectors from the threads are bit for bit those of the local fit; concurr
   t.ok(encoder.stats.threadTexts >= 64, `threads encoded ${encoder.stats.threadTexts} of ${prompts.length}`);
   t.ok(encoder.stats.localTexts >= 32, `the event loop encoded ${encoder.stats.localTexts} rather than wait`);
   t.ok(encoder.stats.batches >= 2 && encoder.stats.batches <= Math.ceil(encoder.stats.threadTexts / 32) + 2, `${encoder.stats.threadTexts} prompts in ${encoder.stats.batches} batches of up to 32`);
+  t.same(encoded, { worker: encoder.stats.threadTexts, event_loop: prompts.length - encoder.stats.threadTexts }, 'every prompt counted once, where it was encoded');
   const many = await encoder.encode(prompts);
   t.same(bits(many), expected, 'many prompts in one call');
   const lone = await encoder.encode([prompts[0]]);
@@ -155,6 +160,10 @@ t.test('the gateway routes the same with and without encoder threads; a rebuilt 
   t.same(decisions(withThreads), decisions(without), '80 concurrent prompts: the same tasks, similarities, weights and confidence');
   t.equal(withThreads[0].encoder, without[0].encoder, 'the same fingerprint');
   t.ok(threads.stats.threadTexts > 0, `${threads.stats.threadTexts} prompts encoded on the thread`);
+  const metrics = (await threadedGateway.app.inject({ url: '/metrics' })).body;
+  t.match(metrics, new RegExp(`lorauter_encoder_prompts_total\\{thread="worker"\\} ${threads.stats.threadTexts}\\b`), 'counted in /metrics');
+  t.match(metrics, /lorauter_encoder_prompts_total\{thread="event_loop"\} \d+/);
+  t.match(metrics, /lorauter_encoder_thread_failures_total 0\b/);
 
   const live = threadedGateway.gateway;
   live.liveRouter.update({ registry: { ...flan, tasks: flan.tasks.slice(0, 19) }, version: live.liveRouter.version + 1 });

@@ -1,7 +1,7 @@
 import type { EncoderKind, EncoderSettings } from '../config/schema.js';
 import { availableParallelism } from 'node:os';
 import { BuiltinEncoder, DEFAULT_BUILTIN_ENCODER_OPTIONS, type BuiltinEncoderOptions } from './builtin/builtin-encoder.js';
-import { ThreadedBuiltinEncoder } from './builtin/threaded-encoder.js';
+import { ThreadedBuiltinEncoder, type EncodingThread } from './builtin/threaded-encoder.js';
 import type { Encoder } from './encoder.js';
 import { EncoderSetupError } from './errors.js';
 import { HybridEncoder } from './hybrid-encoder.js';
@@ -27,11 +27,14 @@ export interface PreparedEncoder {
   close(): Promise<void>;
 }
 
-/** Told when part of an encoder fails and it goes on without it (a worker thread). */
-export type EncoderProblemListener = (message: string, error?: unknown) => void;
+/** What an encoder tells the gateway about its threads: a failure it went on without, where prompts were encoded. */
+export interface EncoderObserver {
+  problem?(message: string, error?: unknown): void;
+  encoded?(thread: EncodingThread, count: number): void;
+}
 
 interface EncoderKindEntry {
-  prepare(settings: EncoderSettings, onProblem?: EncoderProblemListener): Promise<PreparedEncoder>;
+  prepare(settings: EncoderSettings, observer?: EncoderObserver): Promise<PreparedEncoder>;
 }
 
 const builtinOptions = (settings: EncoderSettings): BuiltinEncoderOptions => ({ ...DEFAULT_BUILTIN_ENCODER_OPTIONS, maxDimensions: settings.maxDimensions });
@@ -42,12 +45,18 @@ export function encoderWorkers(settings: EncoderSettings): number {
   return settings.workers ?? (availableParallelism() > 1 ? 1 : 0);
 }
 
-function servingBuiltin(settings: EncoderSettings, tasks: ExampleSets, onProblem?: EncoderProblemListener): Encoder {
+function servingBuiltin(settings: EncoderSettings, tasks: ExampleSets, observer: EncoderObserver = {}): Encoder {
   const local = fitBuiltin(settings, tasks);
   const threads = encoderWorkers(settings);
   if (threads === 0) return local;
   const examples = tasks.map((task) => [...task.examples]);
-  return new ThreadedBuiltinEncoder(local, examples, builtinOptions(settings), { threads, maxBatch: settings.maxBatch, timeoutMs: settings.timeoutMs, onProblem });
+  return new ThreadedBuiltinEncoder(local, examples, builtinOptions(settings), {
+    threads,
+    maxBatch: settings.maxBatch,
+    timeoutMs: settings.timeoutMs,
+    onProblem: observer.problem?.bind(observer),
+    onEncoded: observer.encoded?.bind(observer),
+  });
 }
 
 const loadOnnx = (settings: EncoderSettings) => {
@@ -67,11 +76,11 @@ function fixed(kind: EncoderKind, encoder: Encoder): PreparedEncoder {
 /** Every encoder kind, by the name LORAUTER_ENCODER takes. */
 export const ENCODER_KINDS: Record<EncoderKind, EncoderKindEntry> = {
   builtin: {
-    prepare: async (settings, onProblem) => ({
+    prepare: async (settings, observer) => ({
       kind: 'builtin',
       fitted: true,
       forTasks: (tasks) => fitBuiltin(settings, tasks),
-      forServing: (tasks) => servingBuiltin(settings, tasks, onProblem),
+      forServing: (tasks) => servingBuiltin(settings, tasks, observer),
       close: async () => {},
     }),
   },
@@ -92,6 +101,6 @@ export const ENCODER_KINDS: Record<EncoderKind, EncoderKindEntry> = {
   },
 };
 
-export function prepareEncoder(settings: EncoderSettings, onProblem?: EncoderProblemListener): Promise<PreparedEncoder> {
-  return ENCODER_KINDS[settings.kind].prepare(settings, onProblem);
+export function prepareEncoder(settings: EncoderSettings, observer?: EncoderObserver): Promise<PreparedEncoder> {
+  return ENCODER_KINDS[settings.kind].prepare(settings, observer);
 }

@@ -60,6 +60,17 @@ export class GatewayMetrics {
     labelNames: ['source'] as const,
     registers: [this.registry],
   });
+  readonly encodedPrompts = new Counter({
+    name: 'lorauter_encoder_prompts_total',
+    help: 'Prompts the built-in encoder encoded, by thread: an encoder worker thread or the event loop',
+    labelNames: ['thread'] as const,
+    registers: [this.registry],
+  });
+  readonly encoderThreadFailures = new Counter({
+    name: 'lorauter_encoder_thread_failures_total',
+    help: 'Encoder worker threads that exited, failed, did not answer in time or fitted another encoder (the encoder went on without them)',
+    registers: [this.registry],
+  });
   readonly cacheErrors = new Counter({
     name: 'lorauter_cache_errors_total',
     help: 'Failed or timed-out Redis cache operations (routing went on without them)',

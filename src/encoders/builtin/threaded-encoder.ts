@@ -14,9 +14,13 @@ export interface EncoderThreadsOptions {
   timeoutMs: number;
   /** Told when a thread fails or disagrees with the local fit; the encoder goes on without it. */
   onProblem?: (message: string, error?: unknown) => void;
+  /** Told how many prompts were encoded, and where. */
+  onEncoded?: (thread: EncodingThread, count: number) => void;
   /** The worker's script (tests substitute a faulty one). */
   script?: URL;
 }
+
+export type EncodingThread = 'worker' | 'event_loop';
 
 interface Job {
   texts: readonly string[];
@@ -94,7 +98,11 @@ export class ThreadedBuiltinEncoder implements Encoder {
   }
 
   async encode(texts: readonly string[], purpose: EncodePurpose = 'query'): Promise<Float32Array[]> {
-    if (purpose === 'example' || texts.length === 0 || this.readyThreads === 0) return this.encodeHere(texts);
+    if (purpose === 'example' || texts.length === 0) return this.encodeHere(texts);
+    if (this.readyThreads === 0) {
+      this.options.onEncoded?.('event_loop', texts.length);
+      return this.encodeHere(texts);
+    }
     return new Promise((resolve, reject) => {
       this.queue.push({ texts, resolve, reject });
       this.flushSoon();
@@ -113,7 +121,9 @@ export class ThreadedBuiltinEncoder implements Encoder {
     return texts.map((text) => this.local.encodeOne(text));
   }
 
+  /** Queued prompts, encoded on the calling thread. */
   private drainHere(jobs: readonly Job[]): void {
+    if (jobs.length > 0) this.options.onEncoded?.('event_loop', jobs.reduce((sum, job) => sum + job.texts.length, 0));
     for (const job of jobs) {
       try {
         job.resolve(this.encodeHere(job.texts));
@@ -208,6 +218,7 @@ export class ThreadedBuiltinEncoder implements Encoder {
     thread.worker.postMessage({ id, texts });
     this.stats.batches++;
     this.stats.threadTexts += texts.length;
+    this.options.onEncoded?.('worker', texts.length);
   }
 
   /** A thread that failed, exited or timed out is stopped (its batch is encoded here) and replaced. */
