@@ -59,9 +59,9 @@ const MAX_RESPAWN_DELAY_MS = 60_000;
  * The built-in encoder with prompts encoded on worker threads, so that the event loop serves HTTP
  * while another core encodes. Each thread fits the same encoder from the same examples (fitting is
  * deterministic; the fingerprints are compared), so a vector is the same wherever it was computed.
- * Prompts that arrive while every thread is busy are sent together as the next batch. Task
- * examples, and every prompt while no thread is ready (starting, failed, closed), are encoded on
- * the calling thread: nothing waits for a thread that is not there.
+ * Prompts are shared out once per event-loop turn between idle threads and the event loop (see
+ * flush). Task examples, and every prompt while no thread is ready (starting, failed, closed), are
+ * encoded on the calling thread: nothing waits for a thread that is not there.
  */
 export class ThreadedBuiltinEncoder implements Encoder {
   readonly kind: string;
