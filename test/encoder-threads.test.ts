@@ -57,6 +57,31 @@ t.test('vectors from the threads are bit for bit those of the local fit; concurr
   t.same(problems, []);
 });
 
+t.test('a busy event loop leaves prompts to the threads, unless they fall more than a batch behind', async (t) => {
+  const { local, encoder, encoded } = threaded();
+  t.teardown(() => encoder.close());
+  await encoder.started();
+  const spin = (ms: number) => {
+    const until = performance.now() + ms;
+    while (performance.now() < until);
+  };
+  const burst = async (from: number, count: number) => {
+    const before = { ...encoded };
+    const vectors = await Promise.all(prompts.slice(from, from + count).map((prompt) => encoder.encode([prompt])));
+    t.same(bits(vectors.flat()), bits(prompts.slice(from, from + count).map((prompt) => local.encodeOne(prompt))));
+    return { worker: encoded.worker - before.worker, event_loop: encoded.event_loop - before.event_loop };
+  };
+  await burst(0, 1);
+  spin(100);
+  t.same(await burst(1, 12), { worker: 12, event_loop: 0 }, 'busy: all 12 on the thread');
+  spin(100);
+  const behind = await burst(20, 100);
+  t.ok(behind.event_loop >= 32, `busy but 100 queued: the event loop took ${behind.event_loop}`);
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  const idle = await burst(130, 12);
+  t.same(idle, { worker: 6, event_loop: 6 }, 'spare time: equal shares');
+});
+
 t.test('task examples are encoded on the calling thread', async (t) => {
   const { local, encoder } = threaded();
   t.teardown(() => encoder.close());

@@ -1,4 +1,5 @@
 import { extname } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { EncodePurpose, Encoder } from '../encoder.js';
@@ -54,6 +55,8 @@ function startWorker(script: URL, workerData: unknown): Worker {
   return new Worker(code, { eval: true, workerData });
 }
 const MAX_RESPAWN_DELAY_MS = 60_000;
+const BUSY_LOOP = 0.85;
+const LOOP_SAMPLE_MS = 20;
 
 /**
  * The built-in encoder with prompts encoded on worker threads, so that the event loop serves HTTP
@@ -73,6 +76,9 @@ export class ThreadedBuiltinEncoder implements Encoder {
   private respawnDelayMs = 500;
   private closed = false;
   private flushing = false;
+  private loopSample = performance.eventLoopUtilization();
+  private loopSampledAt = 0;
+  private busyLoop = false;
   /** Threads started, batches sent to them and their prompts, prompts encoded on the calling thread. */
   readonly stats = { spawned: 0, batches: 0, threadTexts: 0, localTexts: 0 };
 
@@ -154,6 +160,7 @@ export class ThreadedBuiltinEncoder implements Encoder {
       thread.ready = true;
       thread.worker.unref();
       this.respawnDelayMs = 500;
+      if (this.queue.length > 0) this.flushSoon();
       return;
     }
     const batch = thread.batch;
@@ -166,13 +173,17 @@ export class ThreadedBuiltinEncoder implements Encoder {
       // Copies: a cached vector must not keep its whole batch's buffer alive.
       job.resolve(job.texts.map(() => reply.vectors.slice(row * this.dimensions, ++row * this.dimensions)));
     }
+    if (this.queue.length > 0) this.send(thread, this.take(this.options.maxBatch));
   }
 
   /**
    * Prompts that arrive in one turn of the event loop are shared out once its I/O has been read
-   * (setImmediate): each idle thread and the calling thread take an equal share (at most maxBatch)
-   * rather than wait, so both stay busy under load; a lone prompt goes to an idle thread. What is
-   * left is shared out on the next turn.
+   * (setImmediate). While the event loop is busy (utilisation above BUSY_LOOP over the last
+   * LOOP_SAMPLE_MS) and the threads are at most a batch behind, all of them go to the threads: a
+   * thread's caches hold the encoder's tables, the event loop's hold the HTTP work, and encoding
+   * there costs more. Otherwise each idle thread and the event loop take an equal share (at most
+   * maxBatch) rather than wait, and what is left is shared out on the next turn. A thread that
+   * answers takes the next batch from the queue at once.
    */
   private flushSoon(): void {
     if (this.flushing) return;
@@ -187,13 +198,30 @@ export class ThreadedBuiltinEncoder implements Encoder {
     if (this.readyThreads === 0) return this.drainHere(this.queue.splice(0));
     const idle = this.threads.filter((thread) => thread.ready && !thread.batch);
     const queued = this.queue.reduce((sum, job) => sum + job.texts.length, 0);
-    const share = Math.min(this.options.maxBatch, Math.ceil(queued / (idle.length + 1)));
+    const threadsOnly = queued <= this.options.maxBatch && this.loopBusy();
+    const takers = idle.length + (threadsOnly ? 0 : 1);
+    // Every thread busy and so is the event loop: the queue goes to the first thread that answers.
+    if (takers === 0) return;
+    const share = Math.min(this.options.maxBatch, Math.ceil(queued / takers));
     for (const thread of idle) {
       if (this.queue.length === 0) return;
       this.send(thread, this.take(share));
     }
-    if (this.queue.length > 0) this.drainHere(this.take(share));
+    if (threadsOnly || this.queue.length === 0) return;
+    this.drainHere(this.take(share));
     if (this.queue.length > 0) this.flushSoon();
+  }
+
+  /** Whether the event loop was busy more than BUSY_LOOP of the time lately (sampled every LOOP_SAMPLE_MS). */
+  private loopBusy(): boolean {
+    const now = performance.now();
+    if (now - this.loopSampledAt >= LOOP_SAMPLE_MS) {
+      const sample = performance.eventLoopUtilization();
+      this.busyLoop = performance.eventLoopUtilization(sample, this.loopSample).utilization > BUSY_LOOP;
+      this.loopSample = sample;
+      this.loopSampledAt = now;
+    }
+    return this.busyLoop;
   }
 
   private take(count: number): Job[] {
@@ -227,6 +255,8 @@ export class ThreadedBuiltinEncoder implements Encoder {
     if (at < 0) return;
     this.threads.splice(at, 1);
     void this.retire(thread);
+    // Prompts queued for the threads: shared out again (on the event loop when no thread is left).
+    if (this.queue.length > 0) this.flushSoon();
     if (this.closed) return;
     this.options.onProblem?.(message, error);
     const delay = this.respawnDelayMs;
