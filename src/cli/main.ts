@@ -66,6 +66,8 @@ export function buildCli(): Command {
     .option('--exclude <tasks>', 'comma-separated tasks to route without (out-of-domain protocol)')
     .action(async (prompt: string, options) => {
       const config = configFrom(options, { logLevel: 'warn', cache: { redisUrl: undefined } });
+      // One prompt: not worth starting an encoder thread, unless asked for.
+      config.encoder.workers ??= 0;
       const gateway = await createGateway(config, createLogger('warn'));
       const decision = await gateway.router.route(prompt, { excludeTasks: options.exclude?.split(',').filter(Boolean) });
       console.log(JSON.stringify({ tasks: decision.tasks, adapters: decision.adapters, encoder: gateway.encoder.fingerprint }, null, 2));
