@@ -49,8 +49,7 @@ function servingBuiltin(settings: EncoderSettings, tasks: ExampleSets, observer:
   const local = fitBuiltin(settings, tasks);
   const threads = encoderWorkers(settings);
   if (threads === 0) return local;
-  const examples = tasks.map((task) => [...task.examples]);
-  return new ThreadedBuiltinEncoder(local, examples, builtinOptions(settings), {
+  return new ThreadedBuiltinEncoder(local, tasks.map((task) => task.examples), builtinOptions(settings), {
     threads,
     maxBatch: settings.maxBatch,
     timeoutMs: settings.timeoutMs,

@@ -4,7 +4,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { BuiltinEncoder, type BuiltinEncoderOptions } from './builtin-encoder.js';
 
 export interface EncoderThreadData {
-  examples: string[][];
+  examples: readonly (readonly string[])[];
   options: BuiltinEncoderOptions;
 }
 

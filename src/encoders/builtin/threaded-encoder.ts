@@ -54,6 +54,8 @@ function startWorker(script: URL, workerData: unknown): Worker {
   const code = `import(${JSON.stringify(tsx)}).then(({ tsImport }) => tsImport(${JSON.stringify(script.href)}, ${JSON.stringify(import.meta.url)}))`;
   return new Worker(code, { eval: true, workerData });
 }
+
+const FIRST_RESPAWN_DELAY_MS = 500;
 const MAX_RESPAWN_DELAY_MS = 60_000;
 const BUSY_LOOP = 0.85;
 const LOOP_SAMPLE_MS = 20;
@@ -73,7 +75,7 @@ export class ThreadedBuiltinEncoder implements Encoder {
   private readonly threads: Thread[] = [];
   private readonly queue: Job[] = [];
   private nextBatchId = 0;
-  private respawnDelayMs = 500;
+  private respawnDelayMs = FIRST_RESPAWN_DELAY_MS;
   private closed = false;
   private flushing = false;
   private loopSample = performance.eventLoopUtilization();
@@ -84,7 +86,7 @@ export class ThreadedBuiltinEncoder implements Encoder {
 
   constructor(
     private readonly local: BuiltinEncoder,
-    private readonly examples: string[][],
+    private readonly examples: readonly (readonly string[])[],
     private readonly fitOptions: BuiltinEncoderOptions,
     private readonly options: EncoderThreadsOptions,
   ) {
@@ -103,12 +105,13 @@ export class ThreadedBuiltinEncoder implements Encoder {
     return this.threads.filter((thread) => thread.ready).length;
   }
 
+  private get anyThreadReady(): boolean {
+    return this.threads.some((thread) => thread.ready);
+  }
+
   async encode(texts: readonly string[], purpose: EncodePurpose = 'query'): Promise<Float32Array[]> {
     if (purpose === 'example' || texts.length === 0) return this.encodeHere(texts);
-    if (this.readyThreads === 0) {
-      this.options.onEncoded?.('event_loop', texts.length);
-      return this.encodeHere(texts);
-    }
+    if (!this.anyThreadReady) return this.encodePromptsHere(texts);
     return new Promise((resolve, reject) => {
       this.queue.push({ texts, resolve, reject });
       this.flushSoon();
@@ -127,12 +130,17 @@ export class ThreadedBuiltinEncoder implements Encoder {
     return texts.map((text) => this.local.encodeOne(text));
   }
 
+  /** Prompts (not task examples), counted as encoded on the event loop. */
+  private encodePromptsHere(texts: readonly string[]): Float32Array[] {
+    this.options.onEncoded?.('event_loop', texts.length);
+    return this.encodeHere(texts);
+  }
+
   /** Queued prompts, encoded on the calling thread. */
   private drainHere(jobs: readonly Job[]): void {
-    if (jobs.length > 0) this.options.onEncoded?.('event_loop', jobs.reduce((sum, job) => sum + job.texts.length, 0));
     for (const job of jobs) {
       try {
-        job.resolve(this.encodeHere(job.texts));
+        job.resolve(this.encodePromptsHere(job.texts));
       } catch (error) {
         job.reject(error);
       }
@@ -159,7 +167,7 @@ export class ThreadedBuiltinEncoder implements Encoder {
       }
       thread.ready = true;
       thread.worker.unref();
-      this.respawnDelayMs = 500;
+      this.respawnDelayMs = FIRST_RESPAWN_DELAY_MS;
       if (this.queue.length > 0) this.flushSoon();
       return;
     }
@@ -195,7 +203,7 @@ export class ThreadedBuiltinEncoder implements Encoder {
   }
 
   private flush(): void {
-    if (this.readyThreads === 0) return this.drainHere(this.queue.splice(0));
+    if (!this.anyThreadReady) return this.drainHere(this.queue.splice(0));
     const idle = this.threads.filter((thread) => thread.ready && !thread.batch);
     const queued = this.queue.reduce((sum, job) => sum + job.texts.length, 0);
     const threadsOnly = queued <= this.options.maxBatch && this.loopBusy();
