@@ -1,9 +1,14 @@
 import { hash } from 'node:crypto';
 
-/** Cache key of one text under one encoder: fingerprint + SHA-256 of the UTF-8 text. */
-export function embeddingKey(fingerprint: string, text: string): string {
+/** SHA-256 of the UTF-8 text, hex: what cache keys hold instead of the text. */
+export function textDigest(text: string): string {
   // One-shot hashing: several times cheaper than a Hash object for prompt-sized texts.
-  return `${fingerprint}:${hash('sha256', text, 'hex')}`;
+  return hash('sha256', text, 'hex');
+}
+
+/** Cache key of one text under one encoder: fingerprint + the text's digest. */
+export function embeddingKey(fingerprint: string, text: string, digest = textDigest(text)): string {
+  return `${fingerprint}:${digest}`;
 }
 
 export function float32ToBuffer(vector: Float32Array): Buffer {

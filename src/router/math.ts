@@ -17,11 +17,14 @@ export interface WeightedAdapter {
 /** softmax(x / temperature), stable for large inputs. */
 export function softmax(values: readonly number[], temperature: number): number[] {
   if (!(temperature > 0)) throw new RangeError('temperature must be > 0');
-  if (values.length === 0) return [];
-  const max = Math.max(...values);
-  const exps = values.map((value) => Math.exp((value - max) / temperature));
-  const sum = exps.reduce((a, b) => a + b, 0);
-  return exps.map((value) => value / sum);
+  // Plain loops: this runs for every routed prompt, on a handful of values.
+  let max = -Infinity;
+  for (const value of values) max = Math.max(max, value);
+  const weights = new Array<number>(values.length);
+  let sum = 0;
+  for (let i = 0; i < values.length; i++) sum += weights[i] = Math.exp((values[i] - max) / temperature);
+  for (let i = 0; i < values.length; i++) weights[i] /= sum;
+  return weights;
 }
 
 /** The k most similar, highest first; equal similarities keep the id order so results are deterministic. */
@@ -35,20 +38,21 @@ export function bySimilarityThenId(a: ScoredTask, b: ScoredTask): number {
 
 export function weighTasks(tasks: readonly ScoredTask[], temperature: number): WeightedTask[] {
   const weights = softmax(tasks.map((task) => task.similarity), temperature);
-  return tasks.map((task, i) => ({ ...task, weight: weights[i] }));
+  return tasks.map((task, i) => ({ id: task.id, similarity: task.similarity, weight: weights[i] }));
 }
 
 /** Replaces each task by its adapter and sums the weights of tasks sharing an adapter; heaviest first. */
 export function tasksToAdapters(tasks: readonly WeightedTask[], adapterOf: (taskId: string) => string | undefined): WeightedAdapter[] {
-  const totals = new Map<string, number>();
+  // At most top_k (64) entries: a linear search beats a Map here.
+  const adapters: WeightedAdapter[] = [];
   for (const task of tasks) {
-    const adapter = adapterOf(task.id);
-    if (adapter === undefined) continue;
-    totals.set(adapter, (totals.get(adapter) ?? 0) + task.weight);
+    const id = adapterOf(task.id);
+    if (id === undefined) continue;
+    const seen = adapters.find((adapter) => adapter.id === id);
+    if (seen) seen.weight += task.weight;
+    else adapters.push({ id, weight: task.weight });
   }
-  return [...totals]
-    .map(([id, weight]) => ({ id, weight }))
-    .sort((a, b) => b.weight - a.weight || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return adapters.sort((a, b) => b.weight - a.weight || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
 }
 
 /** Renormalised mean of L2-normalised vectors: a task's embedding from its examples' embeddings. */

@@ -1,6 +1,7 @@
-import { createHash, hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { CachingEncoder, EmbeddingSource } from '../cache/caching-encoder.js';
+import { textDigest } from '../cache/keys.js';
 import { bestAdapterOf, candidateAdapters, type TaskDefinition, type TaskRegistry } from '../registry/types.js';
 import { calibrateTasks, confidenceOf, evidenceOf, type TaskCalibration } from './calibration.js';
 import { heldOutSimilarities, type EncoderForTasks } from './held-out.js';
@@ -156,13 +157,19 @@ export class Router {
     const temperature = options.temperature ?? this.defaults.temperature;
     const excluded = this.exclusions(options.excludeTasks ?? []);
     const optionsKey = `${topK}\u0000${temperature}\u0000${[...excluded.tasks].sort().join('\u0000')}`;
-    const keys = this.decisions ? texts.map((text) => decisionKey(optionsKey, text)) : [];
+    // One digest per text keys both the decision and the embedding caches.
+    const digests = texts.map(textDigest);
+    const keys = this.decisions ? digests.map((digest) => `${optionsKey}\u0001${digest}`) : [];
     const decisions: (RouteDecision | undefined)[] = keys.map((key) => this.decisions!.get(key));
     const missing = texts.map((_, i) => i).filter((i) => !decisions[i]);
     if (missing.length === 0) return decisions.map((decision) => cachedCopy(decision!));
 
     const started = performance.now();
-    const { vectors, sources } = await this.encoder.embed(missing.map((i) => texts[i]));
+    const { vectors, sources } = await this.encoder.embed(
+      missing.map((i) => texts[i]),
+      'query',
+      missing.map((i) => digests[i]),
+    );
     const embedMs = (performance.now() - started) / missing.length;
     missing.forEach((position, j) => {
       const searchStarted = performance.now();
@@ -307,8 +314,4 @@ function examplesKey(examples: readonly string[]): string {
   const hash = createHash('sha256');
   for (const example of examples) hash.update(example).update('\u0000');
   return hash.digest('base64');
-}
-
-function decisionKey(optionsKey: string, text: string): string {
-  return hash('sha256', `${optionsKey}\u0001${text}`, 'base64');
 }
