@@ -63,15 +63,15 @@ function startWorker(script: URL, workerData: unknown): Worker {
 
 const FIRST_RESPAWN_DELAY_MS = 500;
 const MAX_RESPAWN_DELAY_MS = 60_000;
-const BUSY_LOOP = 0.85;
-const LOOP_SAMPLE_MS = 20;
+// A turn of the event loop that found no I/O takes a few microseconds; one that served a request, tens.
+const IDLE_TURN_MS = 0.03;
 
 /**
  * The built-in encoder with prompts encoded on worker threads, so that the event loop serves HTTP
  * while another core encodes. Each thread fits the same encoder from the same examples (fitting is
  * deterministic; the fingerprints are compared), so a vector is the same wherever it was computed.
- * Prompts are shared out once per event-loop turn between idle threads and the event loop (see
- * flush). Task examples, and every prompt while no thread is ready (starting, failed, closed), are
+ * Prompts go to idle threads first; the event loop encodes those left queued only in turns it has
+ * nothing else to do (see flush). Task examples, and every prompt while no thread is ready (starting, failed, closed), are
  * encoded on the calling thread: nothing waits for a thread that is not there.
  */
 export class ThreadedBuiltinEncoder implements Encoder {
@@ -84,9 +84,7 @@ export class ThreadedBuiltinEncoder implements Encoder {
   private respawnDelayMs = FIRST_RESPAWN_DELAY_MS;
   private closed = false;
   private flushing = false;
-  private loopSample = performance.eventLoopUtilization();
-  private loopSampledAt = 0;
-  private busyLoop = false;
+  private watchingForIdle = false;
   /** Threads started, batches sent to them and their prompts, prompts encoded on the calling thread. */
   readonly stats = { spawned: 0, batches: 0, threadTexts: 0, localTexts: 0 };
 
@@ -193,12 +191,11 @@ export class ThreadedBuiltinEncoder implements Encoder {
 
   /**
    * Prompts that arrive in one turn of the event loop are shared out once its I/O has been read
-   * (setImmediate). While the event loop is busy (utilisation above BUSY_LOOP over the last
-   * LOOP_SAMPLE_MS) and the threads are at most a batch behind, all of them go to the threads: a
-   * thread's caches hold the encoder's tables, the event loop's hold the HTTP work, and encoding
-   * there costs more. Otherwise each idle thread and the event loop take an equal share (at most
-   * maxBatch) rather than wait, and what is left is shared out on the next turn. A thread that
-   * answers takes the next batch from the queue at once.
+   * (setImmediate): idle threads take equal shares (at most maxBatch each), and a thread that
+   * answers takes the next batch from the queue at once. What the busy threads leave queued, the
+   * event loop encodes itself, one prompt at a time, in turns that found no I/O to do: it never
+   * sits idle while prompts wait, and never delays requests to encode one. Encoding on the event
+   * loop costs more than on a thread (its caches hold the HTTP work, not the encoder's tables).
    */
   private flushSoon(): void {
     if (this.flushing) return;
@@ -212,31 +209,33 @@ export class ThreadedBuiltinEncoder implements Encoder {
   private flush(): void {
     if (!this.anyThreadReady) return this.drainHere(this.queue.splice(0));
     const idle = this.threads.filter((thread) => thread.ready && !thread.batch);
-    const queued = this.queue.reduce((sum, job) => sum + job.texts.length, 0);
-    const threadsOnly = queued <= this.options.maxBatch && this.loopBusy();
-    const takers = idle.length + (threadsOnly ? 0 : 1);
-    // Every thread busy and so is the event loop: the queue goes to the first thread that answers.
-    if (takers === 0) return;
-    const share = Math.min(this.options.maxBatch, Math.ceil(queued / takers));
-    for (const thread of idle) {
-      if (this.queue.length === 0) return;
-      this.send(thread, this.take(share));
+    if (idle.length > 0) {
+      const queued = this.queue.reduce((sum, job) => sum + job.texts.length, 0);
+      const share = Math.min(this.options.maxBatch, Math.ceil(queued / idle.length));
+      for (const thread of idle) if (this.queue.length > 0) this.send(thread, this.take(share));
     }
-    if (threadsOnly || this.queue.length === 0) return;
-    this.drainHere(this.take(share));
-    if (this.queue.length > 0) this.flushSoon();
+    if (this.queue.length > 0) this.encodeWhenIdle();
   }
 
-  /** Whether the event loop was busy more than BUSY_LOOP of the time lately (sampled every LOOP_SAMPLE_MS). */
-  private loopBusy(): boolean {
-    const now = performance.now();
-    if (now - this.loopSampledAt >= LOOP_SAMPLE_MS) {
-      const sample = performance.eventLoopUtilization();
-      this.busyLoop = performance.eventLoopUtilization(sample, this.loopSample).utilization > BUSY_LOOP;
-      this.loopSample = sample;
-      this.loopSampledAt = now;
-    }
-    return this.busyLoop;
+  /**
+   * While prompts are queued, checks every turn of the event loop (setImmediate keeps the loop
+   * polling without blocking) and encodes one here when the turn before was idle: it took no more
+   * than IDLE_TURN_MS, so the loop found no I/O to do.
+   */
+  private encodeWhenIdle(): void {
+    if (this.watchingForIdle) return;
+    this.watchingForIdle = true;
+    let turnStarted = performance.now();
+    const check = () => {
+      if (this.queue.length > 0 && performance.now() - turnStarted <= IDLE_TURN_MS) this.drainHere(this.take(1));
+      if (this.queue.length === 0) {
+        this.watchingForIdle = false;
+        return;
+      }
+      turnStarted = performance.now();
+      setImmediate(check);
+    };
+    setImmediate(check);
   }
 
   private take(count: number): Job[] {
