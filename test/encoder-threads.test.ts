@@ -1,5 +1,4 @@
 import t from 'tap';
-import { readdirSync, readFileSync } from 'node:fs';
 import { BuiltinEncoder, DEFAULT_BUILTIN_ENCODER_OPTIONS } from '../src/encoders/builtin/builtin-encoder.js';
 import { ThreadedBuiltinEncoder, type EncoderThreadsOptions } from '../src/encoders/builtin/threaded-encoder.js';
 import { encoderWorkers, prepareEncoder } from '../src/encoders/kinds.js';
@@ -169,34 +168,6 @@ t.test('LORAUTER_ENCODER_WORKERS: threads for the serving encoder only', async (
   await serving.started();
   t.equal(serving.readyThreads, 2);
   t.equal(serving.fingerprint, two.forTasks(groups).fingerprint);
-});
-
-/** Nice value of each thread of this process (Linux: field 19 of /proc/self/task/<tid>/stat). */
-function threadNiceValues(): Map<number, number> {
-  return new Map(
-    readdirSync('/proc/self/task').map((tid) => [Number(tid), Number(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ')[16])]),
-  );
-}
-
-t.test('LORAUTER_ENCODER_WORKER_NICE: the encoder threads, and only they, run at that nice value', { skip: process.platform !== 'linux' && 'per-thread nice values are Linux only' }, async (t) => {
-  const settings = (env: Record<string, string>) => loadConfig({ env }).encoder;
-  t.equal(settings({}).workerNice, 10, 'default');
-  t.throws(() => settings({ LORAUTER_ENCODER_WORKER_NICE: '20' }), /workerNice/);
-  const groups = examples.map((group) => ({ examples: group }));
-  const own = threadNiceValues().get(process.pid)!;
-  for (const [nice, expected] of [
-    ['13', 2],
-    ['0', 0],
-  ] as const) {
-    const prepared = await prepareEncoder(settings({ LORAUTER_ENCODER_WORKERS: '2', LORAUTER_ENCODER_WORKER_NICE: nice }));
-    const serving = prepared.forServing!(groups) as ThreadedBuiltinEncoder;
-    await serving.started();
-    const lowered = [...threadNiceValues()].filter(([, value]) => value !== own);
-    t.equal(lowered.length, expected, `nice ${nice}: ${expected} threads below the process's priority`);
-    t.ok(lowered.every(([, value]) => value === Number(nice)), `nice ${nice}: ${JSON.stringify(lowered)}`);
-    t.equal(threadNiceValues().get(process.pid), own, 'the event loop keeps its priority');
-    await serving.close();
-  }
 });
 
 t.test('the gateway routes the same with and without encoder threads; a rebuilt router closes the old threads', async (t) => {

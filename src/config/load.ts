@@ -87,7 +87,6 @@ export const ENVIRONMENT: Record<string, (envName: string) => Setter> = {
   LORAUTER_ENCODER_EXAMPLE_PREFIX: (e) => at(['encoder', 'examplePrefix'], text, e),
   LORAUTER_ENCODER_THREADS: (e) => at(['encoder', 'threads'], integer, e),
   LORAUTER_ENCODER_WORKERS: (e) => at(['encoder', 'workers'], integer, e),
-  LORAUTER_ENCODER_WORKER_NICE: (e) => at(['encoder', 'workerNice'], integer, e),
   LORAUTER_ENCODER_MAX_BATCH: (e) => at(['encoder', 'maxBatch'], integer, e),
   LORAUTER_ENCODER_BATCH_WAIT_MS: (e) => at(['encoder', 'batchWaitMs'], number, e),
   LORAUTER_ENCODER_TIMEOUT_MS: (e) => at(['encoder', 'timeoutMs'], integer, e),

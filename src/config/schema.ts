@@ -22,7 +22,6 @@ export const EncoderSettingsSchema = Type.Object(
     examplePrefix: Type.String({ default: '', description: 'prepended to task examples before encoding' }),
     threads: Type.Integer({ minimum: 1, maximum: 256, default: 1, description: 'onnx: intra-op threads' }),
     workers: Type.Optional(Type.Integer({ minimum: 0, maximum: 64, description: 'builtin: worker threads that encode prompts (0: on the event loop; unset: 1 when more than one CPU is available)' })),
-    workerNice: Type.Integer({ minimum: 0, maximum: 19, default: 10, description: 'builtin, Linux: nice value of the encoder worker threads, so that the event loop wins a shared core (0: same priority)' }),
     maxBatch: Type.Integer({ minimum: 1, maximum: 4096, default: 32, description: 'texts in one model run, embeddings request or batch for a worker thread' }),
     batchWaitMs: Type.Number({ minimum: 0, maximum: 1000, default: 2, description: 'longest wait for a micro-batch to fill' }),
     hybridWeight: Type.Number({ minimum: 0, maximum: 1, default: 0.5, description: 'hybrid: weight of the neural cosine' }),

@@ -9,17 +9,11 @@ import type { EncoderThreadData, EncoderThreadReply } from './encoder-thread.js'
 export interface EncoderThreadsOptions {
   /** Worker threads that encode prompts. */
   threads: number;
-  /**
-   * Nice value of the threads (Linux), 0 to leave them at the event loop's priority. Where a
-   * thread and the event loop (or another process) share a core, the event loop, which every
-   * request waits on, runs first.
-   */
-  nice?: number;
   /** Most prompts sent to a thread in one message. */
   maxBatch: number;
   /** A batch not answered within this long is encoded on the calling thread and its worker replaced. */
   timeoutMs: number;
-  /** Told when a thread fails or disagrees with the local fit (the encoder goes on without it), or cannot take its nice value. */
+  /** Told when a thread fails or disagrees with the local fit; the encoder goes on without it. */
   onProblem?: (message: string, error?: unknown) => void;
   /** Told how many prompts were encoded, and where. */
   onEncoded?: (thread: EncodingThread, count: number) => void;
@@ -152,7 +146,7 @@ export class ThreadedBuiltinEncoder implements Encoder {
   }
 
   private spawn(): void {
-    const data: EncoderThreadData = { examples: this.examples, options: this.fitOptions, nice: this.options.nice ?? 0 };
+    const data: EncoderThreadData = { examples: this.examples, options: this.fitOptions };
     const worker = startWorker(this.options.script ?? THREAD_SCRIPT, data);
     const thread: Thread = { worker, ready: false };
     this.threads.push(thread);
@@ -169,7 +163,6 @@ export class ThreadedBuiltinEncoder implements Encoder {
         void this.close();
         return;
       }
-      if (reply.niceError) this.options.onProblem?.(`an encoder thread keeps the event loop's priority (nice ${this.options.nice}: ${reply.niceError})`);
       thread.ready = true;
       thread.worker.unref();
       this.respawnDelayMs = FIRST_RESPAWN_DELAY_MS;
