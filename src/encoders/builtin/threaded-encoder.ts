@@ -186,9 +186,10 @@ export class ThreadedBuiltinEncoder implements Encoder {
    * Prompts that arrive in one turn of the event loop are shared out once its I/O has been read
    * (setImmediate): idle threads take equal shares (at most maxBatch each), and a thread that
    * answers takes the next batch from the queue at once. What the busy threads leave queued, the
-   * event loop encodes itself, one prompt at a time, in turns that found no I/O to do: it never
-   * sits idle while prompts wait, and never delays requests to encode one. Encoding on the event
-   * loop costs more than on a thread (its caches hold the HTTP work, not the encoder's tables).
+   * event loop encodes itself, one call's prompts at a time, in turns that found no I/O to do: it
+   * never sits idle while prompts wait, and I/O that arrives meanwhile waits for one call at most.
+   * Encoding on the event loop costs more than on a thread (its caches hold the HTTP work, not the
+   * encoder's tables), so it does not take a share up front.
    */
   private flushSoon(): void {
     if (this.flushing) return;
@@ -212,8 +213,8 @@ export class ThreadedBuiltinEncoder implements Encoder {
 
   /**
    * While prompts are queued, checks every turn of the event loop (setImmediate keeps the loop
-   * polling without blocking) and encodes one here when the turn before was idle: it took no more
-   * than IDLE_TURN_MS, so the loop found no I/O to do.
+   * polling without blocking) and encodes one queued call here when the turn before was idle: it
+   * took no more than IDLE_TURN_MS, so the loop found no I/O to do.
    */
   private encodeWhenIdle(): void {
     if (this.watchingForIdle) return;
