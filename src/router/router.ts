@@ -6,6 +6,7 @@ import { bestAdapterOf, candidateAdapters, type TaskDefinition, type TaskRegistr
 import { calibrateTasks, confidenceOf, evidenceOf, type TaskCalibration } from './calibration.js';
 import { heldOutSimilarities, type EncoderForTasks } from './held-out.js';
 import { dotAt, meanOfNormalized, tasksToAdapters, vectorNorm, weighTasks, type WeightedAdapter, type WeightedTask } from './math.js';
+import { RowDots } from './simd/row-dots.js';
 import { TaskIndex, type TaskIndexOptions } from './task-index.js';
 
 export interface RouteOptions {
@@ -79,7 +80,7 @@ export class Router {
     private readonly index: TaskIndex,
     private readonly calibrations: Map<string, TaskCalibration>,
     private readonly states: Map<string, TaskState>,
-    private readonly base: { key: string; vectors: UnitRows },
+    private readonly base: { key: string; vectors: BaseRows },
     readonly defaults: RouterDefaults,
   ) {
     this.tasksById = new Map(registry.tasks.map((task) => [task.id, task]));
@@ -121,7 +122,7 @@ export class Router {
       defaults.index,
     );
     const calibrations = calibrateTasks(ordered.map((state) => state.samples));
-    const base = baseChanged ? { key: baseKey, vectors: unitRows(vectors.slice(next)) } : reusable!.base;
+    const base = baseChanged ? { key: baseKey, vectors: baseRows(vectors.slice(next)) } : reusable!.base;
     return new Router(registry, encoder, index, new Map(registry.tasks.map((task, i) => [task.id, calibrations[i]])), states, base, defaults);
   }
 
@@ -202,7 +203,7 @@ export class Router {
     if (!top) return { confidence: 0 };
     const confidence = confidenceOf(evidenceOf(top.similarity, query), this.calibrations.get(top.id)!);
     const norm = vectorNorm(query);
-    const baseSimilarity = nearest(this.base.vectors, query, norm);
+    const baseSimilarity = nearestBase(this.base.vectors, query, norm);
     const margin = this.defaults.baseMargin ?? 0;
     // The bound settles most prompts without comparing with every example of the chosen tasks.
     if (baseSimilarity !== undefined && baseSimilarity >= this.taskSimilarityBound(tasks) + margin && baseSimilarity >= this.taskSimilarityForBase(tasks, query, norm) + margin) {
@@ -266,6 +267,27 @@ interface UnitRows {
   dimensions: number;
   /** Norm of the mean of the rows. */
   meanNorm: number;
+}
+
+/** The base examples: compared with every prompt, so with the SIMD kernel. */
+interface BaseRows {
+  count: number;
+  dots: RowDots;
+}
+
+function baseRows(vectors: readonly Float32Array[]): BaseRows {
+  const { rows, count, dimensions } = unitRows(vectors);
+  return { count, dots: new RowDots(rows, count, dimensions) };
+}
+
+/** Highest cosine between the query (of norm `norm`) and the base examples; undefined when there are none. */
+function nearestBase({ count, dots }: BaseRows, query: Float32Array, norm: number): number | undefined {
+  if (count === 0) return undefined;
+  if (norm === 0) return 0;
+  const similarities = dots.with(query);
+  let best = -Infinity;
+  for (let row = 0; row < count; row++) best = Math.max(best, similarities[row]);
+  return best / norm;
 }
 
 function unitRows(vectors: readonly Float32Array[]): UnitRows {

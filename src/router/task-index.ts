@@ -1,5 +1,6 @@
 import hnswlib from 'hnswlib-node';
-import { dotAt, vectorNorm, type ScoredTask } from './math.js';
+import { vectorNorm, type ScoredTask } from './math.js';
+import { RowDots } from './simd/row-dots.js';
 
 const { HierarchicalNSW } = hnswlib;
 type Hnsw = InstanceType<typeof HierarchicalNSW>;
@@ -36,8 +37,8 @@ interface SharedGraph {
  * the background once deleted points pile up.
  */
 export class TaskIndex {
-  /** Unit task vectors, row-major, when scanned exactly. */
-  private readonly matrix: Float32Array | undefined;
+  /** Unit task vectors, when scanned exactly. */
+  private readonly matrix: RowDots | undefined;
   private readonly graph: SharedGraph | undefined;
   /** HNSW label → task id ('' for a deleted point), as of this index's generation. */
   private readonly labels: string[];
@@ -64,11 +65,12 @@ export class TaskIndex {
     this.labels = [...taskIds];
     this.generation = 0;
     if (!TaskIndex.usesHnsw(taskIds.length, dimensions, options)) {
-      this.matrix = new Float32Array(taskIds.length * dimensions);
+      const rows = new Float32Array(taskIds.length * dimensions);
       embeddings.forEach((embedding, row) => {
         const norm = vectorNorm(embedding);
-        for (let d = 0; d < dimensions; d++) this.matrix![row * dimensions + d] = norm > 0 ? embedding[d] / norm : 0;
+        for (let d = 0; d < dimensions; d++) rows[row * dimensions + d] = norm > 0 ? embedding[d] / norm : 0;
       });
+      this.matrix = new RowDots(rows, taskIds.length, dimensions);
       return;
     }
     this.graph = TaskIndex.emptyGraph(taskIds.length, dimensions, options);
@@ -165,11 +167,11 @@ export class TaskIndex {
   }
 
   private scan(query: Float32Array, count: number): ScoredTask[] {
-    const { matrix, dimensions } = this;
+    const dots = this.matrix!.with(query);
     const scale = 1 / vectorNorm(query);
     const best: ScoredTask[] = [];
     for (let row = 0; row < this.taskIds.length; row++) {
-      const similarity = dotAt(matrix!, row * dimensions, query, dimensions) * scale;
+      const similarity = dots[row] * scale;
       if (best.length === count && similarity <= best[count - 1].similarity) continue;
       // Insertion into the short sorted list of the best so far; ties keep the lower label first.
       let at = Math.min(best.length, count - 1);
