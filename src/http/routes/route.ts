@@ -1,11 +1,17 @@
 import type { FastifyPluginAsync } from 'fastify';
+import fastJson from 'fast-json-stringify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Gateway } from '../../gateway.js';
 import type { RouteDecision } from '../../router/router.js';
 import { invalidRequest } from '../../errors.js';
 import { promptFromMessages } from '../prompt.js';
 import { reportDecision, routeChat, routeRequestTexts } from '../routing.js';
-import { ErrorResponse, RouteRequest, RouteResponse } from '../schemas.js';
+import { ErrorResponse, RouteDecisionSchema, RouteRequest, RouteResponse } from '../schemas.js';
+
+// One decision, the usual answer, with a serializer compiled from its schema (about twice as fast
+// as JSON.stringify); a batch's list, and errors, with JSON.stringify.
+const decisionJson = fastJson(RouteDecisionSchema);
+const routeJson = (data: { object: string }) => (data.object === 'lorauter.route' ? decisionJson(data) : JSON.stringify(data));
 
 /** What /v1/route uses. */
 export type RouteServices = Pick<Gateway, 'config' | 'router' | 'encoder' | 'metrics'>;
@@ -38,7 +44,7 @@ export const routePlugin: FastifyPluginAsync<{ gateway: RouteServices }> = async
         response: { 200: RouteResponse, '4xx': ErrorResponse },
       },
       // The response schema documents the shape; serialising a union with it would validate every branch per reply.
-      serializerCompiler: () => (data) => JSON.stringify(data),
+      serializerCompiler: () => (data) => routeJson(data as { object: string }),
     },
     async (request) => {
       const body = request.body;
