@@ -81,6 +81,16 @@ export function cosine(a: Float32Array, b: Float32Array): number {
   return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb);
 }
 
+/** The vectors L2-normalised, row-major in one array (a zero vector stays zero). */
+export function unitRowMatrix(vectors: readonly Float32Array[], dimensions: number): Float32Array {
+  const rows = new Float32Array(vectors.length * dimensions);
+  vectors.forEach((vector, row) => {
+    const norm = vectorNorm(vector);
+    if (norm > 0) for (let d = 0; d < dimensions; d++) rows[row * dimensions + d] = vector[d] / norm;
+  });
+  return rows;
+}
+
 export function vectorNorm(vector: Float32Array): number {
   return Math.sqrt(dotAt(vector, 0, vector, vector.length));
 }

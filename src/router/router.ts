@@ -5,7 +5,7 @@ import { textDigest } from '../cache/keys.js';
 import { bestAdapterOf, candidateAdapters, type TaskDefinition, type TaskRegistry } from '../registry/types.js';
 import { calibrateTasks, confidenceOf, evidenceOf, type TaskCalibration } from './calibration.js';
 import { heldOutSimilarities, type EncoderForTasks } from './held-out.js';
-import { dotAt, meanOfNormalized, tasksToAdapters, vectorNorm, weighTasks, type WeightedAdapter, type WeightedTask } from './math.js';
+import { dotAt, meanOfNormalized, tasksToAdapters, unitRowMatrix, vectorNorm, weighTasks, type WeightedAdapter, type WeightedTask } from './math.js';
 import { RowDots } from './simd/row-dots.js';
 import { TaskIndex, type TaskIndexOptions } from './task-index.js';
 
@@ -276,8 +276,8 @@ interface BaseRows {
 }
 
 function baseRows(vectors: readonly Float32Array[]): BaseRows {
-  const { rows, count, dimensions } = unitRows(vectors);
-  return { count, dots: new RowDots(rows, count, dimensions) };
+  const dimensions = vectors[0]?.length ?? 0;
+  return { count: vectors.length, dots: new RowDots(unitRowMatrix(vectors, dimensions), vectors.length, dimensions) };
 }
 
 /** Highest cosine between the query (of norm `norm`) and the base examples; undefined when there are none. */
@@ -292,12 +292,9 @@ function nearestBase({ count, dots }: BaseRows, query: Float32Array, norm: numbe
 
 function unitRows(vectors: readonly Float32Array[]): UnitRows {
   const dimensions = vectors[0]?.length ?? 0;
-  const rows = new Float32Array(vectors.length * dimensions);
+  const rows = unitRowMatrix(vectors, dimensions);
   const sum = new Float64Array(dimensions);
-  vectors.forEach((vector, row) => {
-    const norm = vectorNorm(vector);
-    if (norm > 0) for (let d = 0; d < dimensions; d++) sum[d] += rows[row * dimensions + d] = vector[d] / norm;
-  });
+  for (let at = 0; at < rows.length; at++) sum[at % dimensions] += rows[at];
   const meanNorm = vectors.length > 0 ? Math.sqrt(sum.reduce((total, value) => total + value * value, 0)) / vectors.length : 0;
   return { rows, count: vectors.length, dimensions, meanNorm };
 }

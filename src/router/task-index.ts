@@ -1,5 +1,5 @@
 import hnswlib from 'hnswlib-node';
-import { vectorNorm, type ScoredTask } from './math.js';
+import { unitRowMatrix, vectorNorm, type ScoredTask } from './math.js';
 import { RowDots } from './simd/row-dots.js';
 
 const { HierarchicalNSW } = hnswlib;
@@ -65,12 +65,7 @@ export class TaskIndex {
     this.labels = [...taskIds];
     this.generation = 0;
     if (!TaskIndex.usesHnsw(taskIds.length, dimensions, options)) {
-      const rows = new Float32Array(taskIds.length * dimensions);
-      embeddings.forEach((embedding, row) => {
-        const norm = vectorNorm(embedding);
-        for (let d = 0; d < dimensions; d++) rows[row * dimensions + d] = norm > 0 ? embedding[d] / norm : 0;
-      });
-      this.matrix = new RowDots(rows, taskIds.length, dimensions);
+      this.matrix = new RowDots(unitRowMatrix(embeddings, dimensions), taskIds.length, dimensions);
       return;
     }
     this.graph = TaskIndex.emptyGraph(taskIds.length, dimensions, options);
