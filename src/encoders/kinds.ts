@@ -51,7 +51,6 @@ function servingBuiltin(settings: EncoderSettings, tasks: ExampleSets, observer:
   if (threads === 0) return local;
   return new ThreadedBuiltinEncoder(local, tasks.map((task) => task.examples), builtinOptions(settings), {
     threads,
-    maxBatch: settings.maxBatch,
     timeoutMs: settings.timeoutMs,
     onProblem: observer.problem?.bind(observer),
     onEncoded: observer.encoded?.bind(observer),
