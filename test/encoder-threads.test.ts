@@ -67,8 +67,17 @@ t.test('idle threads take the prompts; the event loop encodes what stays queued,
     t.same(bits(vectors.flat()), bits(prompts.slice(from, from + count).map((prompt) => local.encodeOne(prompt))));
     return { worker: encoded.worker - before.worker, event_loop: encoded.event_loop - before.event_loop };
   };
+  const one = { worker: 0, event_loop: 0 };
+  for (let i = 0; i < 20; i++) {
+    const counts = await burst(i, 1);
+    one.worker += counts.worker;
+    one.event_loop += counts.event_loop;
+  }
+  t.same(one, { worker: 20, event_loop: 0 }, 'one prompt at a time, the loop idle: each waits for the idle thread to wake and take it');
   const idle = await burst(20, 100);
-  t.ok(idle.event_loop > 0 && idle.worker > 0, `100 queued, the loop otherwise idle: the thread took ${idle.worker}, the event loop ${idle.event_loop}`);
+  // The event loop helps only in turns without other work, and collecting the thread's results is work: how many
+  // it takes depends on the thread's speed (the hanging-thread test below checks that it does take them).
+  t.equal(idle.worker + idle.event_loop, 100, `100 queued, the loop otherwise idle: the thread took ${idle.worker}, the event loop ${idle.event_loop}`);
   // Every turn of the event loop busy for 0.5 ms, as when it serves requests.
   let serving = true;
   const serve = () => {
@@ -107,15 +116,24 @@ t.test('before its threads are ready, and after close, prompts are encoded here'
   t.equal(encoder.stats.threadTexts, onThread, 'closed: nothing queued');
 });
 
-t.test('a thread that holds a prompt too long: the prompt is encoded here, the thread replaced', async (t) => {
-  const { local, encoder, problems } = threaded({ timeoutMs: 200, script: fixture('hanging-thread.ts') });
+t.test('a thread that holds a prompt too long: the others are encoded here at once, it after the timeout, the thread replaced', async (t) => {
+  const { local, encoder, problems, encoded } = threaded({ timeoutMs: 200, script: fixture('hanging-thread.ts') });
   t.teardown(() => encoder.close());
   await encoder.started();
   const started = performance.now();
-  const vectors = await Promise.all(prompts.slice(0, 6).map((prompt) => encoder.encode([prompt])));
-  const waited = performance.now() - started;
+  const answeredAfter: number[] = [];
+  const vectors = await Promise.all(
+    prompts.slice(0, 6).map(async (prompt) => {
+      const vector = await encoder.encode([prompt]);
+      answeredAfter.push(performance.now() - started);
+      return vector;
+    }),
+  );
   t.same(bits(vectors.flat()), bits(prompts.slice(0, 6).map((prompt) => local.encodeOne(prompt))));
-  t.ok(waited >= 150 && waited < 2000, `answered after the timeout (${Math.round(waited)} ms)`);
+  answeredAfter.sort((a, b) => a - b);
+  t.ok(answeredAfter[4] < 150, `the 5 the thread did not take: encoded on the idle event loop at once (last after ${Math.round(answeredAfter[4])} ms)`);
+  t.ok(answeredAfter[5] >= 190 && answeredAfter[5] < 2000, `the one it held: after the timeout (${Math.round(answeredAfter[5])} ms)`);
+  t.same(encoded, { worker: 0, event_loop: 6 });
   t.match(problems, [/did not answer within 200 ms/]);
   await new Promise((resolve) => setTimeout(resolve, 900));
   await encoder.started();
