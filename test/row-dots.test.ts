@@ -1,7 +1,5 @@
 import t from 'tap';
 import { RowDots } from '../src/router/simd/row-dots.js';
-import { ROW_DOTS_WASM } from '../src/router/simd/row-dots-wasm.js';
-import { compileRowDots } from '../scripts/build-wasm.js';
 
 /** Deterministic pseudo-random numbers in [-1, 1). */
 function numbers(count: number, seed: number): Float32Array {
@@ -40,6 +38,3 @@ t.test('no rows: nothing to compare', async (t) => {
   t.equal(new RowDots(new Float32Array(0), 0, 49).with(numbers(49, 1)).length, 0);
 });
 
-t.test('the shipped module is row-dots.wat compiled (npm run build:wasm)', async (t) => {
-  t.equal(ROW_DOTS_WASM, await compileRowDots());
-});

@@ -1,5 +1,6 @@
 import type { Hash } from 'node:crypto';
 import { choleskyLower, forwardSubstitute } from './cholesky.js';
+import { DenseRowSums } from './simd/dense-sums.js';
 
 /** A sparse vector: `length` pairs of (feature id, value); the arrays may be longer. */
 export interface SparseVector {
@@ -37,12 +38,10 @@ export class CentroidSpanProjection implements Projection {
   private readonly postingValues: Float32Array;
   // Single precision: half the memory an encode reads, which is mostly cache misses under load.
   private readonly denseRows: Float32Array;
+  private readonly denseSums: DenseRowSums;
   private readonly lower: Float64Array;
   private readonly similarities: Float64Array;
   private readonly solved: Float64Array;
-  // Reused per call: the prompt's dense rows (start offsets) and their values.
-  private denseStarts = new Int32Array(256);
-  private denseValues = new Float64Array(256);
 
   constructor(centroids: readonly SparseVector[], vocabularySize: number) {
     const n = centroids.length;
@@ -97,53 +96,26 @@ export class CentroidSpanProjection implements Projection {
       if (row < 0) continue;
       for (let p = offsets[id]; p < offsets[id + 1]; p++) this.denseRows[row * n + tasks[p]] = values[p];
     }
+    this.denseSums = new DenseRowSums(this.denseRows, rows, n);
   }
 
   project(vector: SparseVector): Float32Array {
-    const { featureRefs, postingTasks, postingValues, denseRows, dimensions } = this;
-    if (this.denseStarts.length < vector.length) {
-      this.denseStarts = new Int32Array(2 * vector.length);
-      this.denseValues = new Float64Array(2 * vector.length);
-    }
-    const { denseStarts, denseValues } = this;
+    const { featureRefs, postingTasks, postingValues, denseSums, dimensions } = this;
     const similarities = this.similarities.fill(0);
-    let dense = 0;
+    denseSums.clear();
     for (let i = 0; i < vector.length; i++) {
       const at = 2 * vector.ids[i];
       const ref = featureRefs[at];
       const value = vector.values[i];
       if (ref < 0) {
-        denseStarts[dense] = (-1 - ref) * dimensions;
-        denseValues[dense++] = value;
+        denseSums.add(-1 - ref, value);
         continue;
       }
       for (let p = ref, end = ref + 2 * featureRefs[at + 1]; p < end; p += 2) similarities[postingTasks[p]] += value * postingValues[p + 1];
     }
-    // Dense rows are most of an encode's arithmetic: four tasks at a time, summed in registers.
-    let t = 0;
-    for (; t + 3 < dimensions; t += 4) {
-      let s0 = 0;
-      let s1 = 0;
-      let s2 = 0;
-      let s3 = 0;
-      for (let j = 0; j < dense; j++) {
-        const at = denseStarts[j] + t;
-        const value = denseValues[j];
-        s0 += value * denseRows[at];
-        s1 += value * denseRows[at + 1];
-        s2 += value * denseRows[at + 2];
-        s3 += value * denseRows[at + 3];
-      }
-      similarities[t] += s0;
-      similarities[t + 1] += s1;
-      similarities[t + 2] += s2;
-      similarities[t + 3] += s3;
-    }
-    for (; t < dimensions; t++) {
-      let sum = 0;
-      for (let j = 0; j < dense; j++) sum += denseValues[j] * denseRows[denseStarts[j] + t];
-      similarities[t] += sum;
-    }
+    // Dense rows are most of an encode's arithmetic: summed by a SIMD kernel.
+    const dense = denseSums.sum();
+    for (let t = 0; t < dimensions; t++) similarities[t] += dense[t];
     return forwardSubstitute(this.lower, this.dimensions, similarities, new Float32Array(this.dimensions), this.solved);
   }
 
