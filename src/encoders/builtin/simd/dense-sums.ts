@@ -1,7 +1,7 @@
+import { kernelWithRows, paddedStride } from '../../../simd/kernel-memory.js';
 import { DENSE_SUMS_WASM } from './dense-sums-wasm.js';
 
 const DENSE_SUMS_MODULE = new WebAssembly.Module(Buffer.from(DENSE_SUMS_WASM, 'base64'));
-const PAGE_BYTES = 65536;
 
 type SumsKernel = (starts: number, values: number, count: number, stride: number, out: number) => void;
 
@@ -27,22 +27,17 @@ export class DenseRowSums {
     readonly rowCount: number,
     readonly width: number,
   ) {
-    this.stride = Math.ceil(width / 4) * 4;
-    const rowBytes = rowCount * this.stride * 4;
+    this.stride = paddedStride(width);
     // Rows, then a start and a weight for each row (a selection holds each row at most once), then the sums.
-    this.startsAt = rowBytes;
+    this.startsAt = rowCount * this.stride * 4;
     this.valuesAt = Math.ceil((this.startsAt + rowCount * 4) / 8) * 8;
     this.outAt = this.valuesAt + rowCount * 8;
-    const instance = new WebAssembly.Instance(DENSE_SUMS_MODULE);
-    const memory = instance.exports.memory as WebAssembly.Memory;
-    const pages = Math.ceil((this.outAt + this.stride * 8) / PAGE_BYTES);
-    if (pages > memory.buffer.byteLength / PAGE_BYTES) memory.grow(pages - memory.buffer.byteLength / PAGE_BYTES);
-    const padded = new Float32Array(memory.buffer, 0, rowCount * this.stride);
-    for (let row = 0; row < rowCount; row++) padded.set(rows.subarray(row * width, (row + 1) * width), row * this.stride);
+    const exports = kernelWithRows(DENSE_SUMS_MODULE, rows, rowCount, width, this.outAt + this.stride * 8);
+    const memory = exports.memory as WebAssembly.Memory;
     this.starts = new Int32Array(memory.buffer, this.startsAt, rowCount);
     this.values = new Float64Array(memory.buffer, this.valuesAt, rowCount);
     this.out = new Float64Array(memory.buffer, this.outAt, this.stride);
-    this.sums = instance.exports.sums as SumsKernel;
+    this.sums = exports.sums as SumsKernel;
   }
 
   /** Starts a new selection. */
