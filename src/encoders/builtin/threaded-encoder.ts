@@ -231,28 +231,29 @@ export class ThreadedBuiltinEncoder implements Encoder {
     this.options.onEncoded?.('worker', count);
   }
 
-  /** Encodes a queued slot here, if no thread has taken it first. */
-  private takeSlot(slot: number): boolean {
-    const pending = this.inSlots[slot];
-    if (!pending || !this.queue.claim(slot)) return false;
+  /** Encodes here the prompt of a slot the event loop has claimed or taken back, and frees the slot. */
+  private encodeSlotHere(slot: number): void {
+    const pending = this.inSlots[slot]!;
     this.freeSlot(slot);
     this.encodeOneHere(pending);
-    return true;
   }
 
   /** Encodes the oldest queued prompt here: one in a slot, else one still waiting for a slot. */
   private takeOldest(): boolean {
     const slot = this.queue.claimOldest();
     if (slot >= 0) {
-      const pending = this.inSlots[slot]!;
-      this.freeSlot(slot);
-      this.encodeOneHere(pending);
+      this.encodeSlotHere(slot);
       return true;
     }
     const pending = this.waiting.shift();
     if (!pending) return false;
     this.encodeOneHere(pending);
     return true;
+  }
+
+  /** Prompts no thread and no turn of the event loop has taken yet. */
+  private get anyQueued(): boolean {
+    return this.waiting.length > 0 || this.queue.hasQueued();
   }
 
   /** Every prompt not yet on a thread, encoded here. */
@@ -273,10 +274,10 @@ export class ThreadedBuiltinEncoder implements Encoder {
     this.watchingForIdle = true;
     let turnStarted = performance.now();
     const check = () => {
-      let queued = this.waiting.length > 0 || this.queue.hasQueued();
+      let queued = this.anyQueued;
       if (queued && performance.now() - turnStarted <= IDLE_TURN_MS && this.queue.heldByThreads() >= this.readyThreads) {
         this.takeOldest();
-        queued = this.waiting.length > 0 || this.queue.hasQueued();
+        queued = this.anyQueued;
       }
       if (!queued) {
         this.watchingForIdle = false;
@@ -301,7 +302,7 @@ export class ThreadedBuiltinEncoder implements Encoder {
       const pending = this.inSlots[slot];
       if (!pending) continue;
       if (this.queue.isQueued(slot)) {
-        if (late(pending)) this.takeSlot(slot);
+        if (late(pending) && this.queue.claim(slot)) this.encodeSlotHere(slot);
         continue;
       }
       const owner = this.queue.owner(slot);
@@ -367,10 +368,7 @@ export class ThreadedBuiltinEncoder implements Encoder {
     thread.worker.on('error', () => {});
     await thread.worker.terminate();
     for (let slot = 0; slot < this.inSlots.length; slot++) {
-      const pending = this.inSlots[slot];
-      if (!pending || !this.queue.takeBack(slot, thread.index)) continue;
-      this.freeSlot(slot);
-      this.encodeOneHere(pending);
+      if (this.inSlots[slot] && this.queue.takeBack(slot, thread.index)) this.encodeSlotHere(slot);
     }
     // Its last announcement may have been dropped with its listeners.
     this.collect();
