@@ -48,6 +48,40 @@ t.test('the text ring reclaims space in placing order; a full queue says so', as
   t.equal(queue.textCapacity, 10);
 });
 
+t.test('a slot freed out of order is reused at once; its new text is not reclaimed with its old range', async (t) => {
+  const queue = PromptQueue.create(3, 12, 1);
+  const thread = new PromptQueueWorker(queue.memory, 0, () => {});
+  const a = queue.place('aaaa');
+  const b = queue.place('bbbb');
+  t.ok(queue.claim(b));
+  queue.release(b);
+  const d = queue.place('dd');
+  t.equal(d, b, 'the freed slot is reused');
+  t.ok(queue.claim(a));
+  queue.release(a);
+  // a and b's old range are reclaimed; d's text, after them in the ring, must still hold.
+  const e = queue.place('eeeeee');
+  t.ok(e >= 0, 'the start of the ring is free again');
+  t.equal(thread.text(thread.next()), 'dd', 'the reused slot keeps its new text');
+  t.equal(thread.text(thread.next()), 'eeeeee');
+  t.equal(queue.place('ffff'), -1, 'd and e still hold 8 of 12 units, after the wrap: no room for 4 between e and d');
+});
+
+t.test('a reused slot freed before the ranges ahead of its old one: all the ring comes back', async (t) => {
+  const queue = PromptQueue.create(3, 12, 1);
+  const a = queue.place('aaaa');
+  const b = queue.place('bbbb');
+  t.ok(queue.claim(b));
+  queue.release(b);
+  const d = queue.place('dd');
+  t.equal(d, b);
+  t.ok(queue.claim(d));
+  queue.release(d);
+  t.ok(queue.claim(a));
+  queue.release(a);
+  t.ok(queue.place('x'.repeat(12)) >= 0, 'every text freed: the whole ring is free');
+});
+
 t.test('wraps around the ring without overwriting a text still queued', async (t) => {
   const queue = PromptQueue.create(8, 12, 1);
   const thread = new PromptQueueWorker(queue.memory, 0, () => {});

@@ -68,7 +68,11 @@ class QueueViews {
 export class PromptQueue {
   private readonly views: QueueViews;
   private readonly freeSlots: number[] = [];
-  /** Text ranges in the order they were placed, so that the ring's space is reclaimed in order. */
+  /**
+   * Text ranges in the order they were placed, so that the ring's space is reclaimed in order. A
+   * range is its own record, not state of its slot: a slot freed out of order is reused while its
+   * old range still waits for the ranges before it.
+   */
   private readonly placed: { start: number; released: boolean }[] = [];
   private readonly placedBySlot = new Map<number, { released: boolean }>();
   private textHead = 0;
