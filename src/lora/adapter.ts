@@ -19,7 +19,7 @@ export function loraScaling(config: LoraAdapter['config']): number {
   return config.use_rslora ? config.lora_alpha / Math.sqrt(config.r) : config.lora_alpha / config.r;
 }
 
-export async function readPeftAdapter(directory: string): Promise<LoraAdapter> {
+export async function readAdapterConfig(directory: string): Promise<LoraAdapter['config']> {
   let config: LoraAdapter['config'];
   try {
     config = JSON.parse(await readFile(join(directory, 'adapter_config.json'), 'utf8'));
@@ -28,14 +28,12 @@ export async function readPeftAdapter(directory: string): Promise<LoraAdapter> {
   }
   if (config.peft_type !== undefined && config.peft_type !== 'LORA') throw new PeftAdapterError(`${directory}: peft_type ${String(config.peft_type)} is not LORA`);
   if (!(config.r > 0) || typeof config.lora_alpha !== 'number') throw new PeftAdapterError(`${directory}: adapter_config.json needs r and lora_alpha`);
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(join(directory, 'adapter_model.safetensors'));
-  } catch (error) {
-    throw new PeftAdapterError(`${directory}: cannot read adapter_model.safetensors (${(error as Error).message})`);
-  }
-  const { tensors } = parseSafetensors(bytes);
-  const modules = new Map<string, { A?: Tensor; B?: Tensor }>();
+  return config;
+}
+
+/** Tensors grouped by module path (the name without `.lora_A.weight` / `.lora_B.weight`); other tensors are left out. */
+export function loraModules<T>(tensors: Iterable<[string, T]>, directory: string): Map<string, { A: T; B: T }> {
+  const modules = new Map<string, { A?: T; B?: T }>();
   for (const [name, tensor] of tensors) {
     const match = SUFFIX.exec(name);
     if (!match) continue;
@@ -47,7 +45,18 @@ export async function readPeftAdapter(directory: string): Promise<LoraAdapter> {
   for (const [module, entry] of modules) {
     if (!entry.A || !entry.B) throw new PeftAdapterError(`${directory}: module ${module} lacks lora_${entry.A ? 'B' : 'A'}`);
   }
-  return { config, modules: modules as LoraAdapter['modules'] };
+  return modules as Map<string, { A: T; B: T }>;
+}
+
+export async function readPeftAdapter(directory: string): Promise<LoraAdapter> {
+  const config = await readAdapterConfig(directory);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(join(directory, 'adapter_model.safetensors'));
+  } catch (error) {
+    throw new PeftAdapterError(`${directory}: cannot read adapter_model.safetensors (${(error as Error).message})`);
+  }
+  return { config, modules: loraModules(parseSafetensors(bytes).tensors, directory) };
 }
 
 /** Writes adapter_config.json and adapter_model.safetensors atomically (temp dir, then rename). */

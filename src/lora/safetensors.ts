@@ -17,26 +17,38 @@ export interface SafetensorsFile {
   metadata: Record<string, string>;
 }
 
-const BYTES: Record<Dtype, number> = { F32: 4, F16: 2, BF16: 2 };
+export const BYTES: Record<Dtype, number> = { F32: 4, F16: 2, BF16: 2 };
 
 export class SafetensorsError extends Error {
   override name = 'SafetensorsError';
 }
 
-export function parseSafetensors(buffer: Uint8Array): SafetensorsFile {
-  if (buffer.byteLength < 8) throw new SafetensorsError('file too short for a safetensors header');
-  const view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-  const headerLength = Number(view.getBigUint64(0, true));
-  if (headerLength > buffer.byteLength - 8) throw new SafetensorsError('header length exceeds file size');
+/** A tensor's place in a safetensors file: `begin` and `end` are byte positions in the whole file. */
+export interface TensorEntry {
+  dtype: Dtype;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+/** Bytes of the length prefix and the JSON header, from the file's first 8 bytes. */
+export function headerLengthOf(prefix: Uint8Array, fileBytes: number): number {
+  if (prefix.byteLength < 8 || fileBytes < 8) throw new SafetensorsError('file too short for a safetensors header');
+  const headerLength = Number(new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true));
+  if (headerLength > fileBytes - 8) throw new SafetensorsError('header length exceeds file size');
+  return headerLength;
+}
+
+/** The JSON header (without its length prefix) of a file of `fileBytes`, checked against the file. */
+export function parseSafetensorsHeader(json: Uint8Array, fileBytes: number): { entries: Map<string, TensorEntry>; metadata: Record<string, string> } {
   let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] } | Record<string, string>>;
   try {
-    header = JSON.parse(new TextDecoder().decode(buffer.subarray(8, 8 + headerLength)));
+    header = JSON.parse(new TextDecoder().decode(json));
   } catch {
     throw new SafetensorsError('header is not valid JSON');
   }
-  const dataStart = 8 + headerLength;
-  const tensors = new Map<string, Tensor>();
-  const dtypes = new Map<string, Dtype>();
+  const dataStart = 8 + json.byteLength;
+  const entries = new Map<string, TensorEntry>();
   let metadata: Record<string, string> = {};
   for (const [name, entry] of Object.entries(header)) {
     if (name === '__metadata__') {
@@ -47,34 +59,67 @@ export function parseSafetensors(buffer: Uint8Array): SafetensorsFile {
     if (!(dtype in BYTES)) throw new SafetensorsError(`tensor ${name}: unsupported dtype ${dtype}`);
     const count = shape.reduce((a, b) => a * b, 1);
     const [begin, end] = offsets;
-    if (end - begin !== count * BYTES[dtype as Dtype] || dataStart + end > buffer.byteLength || begin < 0) {
+    if (end - begin !== count * BYTES[dtype as Dtype] || dataStart + end > fileBytes || begin < 0) {
       throw new SafetensorsError(`tensor ${name}: data offsets do not match its shape and dtype`);
     }
-    tensors.set(name, { shape: [...shape], data: decode(buffer.subarray(dataStart + begin, dataStart + end), dtype as Dtype, count) });
-    dtypes.set(name, dtype as Dtype);
+    entries.set(name, { dtype: dtype as Dtype, shape: [...shape], begin: dataStart + begin, end: dataStart + end });
+  }
+  return { entries, metadata };
+}
+
+export function parseSafetensors(buffer: Uint8Array): SafetensorsFile {
+  const headerLength = headerLengthOf(buffer, buffer.byteLength);
+  const { entries, metadata } = parseSafetensorsHeader(buffer.subarray(8, 8 + headerLength), buffer.byteLength);
+  const tensors = new Map<string, Tensor>();
+  const dtypes = new Map<string, Dtype>();
+  for (const [name, entry] of entries) {
+    const count = entry.shape.reduce((a, b) => a * b, 1);
+    tensors.set(name, { shape: entry.shape, data: decode(buffer.subarray(entry.begin, entry.end), entry.dtype, count) });
+    dtypes.set(name, entry.dtype);
   }
   return { tensors, dtypes, metadata };
 }
 
-export function serializeSafetensors(tensors: Map<string, Tensor>, options: { dtype?: Dtype; metadata?: Record<string, string> } = {}): Buffer {
-  const dtype = options.dtype ?? 'F32';
-  const header: Record<string, unknown> = {};
-  if (options.metadata) header.__metadata__ = options.metadata;
+export interface TensorLayout {
+  name: string;
+  dtype: Dtype;
+  shape: number[];
+}
+
+/**
+ * The header bytes (length prefix included) for tensors written in the order given, and where each
+ * tensor's data begins relative to the end of the header. Padded so that the data starts 8-aligned.
+ */
+export function safetensorsHeader(layout: readonly TensorLayout[], metadata?: Record<string, string>): { header: Buffer; offsets: number[]; dataBytes: number } {
+  const json: Record<string, unknown> = {};
+  if (metadata) json.__metadata__ = metadata;
+  const offsets: number[] = [];
   let offset = 0;
-  const names = [...tensors.keys()].sort();
-  for (const name of names) {
-    const tensor = tensors.get(name)!;
-    const bytes = tensor.data.length * BYTES[dtype];
-    header[name] = { dtype, shape: tensor.shape, data_offsets: [offset, offset + bytes] };
+  for (const tensor of layout) {
+    const bytes = tensor.shape.reduce((a, b) => a * b, 1) * BYTES[tensor.dtype];
+    json[tensor.name] = { dtype: tensor.dtype, shape: tensor.shape, data_offsets: [offset, offset + bytes] };
+    offsets.push(offset);
     offset += bytes;
   }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - ((8 + Buffer.byteLength(json)) % 8)) % 8);
-  const headerBytes = Buffer.from(json, 'utf8');
-  const out = Buffer.alloc(8 + headerBytes.byteLength + offset);
-  out.writeBigUInt64LE(BigInt(headerBytes.byteLength), 0);
-  headerBytes.copy(out, 8);
-  let position = 8 + headerBytes.byteLength;
+  let text = JSON.stringify(json);
+  text += ' '.repeat((8 - ((8 + Buffer.byteLength(text)) % 8)) % 8);
+  const body = Buffer.from(text, 'utf8');
+  const header = Buffer.alloc(8 + body.byteLength);
+  header.writeBigUInt64LE(BigInt(body.byteLength), 0);
+  body.copy(header, 8);
+  return { header, offsets, dataBytes: offset };
+}
+
+export function serializeSafetensors(tensors: Map<string, Tensor>, options: { dtype?: Dtype; metadata?: Record<string, string> } = {}): Buffer {
+  const dtype = options.dtype ?? 'F32';
+  const names = [...tensors.keys()].sort();
+  const { header, dataBytes } = safetensorsHeader(
+    names.map((name) => ({ name, dtype, shape: tensors.get(name)!.shape })),
+    options.metadata,
+  );
+  const out = Buffer.alloc(header.byteLength + dataBytes);
+  header.copy(out, 0);
+  let position = header.byteLength;
   for (const name of names) position += encode(tensors.get(name)!.data, dtype, out, position);
   return out;
 }
@@ -118,12 +163,16 @@ const scratch = new DataView(new ArrayBuffer(4));
 /** IEEE 754 binary16, round to nearest even. */
 export function floatToHalf(value: number): number {
   scratch.setFloat32(0, value);
-  const x = scratch.getUint32(0);
+  return halfFromFloatBits(scratch.getUint32(0));
+}
+
+/** binary16 bits for the binary32 bits `x`, round to nearest even. */
+export function halfFromFloatBits(x: number): number {
   const sign = (x >>> 16) & 0x8000;
   const exponent = (x >>> 23) & 0xff;
   let mantissa = x & 0x7fffff;
   if (exponent === 0xff) return sign | 0x7c00 | (mantissa ? 0x200 : 0);
-  let e = exponent - 127 + 15;
+  const e = exponent - 127 + 15;
   if (e >= 0x1f) return sign | 0x7c00;
   if (e <= 0) {
     if (e < -10) return sign;
@@ -144,7 +193,11 @@ export function floatToHalf(value: number): number {
 /** bfloat16: the top half of a float32, round to nearest even. */
 export function floatToBfloat16(value: number): number {
   scratch.setFloat32(0, value);
-  const x = scratch.getUint32(0);
+  return bfloat16FromFloatBits(scratch.getUint32(0));
+}
+
+/** bfloat16 bits for the binary32 bits `x`, round to nearest even. */
+export function bfloat16FromFloatBits(x: number): number {
   if ((x & 0x7f800000) === 0x7f800000 && x & 0x7fffff) return (x >>> 16) | 0x40;
   const rounded = x + 0x7fff + ((x >>> 16) & 1);
   return (rounded >>> 16) & 0xffff;
