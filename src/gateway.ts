@@ -15,6 +15,8 @@ import type { TaskRegistry } from './registry/types.js';
 import { LiveRouter } from './router/live-router.js';
 import { Router } from './router/router.js';
 import { createUpstream, type Upstream } from './upstreams/index.js';
+import type { UpstreamDriver } from './upstreams/types.js';
+import { typicalMixtures } from './composition/warm-start.js';
 
 /** Everything the HTTP layer needs, built once at start-up. */
 export interface Gateway {
@@ -116,7 +118,15 @@ export async function createGateway(config: Config, logger: Logger, parts: Gatew
       throw error;
     }
   };
-  const liveRouter = new LiveRouter(await buildRouter(liveRegistry.registry), liveRegistry.version, buildRouter, metrics, logger.child({ component: 'router' }));
+  const warmStartLogger = logger.child({ component: 'warm-start' });
+  const buildAndWarm = async (stored: TaskRegistry, previous?: Router): Promise<Router> => {
+    const router = await buildRouter(stored, previous);
+    if (upstream?.driver.warmStart) {
+      warmStart(router, upstream.driver, config).catch((error) => warmStartLogger.warn({ err: (error as Error).message }, 'warm start failed'));
+    }
+    return router;
+  };
+  const liveRouter = new LiveRouter(await buildAndWarm(liveRegistry.registry), liveRegistry.version, buildAndWarm, metrics, logger.child({ component: 'router' }));
   liveRegistry.onChange((snapshot) => liveRouter.update(snapshot));
   // A change that arrived while the first router was being built.
   liveRouter.update({ registry: liveRegistry.registry, version: liveRegistry.version });
@@ -163,6 +173,28 @@ export async function createGateway(config: Config, logger: Logger, parts: Gatew
     },
   };
   return gateway;
+}
+
+// Examples routed for a warm start at most: a registry of 100k tasks gets the typical mixtures of its first few hundred.
+const WARM_START_EXAMPLES = 4096;
+const WARM_START_EXAMPLES_A_TASK = 8;
+
+/** Routes each task's examples and hands the tasks' typical mixtures to the upstream kind that builds ahead. */
+async function warmStart(router: Router, driver: UpstreamDriver, config: Config): Promise<void> {
+  if (!config.upstream.mergeWarmStart) return;
+  const byTask = new Map<string, string[]>();
+  let total = 0;
+  for (const task of router.registry.tasks) {
+    if (total >= WARM_START_EXAMPLES) break;
+    const examples = task.examples.slice(0, WARM_START_EXAMPLES_A_TASK);
+    byTask.set(task.id, examples);
+    total += examples.length;
+  }
+  const decisions = await router.routeMany([...byTask.values()].flat());
+  let next = 0;
+  const adaptersByTask = new Map([...byTask].map(([id, examples]) => [id, decisions.slice(next, (next += examples.length)).map((decision) => decision.adapters)]));
+  const { mergeWeightStep: step, mergeMinWeight: minWeight } = config.upstream;
+  driver.warmStart!(typicalMixtures(adaptersByTask, { step, minWeight, maxAdapters: config.topK }));
 }
 
 /** A URL fit for logs: user name and password replaced. */

@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import { inSpan } from '../observability/tracing.js';
 import { invalidRequest } from '../errors.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
+import type { PreparedRequest } from '../upstreams/types.js';
 import { promptFromMessages, userTurns } from './prompt.js';
 import type { ChatMessage } from './schemas.js';
 import { UnknownTaskError, type RouteDecision, type RouteOptions, type Router } from '../router/router.js';
@@ -28,7 +29,15 @@ export async function routeRequestTexts(router: Router, texts: readonly string[]
 }
 
 /** Counts a decision in /metrics and logs it in one line (never the prompt text). */
-export function reportDecision(request: FastifyRequest, metrics: GatewayMetrics, endpoint: string, decision: RouteDecision, composition?: string): void {
+export function reportDecision(
+  request: FastifyRequest,
+  metrics: GatewayMetrics,
+  endpoint: string,
+  decision: RouteDecision,
+  composition?: string,
+  served?: Pick<PreparedRequest, 'served' | 'fidelity'>,
+  upstream?: string,
+): void {
   metrics.routeDecisions.inc({ endpoint });
   metrics.routeConfidence.observe(decision.confidence);
   metrics.routeDuration.observe((decision.timings.embedMs + decision.timings.searchMs) / 1000);
@@ -37,6 +46,7 @@ export function reportDecision(request: FastifyRequest, metrics: GatewayMetrics,
     metrics.routeSearchDuration.observe(decision.timings.searchMs / 1000);
   }
   metrics.adapterDecisions.inc({ adapter: decision.abstained ? 'base' : (decision.adapters[0]?.id ?? 'none') });
+  if (upstream && served?.fidelity !== undefined && !decision.abstained) metrics.compositionFidelity.observe({ upstream }, served.fidelity);
   // Fastify's logger is pino's: skip building the line when info is off.
   if (!(request.log as unknown as { isLevelEnabled(level: string): boolean }).isLevelEnabled('info')) return;
   request.log.info(
@@ -47,6 +57,8 @@ export function reportDecision(request: FastifyRequest, metrics: GatewayMetrics,
       confidence: round(decision.confidence),
       ...(decision.abstained ? { abstained: decision.abstainReason } : {}),
       ...(composition ? { composition } : {}),
+      ...(served?.served ? { served: served.served.map((adapter) => ({ id: adapter.id, weight: round(adapter.weight) })) } : {}),
+      ...(served?.fidelity !== undefined ? { fidelity: round(served.fidelity) } : {}),
     },
     'routed',
   );

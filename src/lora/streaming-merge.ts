@@ -28,6 +28,8 @@ export interface MergeOutcome {
   modules: number;
   /** Bytes of the merged adapter on disk. */
   bytes: number;
+  /** The most memory its buffers held at once: set by the largest module, not by the adapter's size. */
+  bufferBytes: number;
 }
 
 interface OpenSource {
@@ -47,9 +49,9 @@ const MAX_HEADER_BYTES = 64 * 2 ** 20;
  * renamed when complete. Memory holds one module's tensors at a time, whatever the adapters' size.
  * Synchronous reads and writes: it runs on a thread of its own (merge-thread.ts) or in tests.
  */
-export async function mergePeftAdaptersStreaming(sources: readonly MergeSource[], outDirectory: string, options: { maxRank?: number } = {}): Promise<MergeOutcome> {
+export async function mergePeftAdaptersStreaming(sources: readonly MergeSource[], outDirectory: string, options: { maxRank?: number; temporary?: string; config?: Record<string, unknown> } = {}): Promise<MergeOutcome> {
   const opened: OpenSource[] = [];
-  const temporary = `${outDirectory}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+  const temporary = options.temporary ?? temporaryFolderFor(outDirectory);
   let out: number | undefined;
   try {
     for (const source of sources) opened.push(await openSource(source));
@@ -68,7 +70,7 @@ export async function mergePeftAdaptersStreaming(sources: readonly MergeSource[]
     const { header, dataBytes } = safetensorsHeader(layout, { format: 'pt' });
 
     await mkdir(temporary, { recursive: true });
-    await writeFile(join(temporary, 'adapter_config.json'), `${JSON.stringify(mergedConfig(opened.map((source) => source.config), rank), null, 2)}\n`);
+    await writeFile(join(temporary, 'adapter_config.json'), `${JSON.stringify({ ...mergedConfig(opened.map((source) => source.config), rank), ...options.config }, null, 2)}\n`);
     out = openSync(join(temporary, 'adapter_model.safetensors'), 'w');
     writeAll(out, header);
     const scratch = new Scratch();
@@ -81,7 +83,7 @@ export async function mergePeftAdaptersStreaming(sources: readonly MergeSource[]
     out = undefined;
     rmSync(outDirectory, { recursive: true, force: true });
     renameSync(temporary, outDirectory);
-    return { rank, dtype, modules: modules.length, bytes: header.byteLength + dataBytes };
+    return { rank, dtype, modules: modules.length, bytes: header.byteLength + dataBytes, bufferBytes: scratch.bytes };
   } catch (error) {
     if (out !== undefined) closeSync(out);
     await rm(temporary, { recursive: true, force: true });
@@ -89,6 +91,11 @@ export async function mergePeftAdaptersStreaming(sources: readonly MergeSource[]
   } finally {
     for (const source of opened) closeSync(source.fd);
   }
+}
+
+/** Where a merge is written before it is renamed into place: beside it, on the same file system. */
+export function temporaryFolderFor(outDirectory: string): string {
+  return `${outDirectory}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
 }
 
 async function openSource({ directory, weight }: MergeSource): Promise<OpenSource> {
@@ -215,6 +222,10 @@ class Scratch {
 
   decoded(count: number): Float32Array {
     return new Float32Array(this.grown('decoded', count * 4), 0, count);
+  }
+
+  get bytes(): number {
+    return Object.values(this.buffers).reduce((sum, buffer) => sum + buffer.byteLength, 0);
   }
 
   private grown(name: keyof Scratch['buffers'], bytes: number): ArrayBuffer {

@@ -124,10 +124,31 @@ export class GatewayMetrics {
   });
   readonly mergedAdapters = new Counter({
     name: 'lorauter_merged_adapters_total',
-    help: 'Merged LoRA adapters built and loaded (vLLM merge mode), by outcome',
+    help: 'Merged LoRA adapters loaded into and unloaded from the upstream (vLLM, SGLang merge mode), by outcome',
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
+  readonly compositionFidelity = new Histogram({
+    name: 'lorauter_composition_fidelity',
+    help: 'Share of the requested mixture served (Σ min(requested, served)), per upstream kind',
+    labelNames: ['upstream'] as const,
+    buckets: [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.99, 1],
+    registers: [this.registry],
+  });
+  readonly mergeBuilds = new Counter({
+    name: 'lorauter_merge_builds_total',
+    help: 'Merged-adapter builds, by outcome: queued, done, failed, skipped_budget',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly mergeBuildDuration = new Histogram({
+    name: 'lorauter_merge_build_seconds',
+    help: 'Time to build a merged adapter and load it into the upstream',
+    buckets: [0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64],
+    registers: [this.registry],
+  });
+  readonly liveMerges = new Gauge({ name: 'lorauter_live_merges', help: 'Merged adapters the upstream holds for the gateway', registers: [this.registry] });
+  readonly mergeDirBytes = new Gauge({ name: 'lorauter_merge_dir_bytes', help: 'Bytes of merged adapters in the merge folder (live and building)', registers: [this.registry] });
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry });

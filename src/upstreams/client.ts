@@ -92,8 +92,8 @@ export class UpstreamClient {
   }
 
   /** A JSON request whose non-2xx answer is an error; for the drivers' own calls. */
-  async json<T>(method: 'GET' | 'POST', path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; data: T; text: string }> {
-    const response = await this.request({ method, path, body, headers });
+  async json<T>(method: 'GET' | 'POST', path: string, body?: unknown, headers?: Record<string, string>, signal?: AbortSignal): Promise<{ status: number; data: T; text: string }> {
+    const response = await this.request({ method, path, body, headers, signal });
     const text = await response.body.text();
     let data: unknown = text;
     try {

@@ -9,7 +9,7 @@ import { ConfigError } from '../config/load.js';
 import { UpstreamHealth } from './health.js';
 import { UpstreamLimiter } from './limiter.js';
 import type { DriverContext, UpstreamDriver } from './types.js';
-import { MergeManager, type AdapterLoadingApi } from './merge/merge-manager.js';
+import { MergedAdapters, type AdapterLoadingApi } from './merge/merged-adapters.js';
 import { SGLANG_ADAPTER_LOADING, SglangDriver } from './sglang/driver.js';
 import { VLLM_ADAPTER_LOADING, VllmDriver } from './vllm/driver.js';
 
@@ -44,25 +44,42 @@ function checkVllmRank(input: KindFactoryInput): KindFactoryInput {
 function mergingDriver(kind: 'vllm' | 'sglang', { client, context, settings, metrics, logger }: KindFactoryInput): UpstreamDriver {
   const api: AdapterLoadingApi = kind === 'sglang' ? SGLANG_ADAPTER_LOADING : VLLM_ADAPTER_LOADING;
   const mode = settings.vllmMode ?? (settings.mergeDir ? 'merge' : 'top1');
+  if (mode === 'merge' && !settings.mergeDir) throw new ConfigError('invalid configuration: LORAUTER_VLLM_MODE=merge needs LORAUTER_MERGE_DIR, a folder the server reads too');
+  if (kind === 'vllm' && settings.vllmLoading === 'resolver' && !settings.baseModel) {
+    throw new ConfigError("invalid configuration: LORAUTER_VLLM_LOADING=resolver needs LORAUTER_BASE_MODEL: vLLM's resolver loads only adapters whose base_model_name_or_path is the served model");
+  }
+  if (kind === 'sglang' && settings.sglangPinnedMerges > settings.sglangMaxLorasPerBatch - 1) {
+    throw new ConfigError(
+      `invalid configuration: LORAUTER_SGLANG_PINNED_MERGES is ${settings.sglangPinnedMerges}; at most LORAUTER_SGLANG_MAX_LORAS_PER_BATCH − 1 = ${settings.sglangMaxLorasPerBatch - 1}, so that one slot of a batch stays free for every other adapter`,
+    );
+  }
   const merges =
     mode === 'merge' && settings.mergeDir
-      ? new MergeManager(
+      ? new MergedAdapters(
           client,
           api,
           context.adapters,
           {
             mergeDir: settings.mergeDir,
             maxRank: settings.maxLoraRank,
-            maxLoaded: settings.maxLoadedMerges,
+            maxLive: settings.maxLoadedMerges,
+            maxBytes: settings.mergeDirMaxBytes,
+            buildsAtOnce: settings.mergeBuildsAtOnce,
             maxNewPerMinute: settings.maxNewMergesPerMinute,
+            weightStep: settings.mergeWeightStep,
+            minWeight: settings.mergeMinWeight,
+            loading: kind === 'vllm' ? settings.vllmLoading : 'api',
+            baseModel: settings.baseModel,
+            pinnedMerges: kind === 'sglang' ? settings.sglangPinnedMerges : 0,
+            callTimeoutMs: settings.headersTimeoutMs,
             unloadOnClose: settings.unloadMergesOnShutdown,
           },
           metrics,
           logger,
         )
       : undefined;
-  const merging = { mode, mergeWeightStep: settings.mergeWeightStep, mergeMinWeight: settings.mergeMinWeight };
-  return kind === 'sglang' ? new SglangDriver(context, merging, merges, metrics, logger) : new VllmDriver(context, merging, merges, metrics, logger);
+  const merging = { mode, waitMs: settings.mergeWaitMs };
+  return kind === 'sglang' ? new SglangDriver(context, merging, merges, logger) : new VllmDriver(context, merging, merges, logger);
 }
 
 /**
@@ -75,7 +92,7 @@ export const UPSTREAM_KINDS: Record<string, (input: KindFactoryInput) => Upstrea
     if (!input.settings.baseModel) throw new ConfigError('invalid configuration: LORAUTER_UPSTREAM=sglang needs LORAUTER_BASE_MODEL, the served model name (SGLang names an adapter as "base-model:adapter")');
     return mergingDriver('sglang', input);
   },
-  llamacpp: ({ client, context, settings, logger }) => new LlamaCppDriver(client, context, logger, settings.llamacppCachePrompt),
+  llamacpp: ({ client, context, settings, logger }) => new LlamaCppDriver(client, context, logger, settings.llamacppCachePrompt, settings.llamacppWeightStep),
   lorax: ({ context }) => new LoraxDriver(context),
 };
 

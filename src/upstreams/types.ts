@@ -1,5 +1,6 @@
 import type { RouteDecision } from '../router/router.js';
 import type { AdapterDefinition } from '../registry/types.js';
+import type { Mixture } from '../composition/mixture.js';
 export type OpenAIEndpoint = 'chat' | 'completions';
 
 export const OPENAI_PATHS: Record<OpenAIEndpoint, string> = { chat: '/v1/chat/completions', completions: '/v1/completions' };
@@ -17,6 +18,10 @@ export interface PreparedRequest {
   body: Record<string, unknown>;
   /** How the decision reached the upstream, for the x-lorauter-composition header. */
   composition: string;
+  /** Routed requests: the adapter weights actually applied (empty: the base model), for x-lorauter-served. */
+  served?: Mixture;
+  /** Routed requests: Σ min(requested, served) over the decision's adapters; 1 when the decision was the base model. */
+  fidelity?: number;
   /** Native (non-OpenAI) upstream API: its JSON answer in the OpenAI shape. */
   translateResponse?: (native: unknown) => unknown;
   /** Native upstream API: its SSE `data` payloads as OpenAI SSE `data` payloads (without [DONE]). */
@@ -53,6 +58,8 @@ export interface UpstreamDriver {
   readonly nativeEndpoints?: readonly NativeEndpoint[];
   /** The server's health endpoint when it is not /health. */
   readonly healthPath?: string;
+  /** Typical mixtures of the registry's tasks, given at start-up and after each registry change, for kinds that build ahead. */
+  warmStart?(prototypes: readonly { mixture: Mixture; tasks: number }[]): void;
   close?(): Promise<void>;
 }
 

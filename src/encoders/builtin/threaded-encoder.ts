@@ -1,7 +1,6 @@
-import { extname } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startWorker, threadScript } from '../../threads/start-worker.js';
 import type { EncodePurpose, Encoder } from '../encoder.js';
 import type { BuiltinEncoder, BuiltinEncoderOptions } from './builtin-encoder.js';
 import type { EncoderThreadData, EncoderThreadReply } from './encoder-thread.js';
@@ -50,19 +49,7 @@ interface Thread {
   ready: boolean;
 }
 
-const FROM_SOURCE = extname(fileURLToPath(import.meta.url)) === '.ts';
-const THREAD_SCRIPT = new URL(`./encoder-thread${FROM_SOURCE ? '.ts' : '.js'}`, import.meta.url);
-
-/**
- * A worker for the script. Run from TypeScript sources (tests, `npm run dev`), the thread loads it
- * through tsx, which Node 20 does not pass on to workers.
- */
-function startWorker(script: URL, workerData: unknown): Worker {
-  if (!script.pathname.endsWith('.ts')) return new Worker(script, { workerData });
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const code = `import(${JSON.stringify(tsx)}).then(({ tsImport }) => tsImport(${JSON.stringify(script.href)}, ${JSON.stringify(import.meta.url)}))`;
-  return new Worker(code, { eval: true, workerData });
-}
+const THREAD_SCRIPT = threadScript('encoder-thread', import.meta.url);
 
 const FIRST_RESPAWN_DELAY_MS = 500;
 const MAX_RESPAWN_DELAY_MS = 60_000;

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Gateway } from '../../gateway.js';
 import { GatewayError, invalidRequest } from '../../errors.js';
-import type { WeightedAdapter, WeightedTask } from '../../router/math.js';
+import { formatMixture } from '../../composition/mixture.js';
 import type { RouteDecision } from '../../router/router.js';
 import { OPENAI_PATHS, type OpenAIEndpoint, type PreparedRequest } from '../../upstreams/types.js';
 import { promptFromMessages } from '../prompt.js';
@@ -10,13 +10,8 @@ import { reportDecision, routeChat, routeRequestTexts, type ChatRouting } from '
 import { ErrorResponse, type ChatMessage } from '../schemas.js';
 import { ChatCompletionRequest, CompletionRequest, ModelList, NativeCompletionRequest, type LorauterOptions } from './openai-schemas.js';
 
-/** `sst2=0.71,imdb_reviews=0.29`: weights to 4 decimals without trailing zeros. */
 /** What the OpenAI-compatible routes use. */
 export type ProxyServices = Pick<Gateway, 'config' | 'router' | 'registry' | 'upstream' | 'metrics' | 'inflight'>;
-
-export function formatWeights(items: readonly (WeightedAdapter | WeightedTask)[]): string {
-  return items.map((item) => `${item.id}=${Number(item.weight.toFixed(4))}`).join(',');
-}
 
 function completionPrompt(prompt: unknown): string {
   if (typeof prompt === 'string') return prompt;
@@ -47,11 +42,13 @@ export const openAIPlugin: FastifyPluginAsync<{ gateway: ProxyServices }> = asyn
     return { ...routed, decision: checked(routed.decision) };
   }
 
-  function announce(reply: FastifyReply, decision: RouteDecision, composition: string) {
-    reply.header('x-lorauter-adapters', formatWeights(decision.adapters));
-    reply.header('x-lorauter-tasks', formatWeights(decision.tasks));
+  function announce(reply: FastifyReply, decision: RouteDecision, composition: string, prepared: PreparedRequest) {
+    reply.header('x-lorauter-adapters', formatMixture(decision.adapters));
+    reply.header('x-lorauter-tasks', formatMixture(decision.tasks));
     reply.header('x-lorauter-composition', composition);
     reply.header('x-lorauter-confidence', decision.confidence.toFixed(4));
+    if (prepared.served) reply.header('x-lorauter-served', prepared.served.length > 0 ? formatMixture(prepared.served) : 'base');
+    if (prepared.fidelity !== undefined) reply.header('x-lorauter-fidelity', prepared.fidelity.toFixed(4));
   }
 
   const target = () => ({ client: gateway.upstream!.client, kind: gateway.upstream!.kind, apiKey: gateway.config.upstream.apiKey, checksKeys: gateway.config.apiKeys.length > 0, inflight: gateway.inflight, limiter: gateway.upstream!.limiter, metrics: gateway.metrics });
@@ -67,8 +64,8 @@ export const openAIPlugin: FastifyPluginAsync<{ gateway: ProxyServices }> = asyn
       const { decision, conversation } = endpoint === 'chat' ? await decideChat(body.messages as ChatMessage[], options) : await decide(completionPrompt(body.prompt), options, 'prompt');
       prepared = { ...(await upstream.driver.prepareRouted({ endpoint, body, stream, decision })), answerModel: original.model as string };
       const composition = conversation ? `${prepared.composition}; conversation=${conversation}` : prepared.composition;
-      reportDecision(request, gateway.metrics, endpoint, decision, composition);
-      announce(reply, decision, composition);
+      reportDecision(request, gateway.metrics, endpoint, decision, composition, prepared, upstream.kind);
+      announce(reply, decision, composition, prepared);
     } else {
       prepared = (await upstream.driver.prepareNamed?.(endpoint, original)) ?? { path: OPENAI_PATHS[endpoint], body: original, composition: 'passthrough' };
       reply.header('x-lorauter-composition', prepared.composition);
@@ -91,8 +88,8 @@ export const openAIPlugin: FastifyPluginAsync<{ gateway: ProxyServices }> = asyn
       }
       const { decision } = await decide(completionPrompt(body.prompt), options, 'prompt');
       const prepared = await native.prepare(body, decision);
-      reportDecision(request, gateway.metrics, native.name, decision, prepared.composition);
-      announce(reply, decision, prepared.composition);
+      reportDecision(request, gateway.metrics, native.name, decision, prepared.composition, prepared, gateway.upstream!.kind);
+      announce(reply, decision, prepared.composition, prepared);
       return relayUpstream(request, reply, target(), prepared, stream, native.name);
     });
   }

@@ -1,5 +1,6 @@
 import { basename } from 'node:path';
 import type { Logger } from 'pino';
+import { fidelity, roundWeights, weightsOf } from '../../composition/mixture.js';
 import type { UpstreamClient } from '../client.js';
 import { adapterNamed, baseComposition, OPENAI_PATHS, type DriverContext, type NativeEndpoint, type PreparedRequest, type RoutedCall, type UpstreamDriver } from '../types.js';
 
@@ -40,6 +41,7 @@ export class LlamaCppDriver implements UpstreamDriver {
     private readonly context: DriverContext,
     private readonly logger: Logger,
     private readonly cachePrompt: CachePromptMode = 'auto',
+    private readonly weightStep = 0,
   ) {}
 
   /**
@@ -57,7 +59,7 @@ export class LlamaCppDriver implements UpstreamDriver {
   }
 
   async prepareRouted(call: RoutedCall): Promise<PreparedRequest> {
-    const { lora, missing } = await this.loraFor(call.decision.adapters);
+    const { lora, missing, served } = await this.routedLora(call.decision);
     const body: Record<string, unknown> = { ...call.body, lora };
     if (this.context.baseModel) body.model = this.context.baseModel;
     return {
@@ -65,7 +67,21 @@ export class LlamaCppDriver implements UpstreamDriver {
       body: this.withCacheSafety(body, lora),
       composition: this.compositionOf(call.decision, missing),
       onUpstreamStatus: this.forgetOnAdapterError,
+      ...served,
     };
+  }
+
+  /**
+   * The decision's scales, on LORAUTER_LLAMACPP_WEIGHT_STEP's grid when set (requests that share a
+   * configuration batch together: llama.cpp does not batch requests whose lora settings differ),
+   * and what they serve of the decision.
+   */
+  private async routedLora(decision: RoutedCall['decision']) {
+    const adapters = this.weightStep > 0 && decision.adapters.length > 0 ? roundWeights(decision.adapters, this.weightStep) : decision.adapters;
+    const { lora, missing } = await this.loraFor(adapters);
+    const applied = adapters.filter((adapter) => !missing.includes(adapter.id));
+    const served = decision.abstained ? { served: [], fidelity: 1 } : { served: applied, fidelity: fidelity(decision.adapters, weightsOf(applied)) };
+    return { lora, missing, served };
   }
 
   /** `model` naming a registry adapter: that adapter at scale 1 (llama.cpp takes adapters only in "lora"). */
@@ -86,13 +102,14 @@ export class LlamaCppDriver implements UpstreamDriver {
 
   /** llama.cpp's native POST /completion (prompt, n_predict, …) with the mixture attached. */
   async prepareNativeCompletion(body: Record<string, unknown>, decision: RoutedCall['decision']): Promise<PreparedRequest> {
-    const { lora, missing } = await this.loraFor(decision.adapters);
+    const { lora, missing, served } = await this.routedLora(decision);
     const { model: _model, ...rest } = body;
     return {
       path: '/completion',
       body: this.withCacheSafety({ ...rest, lora }, lora),
       composition: this.compositionOf(decision, missing),
       onUpstreamStatus: this.forgetOnAdapterError,
+      ...served,
     };
   }
 

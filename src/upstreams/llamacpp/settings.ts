@@ -7,8 +7,15 @@ export const LlamaCppSettings = {
     default: 'auto',
     description: 'prompt cache with per-request LoRA; auto turns it off when the adapter set changes (ggml-org/llama.cpp#26207)',
   }),
+  llamacppWeightStep: Type.Number({
+    minimum: 0,
+    maximum: 1,
+    default: 0,
+    description: 'round per-request LoRA scales to this grid so that concurrent requests share a configuration and batch (0: exact scales)',
+  }),
 };
 
 export const LLAMACPP_ENVIRONMENT: KindEnvironment = {
   LORAUTER_LLAMACPP_CACHE_PROMPT: ['llamacppCachePrompt', 'text'],
+  LORAUTER_LLAMACPP_WEIGHT_STEP: ['llamacppWeightStep', 'number'],
 };

@@ -15,11 +15,13 @@ export class LoraxDriver implements UpstreamDriver {
     const base = call.decision.abstained;
     if (call.endpoint === 'chat') {
       // LoRAX's OpenAI endpoint takes the adapter in `model`; "" is the base model.
-      if (base) return { path: '/v1/chat/completions', body: { ...call.body, model: '' }, composition: baseComposition(call.decision) };
+      if (base) return { path: '/v1/chat/completions', body: { ...call.body, model: '' }, composition: baseComposition(call.decision), served: [], fidelity: 1 };
       return {
         path: '/v1/chat/completions',
         body: { ...call.body, model: this.adapterId(adapters[0].id) },
         composition: adapters.length > 1 ? 'top1' : 'single',
+        served: [{ id: adapters[0].id, weight: 1 }],
+        fidelity: adapters[0].weight,
       };
     }
     const parameters = generateParameters(call.body);
@@ -40,6 +42,9 @@ export class LoraxDriver implements UpstreamDriver {
       path: call.stream ? '/generate_stream' : '/generate',
       body: { inputs: promptOf(call.body), parameters },
       composition: base ? baseComposition(call.decision) : adapters.length > 1 ? 'merged_adapters' : 'single',
+      // merged_adapters with merge_strategy linear applies the weights as given.
+      served: base ? [] : adapters,
+      fidelity: 1,
       translateResponse: (native) => completionFromGenerate(native, model),
       translateStream: (payloads) => completionChunksFromGenerateStream(payloads, model),
     };

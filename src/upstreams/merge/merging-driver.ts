@@ -1,22 +1,22 @@
 import type { Logger } from 'pino';
-import type { GatewayMetrics } from '../../observability/metrics.js';
-import { MergeRefusedError } from '../../lora/merge.js';
+import { formatMixture, type Mixture } from '../../composition/mixture.js';
 import { adapterNamed, baseComposition, OPENAI_PATHS, upstreamNameOf, type DriverContext, type OpenAIEndpoint, type PreparedRequest, type RoutedCall, type UpstreamDriver } from '../types.js';
-import { dropLightAdapters, roundWeights, type MergeManager } from './merge-manager.js';
+import type { MergedAdapters } from './merged-adapters.js';
 
 export type MergeMode = 'top1' | 'merge';
 
 export interface MergingDriverSettings {
   mode: MergeMode;
-  mergeWeightStep: number;
-  mergeMinWeight: number;
+  /** How long a request may wait for its exact merge (0: never). */
+  waitMs: number;
 }
 
 /**
  * For servers that take one LoRA adapter a request, named in `model` (vLLM, SGLang). `top1` sends
- * the heaviest adapter; `merge` builds the exact mixture as one merged adapter (rank Σ r_i) and
- * falls back to `top1` when it cannot, saying why. A kind gives the `model` that names an adapter
- * on its server, and what a request for the base model looks like.
+ * the heaviest adapter; `merge` sends the best composition live now — the exact mixture's merged
+ * adapter, the nearest live merge, or the top adapter — and the planner builds better ones in the
+ * background. A kind gives the `model` that names an adapter on its server, and what a request for
+ * the base model looks like.
  */
 export abstract class MergingDriver implements UpstreamDriver {
   abstract readonly kind: string;
@@ -24,8 +24,7 @@ export abstract class MergingDriver implements UpstreamDriver {
   constructor(
     protected readonly context: DriverContext,
     private readonly settings: MergingDriverSettings,
-    private readonly merges: MergeManager | undefined,
-    private readonly metrics: GatewayMetrics,
+    readonly merges: MergedAdapters | undefined,
     private readonly logger: Logger,
   ) {}
 
@@ -37,37 +36,34 @@ export abstract class MergingDriver implements UpstreamDriver {
 
   async prepareRouted(call: RoutedCall): Promise<PreparedRequest> {
     const path = OPENAI_PATHS[call.endpoint];
-    if (call.decision.abstained) return { path, body: this.baseBody(call.body), composition: baseComposition(call.decision) };
+    if (call.decision.abstained) return { path, body: this.baseBody(call.body), composition: baseComposition(call.decision), served: [], fidelity: 1 };
     const adapters = call.decision.adapters;
-    const top = adapters[0];
     const single = (composition: string): PreparedRequest => ({
       path,
-      body: { ...call.body, model: this.modelFor(upstreamNameOf(this.context.adapters, top.id)) },
+      body: { ...call.body, model: this.modelFor(upstreamNameOf(this.context.adapters, adapters[0].id)) },
       composition,
+      served: [{ id: adapters[0].id, weight: 1 }],
+      fidelity: adapters[0].weight,
     });
     if (this.settings.mode === 'top1' || !this.merges) return single(adapters.length > 1 ? 'top1' : 'single');
-    const { kept, dropped } = dropLightAdapters(adapters, this.settings.mergeMinWeight);
-    const note = dropped.length > 0 ? `; dropped=${dropped.join(',')}` : '';
-    const parts = roundWeights(kept, this.settings.mergeWeightStep);
-    // Rounding drops the lightest adapters first, so a lone survivor is the top one.
-    if (parts.length === 1) return single(`single${note}`);
-    try {
-      const name = await this.merges.ensure(parts);
-      return {
-        path,
-        body: { ...call.body, model: this.modelFor(name) },
-        composition: `merge; adapter=${name}${note}`,
-        onUpstreamStatus: (status) => {
-          // The server no longer has the merge (it restarted): load it again next time.
-          if (status === 404 || status === 400) this.merges?.forget(name);
-        },
-      };
-    } catch (error) {
-      const reason = error instanceof MergeRefusedError ? error.reason : 'load_failed';
-      this.metrics.compositionFallbacks.inc({ upstream: this.kind, reason });
-      this.logger.warn({ reason, err: (error as Error).message }, 'merged adapter unavailable; falling back to the top adapter');
-      return single(`top1; fallback=${reason}`);
+    const choice = this.settings.waitMs > 0 ? await this.merges.serveWaiting(adapters, this.settings.waitMs) : this.merges.serve(adapters);
+    const note = choice.dropped.length > 0 ? `; dropped=${choice.dropped.join(',')}` : '';
+    if (!choice.merge) {
+      const kind = choice.requested.length === 1 ? 'single' : 'top1';
+      return { ...single(`${kind}${note}`), fidelity: choice.fidelity };
     }
+    const name = choice.merge;
+    return {
+      path,
+      body: { ...call.body, model: this.modelFor(name) },
+      composition: `${choice.exact ? 'merge' : 'nearest_merge'}; adapter=${name}${note}`,
+      served: choice.served,
+      fidelity: choice.fidelity,
+      onUpstreamStatus: (status) => {
+        // The server no longer has the merge (it restarted): the planner builds it again under a new name.
+        if (status === 404 || status === 400) this.merges?.forget(name);
+      },
+    };
   }
 
   /** A registry adapter named as `model` in the server's own syntax, when it differs from the name. */
@@ -77,6 +73,13 @@ export abstract class MergingDriver implements UpstreamDriver {
     const model = this.modelFor(upstreamNameOf(this.context.adapters, adapter.id));
     if (model === body.model) return undefined;
     return { path: OPENAI_PATHS[endpoint], body: { ...body, model }, composition: `adapter; id=${adapter.id}`, answerModel: String(body.model) };
+  }
+
+  /** Prototype mixtures to build ahead of traffic (see MergedAdapters.warmStart). */
+  warmStart(prototypes: readonly { mixture: Mixture; tasks: number }[]): void {
+    if (this.settings.mode !== 'merge' || !this.merges) return;
+    this.logger.info({ prototypes: prototypes.length, first: prototypes.slice(0, 3).map((p) => formatMixture(p.mixture)) }, 'warm start: building typical mixtures in the background');
+    this.merges.warmStart(prototypes);
   }
 
   async close(): Promise<void> {

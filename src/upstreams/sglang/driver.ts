@@ -1,5 +1,5 @@
 import { assertVllmLoadable } from '../vllm/loadable.js';
-import type { AdapterLoadingApi } from '../merge/merge-manager.js';
+import type { AdapterLoadingApi } from '../merge/merged-adapters.js';
 import { MergingDriver } from '../merge/merging-driver.js';
 
 /**
@@ -14,6 +14,8 @@ export const SGLANG_ADAPTER_LOADING: AdapterLoadingApi = {
   unloaded: succeeded,
   // SGLang's LoRA layers take the same adapters as vLLM's merged ones: no DoRA, no whole saved modules, no embeddings.
   assertLoadable: assertVllmLoadable,
+  // LoadLoRAAdapterReqInput.pinned: a pinned adapter is never evicted from the GPU pool.
+  pins: true,
 };
 
 function succeeded(status: number, text: string): boolean {

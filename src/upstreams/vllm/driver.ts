@@ -1,5 +1,5 @@
 import type { LoraAdapter } from '../../lora/adapter.js';
-import type { AdapterLoadingApi } from '../merge/merge-manager.js';
+import type { AdapterLoadingApi } from '../merge/merged-adapters.js';
 import { MergingDriver } from '../merge/merging-driver.js';
 import { assertVllmLoadable } from './loadable.js';
 
