@@ -98,6 +98,13 @@ export function temporaryFolderFor(outDirectory: string): string {
   return `${outDirectory}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
 }
 
+/** An adapter's config and the place of each module's tensors, read from its header (no tensor data). */
+export async function readAdapterLayout(directory: string): Promise<Pick<OpenSource, 'config' | 'modules'>> {
+  const source = await openSource({ directory, weight: 1 });
+  closeSync(source.fd);
+  return { config: source.config, modules: source.modules };
+}
+
 async function openSource({ directory, weight }: MergeSource): Promise<OpenSource> {
   const config = await readAdapterConfig(directory);
   const fd = openSync(join(directory, 'adapter_model.safetensors'), 'r');

@@ -12,9 +12,23 @@ const error = (res: ServerResponse, status: number, message: string, type: strin
  * named in `model` (404 for an unknown name); POST /v1/load_lora_adapter and /v1/unload_lora_adapter
  * answer plain text on success, as vLLM does, and the adapter directory must hold a PEFT adapter.
  */
-export async function startFakeVllm(options: { baseModel: string; staticAdapters?: string[]; maxLoraRank?: number; maxLoras?: number }) {
+export async function startFakeVllm(options: { baseModel: string; staticAdapters?: string[]; maxLoraRank?: number; maxLoras?: number; resolverDir?: string }) {
   const fake = new FakeServer();
   const loaded = new Map<string, { path?: string; rank?: number }>((options.staticAdapters ?? []).map((name) => [name, {}]));
+  // vLLM keeps a second copy when a name is loaded again after an unload (vllm#54839): recorded so that tests can check it never happens.
+  const unloaded = new Set<string>();
+  const reloaded: string[] = [];
+  // The lora_filesystem_resolver plugin (VLLM_LORA_RESOLVER_CACHE_DIR): an unknown model names a folder there whose
+  // adapter_config.json says peft_type LORA and base_model_name_or_path the served model.
+  const resolve = (model: string): boolean => {
+    if (!options.resolverDir) return false;
+    const configPath = join(options.resolverDir, model, 'adapter_config.json');
+    if (!existsSync(configPath)) return false;
+    const config = JSON.parse(readFileSync(configPath, 'utf8'));
+    if (config.peft_type !== 'LORA' || config.base_model_name_or_path !== options.baseModel) return false;
+    loaded.set(model, { path: join(options.resolverDir, model), rank: config.r });
+    return true;
+  };
 
   // vLLM's request models (pydantic): `model` is a string when given.
   const badModel = (model: unknown) => model !== undefined && model !== null && typeof model !== 'string';
@@ -25,7 +39,7 @@ export async function startFakeVllm(options: { baseModel: string; staticAdapters
     if (kind === 'chat' && !Array.isArray(request.body?.messages)) return error(res, 400, 'messages: Field required', 'BadRequestError', 'messages');
     if (kind === 'completions' && request.body?.prompt === undefined) return error(res, 400, 'prompt: Field required', 'BadRequestError', 'prompt');
     // vLLM's check_model: no model name, or the base model's, is the base model.
-    if (model !== undefined && model !== null && model !== '' && model !== options.baseModel && !loaded.has(model)) {
+    if (model !== undefined && model !== null && model !== '' && model !== options.baseModel && !loaded.has(model) && !resolve(model)) {
       return error(res, 404, `The model \`${model}\` does not exist.`, 'NotFoundError', 'model');
     }
     const served = model || options.baseModel;
@@ -98,6 +112,7 @@ export async function startFakeVllm(options: { baseModel: string; staticAdapters
         return error(res, 400, `LoRA rank ${config.r} is greater than max_lora_rank ${options.maxLoraRank ?? 16}.`, 'InvalidUserInput');
       }
       loaded.set(name, { path, rank: config.r });
+      if (unloaded.has(name)) reloaded.push(name);
       text(res, 200, `Success: LoRA adapter '${name}' added successfully.`);
     })
     .route('POST', '/v1/unload_lora_adapter', (request, res) => {
@@ -105,7 +120,8 @@ export async function startFakeVllm(options: { baseModel: string; staticAdapters
       if (typeof name !== 'string') return error(res, 400, 'lora_name must be provided.', 'InvalidUserInput');
       if (!loaded.has(name)) return error(res, 404, `The lora adapter '${name}' cannot be found.`, 'NotFoundError');
       loaded.delete(name);
+      unloaded.add(name);
       text(res, 200, `Success: LoRA adapter '${name}' removed successfully.`);
     });
-  return Object.assign(await fake.start(), { loaded });
+  return Object.assign(await fake.start(), { loaded, reloaded });
 }

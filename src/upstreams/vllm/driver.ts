@@ -1,4 +1,3 @@
-import type { LoraAdapter } from '../../lora/adapter.js';
 import type { AdapterLoadingApi } from '../merge/merged-adapters.js';
 import { MergingDriver } from '../merge/merging-driver.js';
 import { assertVllmLoadable } from './loadable.js';
@@ -11,7 +10,7 @@ export const VLLM_ADAPTER_LOADING: AdapterLoadingApi = {
   // vLLM answers 400 "... has already been loaded" when a previous gateway process loaded it.
   loaded: (status, text) => status === 200 || (status === 400 && /already been loaded/i.test(text)),
   unloaded: (status) => status === 200,
-  assertLoadable: (id: string, adapter: LoraAdapter) => assertVllmLoadable(id, adapter),
+  assertLoadable: assertVllmLoadable,
 };
 
 /** vLLM: `model` is the adapter's name; a request with no model (or the base model's) gets the base model. */

@@ -1,6 +1,9 @@
 import type { LoraAdapter } from '../../lora/adapter.js';
 import { MergeRefusedError } from '../../lora/merge.js';
 
+/** What the check reads: the config and the module paths (a header is enough, no tensor data). */
+export type LoadableAdapter = Pick<LoraAdapter, 'config'> & { modules: ReadonlyMap<string, unknown> };
+
 const EMBEDDING_MODULE = /(^|\.)(lm_head|embed_tokens|wte|word_embeddings)(\.|$)/;
 
 /**
@@ -8,7 +11,7 @@ const EMBEDDING_MODULE = /(^|\.)(lm_head|embed_tokens|wte|word_embeddings)(\.|$)
  * modules (`modules_to_save`), or LoRA on the embeddings or the LM head, which vLLM's LoRA layers do
  * not take in a merged adapter.
  */
-export function assertVllmLoadable(id: string, adapter: LoraAdapter): void {
+export function assertVllmLoadable(id: string, adapter: LoadableAdapter): void {
   const config = adapter.config;
   if (config.use_dora) throw new MergeRefusedError('dora', `adapter ${id} is DoRA, which vLLM does not serve`);
   const saved = config.modules_to_save;
