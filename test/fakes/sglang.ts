@@ -17,6 +17,7 @@ const loadAnswer = (res: ServerResponse, status: number, message: string, loaded
 export async function startFakeSglang(options: { baseModel: string; staticAdapters?: string[]; maxLoraRank?: number }) {
   const fake = new FakeServer();
   const loaded = new Map<string, string>((options.staticAdapters ?? []).map((name) => [name, `/static/${name}`]));
+  const pinnedNames = new Set<string>();
 
   const answer = (kind: 'chat' | 'completions') => async (request: Received, res: ServerResponse) => {
     const model = request.body?.model;
@@ -42,8 +43,11 @@ export async function startFakeSglang(options: { baseModel: string; staticAdapte
       json(res, 200, { object: 'list', model: options.baseModel, data: inputs.map((text: string, index: number) => ({ object: 'embedding', index, embedding: [text.length] })), usage: { prompt_tokens: 1, total_tokens: 1 } });
     })
     .route('POST', '/load_lora_adapter', (request, res) => {
-      const { lora_name: name, lora_path: path } = request.body ?? {};
+      const { lora_name: name, lora_path: path, pinned } = request.body ?? {};
       if (typeof name !== 'string' || typeof path !== 'string') return loadAnswer(res, 400, 'lora_name and lora_path are required', loaded);
+      // LoadLoRAAdapterReqInput.pinned: bool = False
+      if (pinned !== undefined && typeof pinned !== 'boolean') return loadAnswer(res, 400, 'pinned: Input should be a valid boolean', loaded);
+      if (pinned) pinnedNames.add(name);
       if (loaded.has(name)) return loadAnswer(res, 400, `The LoRA adapter ${name} is already loaded.`, loaded);
       if (!existsSync(join(path, 'adapter_config.json')) || !existsSync(join(path, 'adapter_model.safetensors'))) {
         return loadAnswer(res, 400, `Failed to load LoRA adapter ${name}: no adapter found at ${path}`, loaded);
@@ -59,5 +63,5 @@ export async function startFakeSglang(options: { baseModel: string; staticAdapte
       loaded.delete(name);
       loadAnswer(res, 200, '', loaded);
     });
-  return Object.assign(await fake.start(), { loaded });
+  return Object.assign(await fake.start(), { loaded, pinned: pinnedNames });
 }

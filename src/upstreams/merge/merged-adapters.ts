@@ -97,7 +97,7 @@ export class MergedAdapters {
   private readonly pending = new Set<Promise<void>>();
   private readonly demand: DemandTracker;
   private readonly infos = new Map<string, SourceInfo>();
-  private pinnedKeys = new Set<string>();
+  private prototypeKeys = new Set<string>();
   private recentBuilds: number[] = [];
   private timer?: NodeJS.Timeout;
   private timerDue = 0;
@@ -156,15 +156,15 @@ export class MergedAdapters {
   }
 
   /**
-   * Prototype mixtures (each task's typical one) built in the background, the most typical first; the
-   * first `pinnedMerges` are loaded pinned. Merges built from adapter files that have since moved are evicted.
+   * Prototype mixtures (each task's typical one) built in the background, the most valuable first; the
+   * first `pinnedMerges` built are loaded pinned. Merges built from adapter files that have since moved are evicted.
    */
   warmStart(prototypes: readonly { mixture: Mixture; tasks: number }[]): void {
     const now = this.clock();
     for (const merge of [...this.live.values()]) {
       if (merge.mixture.some((adapter, i) => this.adapters.get(adapter.id)?.path !== merge.sources[i])) this.evict(merge.key);
     }
-    this.pinnedKeys = new Set(prototypes.slice(0, this.options.pinnedMerges).map((prototype) => mixtureKey(prototype.mixture)));
+    this.prototypeKeys = new Set(prototypes.map((prototype) => mixtureKey(prototype.mixture)));
     for (const { mixture, tasks } of prototypes) this.demand.add(mixtureKey(mixture), mixture, now, tasks * WARM_START_DEMAND);
     this.schedule(0);
   }
@@ -213,6 +213,10 @@ export class MergedAdapters {
       void this.plan();
     }, delay);
     this.timer.unref();
+  }
+
+  private pinnedCount(): number {
+    return [...this.live.values(), ...[...this.building.values()].map((build) => build.merge)].filter((merge) => merge.pinned).length;
   }
 
   private withinRate(now: number): boolean {
@@ -286,7 +290,7 @@ export class MergedAdapters {
       mixture: entry.mixture,
       weights: entry.weights,
       bytes: this.planInput([]).bytesOf(entry.mixture),
-      pinned: this.api.pins === true && this.pinnedKeys.has(entry.key),
+      pinned: this.api.pins === true && this.prototypeKeys.has(entry.key) && this.pinnedCount() < this.options.pinnedMerges,
       name,
       directory,
       sources: entry.mixture.map((adapter) => this.adapters.get(adapter.id)?.path ?? ''),
