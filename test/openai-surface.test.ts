@@ -50,7 +50,7 @@ t.test('vLLM: embeddings, responses (stream too), tokenize and detokenize pass t
 
 t.test('a routed answer reports the model the client asked for, not the merged adapter', async (t) => {
   const fake = await startFakeVllm({ baseModel: 'tiny-llama', staticAdapters: ['sst2', 'wmt16_translate_deen', 'e2e_nlg'], maxLoraRank: 64 });
-  const { client } = await gatewayOver(t, fake, { kind: 'vllm', vllmMode: 'merge', mergeDir: t.testdir({}), maxLoraRank: 64, baseModel: 'tiny-llama', mergeMinWeight: 0 });
+  const { client } = await gatewayOver(t, fake, { kind: 'vllm', vllmMode: 'merge', mergeDir: t.testdir({}), maxLoraRank: 64, baseModel: 'tiny-llama', mergeMinWeight: 0, mergeWaitMs: 30_000, mergeWarmStart: false });
   const { data, response } = await client.chat.completions.create({ model: 'lorauter', messages: [{ role: 'user', content: mixedPrompt }] }).withResponse();
   t.match(response.headers.get('x-lorauter-composition'), /^merge; adapter=lorauter-merge-/);
   t.match(fake.last('/v1/chat/completions').body.model, /^lorauter-merge-/);

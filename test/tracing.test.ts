@@ -29,7 +29,7 @@ t.test('a routed, merged request: server span continuing the caller\'s trace, ro
   t.teardown(() => vllm.stop());
   const gw = await listenGateway(
     {
-      upstream: { url: vllm.url, kind: 'vllm', baseModel: 'tiny-llama', vllmMode: 'merge', mergeDir: t.testdir({}), maxLoraRank: 64, mergeMinWeight: 0 },
+      upstream: { url: vllm.url, kind: 'vllm', baseModel: 'tiny-llama', vllmMode: 'merge', mergeDir: t.testdir({}), maxLoraRank: 64, mergeMinWeight: 0, mergeWaitMs: 30_000, mergeWarmStart: false },
       temperature: 1,
       minConfidence: 0,
       defaultBaseExamples: false,

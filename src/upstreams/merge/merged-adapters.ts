@@ -7,6 +7,7 @@ import { mixtureKey, onGrid, weightsOf, withinRank, type Mixture } from '../../c
 import { chooseServed, planBuild, type Demand, type LiveMerge } from '../../composition/planner.js';
 import { MergeRefusedError } from '../../lora/merge.js';
 import { mergeOnThread } from '../../lora/threaded-merge.js';
+import { inSpan } from '../../observability/tracing.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
 import type { AdapterDefinition } from '../../registry/types.js';
 import type { UpstreamClient } from '../client.js';
@@ -297,7 +298,9 @@ export class MergedAdapters {
     };
     const controller = new AbortController();
     this.metrics.mergeBuilds.inc({ outcome: 'queued' });
-    const done = this.build(merge, controller.signal).finally(() => {
+    const done = inSpan('lorauter.merge', { 'lorauter.merge.name': name, 'lorauter.adapters': entry.mixture.map((adapter) => `${adapter.id}=${adapter.weight}`) }, () =>
+      this.build(merge, controller.signal),
+    ).finally(() => {
       this.building.delete(entry.key);
       this.updateGauges();
       this.schedule(0);
