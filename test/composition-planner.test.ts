@@ -70,7 +70,11 @@ t.test('planBuild: evicts the live merge that loses least, only when the build i
   t.equal(planBuild({ demand: entries, live: [liveMerges[0], merge({ c: 0.5, d: 0.5 }, 100, true)], building: [], budgets: small, bytesOf: () => 100 })!.evict[0], liveMerges[0].key, 'cd is pinned: ab goes (net 2.5 − 1.5 = 1 is worth it)');
   // ef asked for about as often as ab: swapping would only churn.
   const even = [demand({ a: 0.5, b: 0.5 }, 3), demand({ c: 0.5, d: 0.5 }, 3), demand({ e: 0.5, f: 0.5 }, 3.2)];
-  t.equal(planBuild({ demand: even, live: liveMerges, building: [], budgets: small, bytesOf: () => 100 }), undefined, 'net gain 0.1 of 1.6 is under the hysteresis');
+  t.equal(planBuild({ demand: even, live: liveMerges, building: [], budgets: small, bytesOf: () => 100 }), undefined, 'net gain 0.1 of 1.6 is under minGain');
+  // Ten times the demand: net gain 16.5 − 15 = 1.5 clears minGain, but is under a quarter of the gain (4.1).
+  const evenBusy = [demand({ a: 0.5, b: 0.5 }, 30), demand({ c: 0.5, d: 0.5 }, 30), demand({ e: 0.5, f: 0.5 }, 33)];
+  t.equal(planBuild({ demand: evenBusy, live: liveMerges, building: [], budgets: small, bytesOf: () => 100 }), undefined, 'the hysteresis keeps a near-equal from churning');
+  t.ok(planBuild({ demand: evenBusy, live: liveMerges, building: [], budgets: { ...small, hysteresis: 0 }, bytesOf: () => 100 }), 'without it the swap would be made');
   // Bytes: room for one 100-byte merge only.
   const bytePlan = planBuild({ demand: entries, live: liveMerges, building: [], budgets: { ...budgets, maxBytes: 250 }, bytesOf: () => 100 });
   t.same(bytePlan!.evict, [liveMerges[1].key], 'the byte budget evicts as the count budget does');
