@@ -1,5 +1,5 @@
 import type { WeightedAdapter } from '../router/math.js';
-import { onGrid, type Mixture } from './mixture.js';
+import { mixtureKey, onGrid, type Mixture } from './mixture.js';
 
 /**
  * Prototype mixtures for a warm start, from the decisions on each task's own examples: a task's
@@ -20,7 +20,7 @@ export function typicalMixtures(
     const total = mean.reduce((s, adapter) => s + adapter.weight, 0);
     const { mixture } = onGrid(mean.map((adapter) => ({ id: adapter.id, weight: adapter.weight / total })), grid.step, grid.minWeight);
     if (mixture.length < 2) continue;
-    const key = mixture.map((adapter) => `${adapter.id}=${adapter.weight}`).join(',');
+    const key = mixtureKey(mixture);
     const known = prototypes.get(key);
     if (known) known.tasks++;
     else prototypes.set(key, { mixture, tasks: 1 });

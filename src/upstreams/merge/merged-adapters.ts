@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { DemandTracker } from '../../composition/demand.js';
@@ -13,6 +13,7 @@ import type { AdapterDefinition } from '../../registry/types.js';
 import type { UpstreamClient } from '../client.js';
 import type { LoadableAdapter } from '../vllm/loadable.js';
 import { readAdapterLayout } from '../../lora/streaming-merge.js';
+import { readAdapterConfig } from '../../lora/adapter.js';
 
 /** How one server kind loads and unloads adapters at run time (vLLM, SGLang). */
 export interface AdapterLoadingApi {
@@ -123,15 +124,12 @@ export class MergedAdapters {
 
   /** The best composition live now for a routed mixture; the mixture is counted as demand for the planner. */
   serve(adapters: Mixture): ServedComposition {
-    const { mixture, dropped } = onGrid(adapters, this.options.weightStep, this.options.minWeight);
-    const key = mixtureKey(mixture);
-    if (mixture.length > 1) {
-      this.demand.add(key, mixture, this.clock());
-      if (!this.live.has(key)) this.schedule();
+    const request = this.onGrid(adapters);
+    if (request.mixture.length > 1) {
+      this.demand.add(request.key, request.mixture, this.clock());
+      if (!this.live.has(request.key)) this.schedule();
     }
-    const choice = chooseServed(adapters, key, this.live);
-    const merge = choice.merge ? this.live.get(choice.merge)?.name : undefined;
-    return { requested: mixture, dropped, served: choice.served, fidelity: choice.fidelity, merge, exact: choice.merge === key || (mixture.length === 1 && !merge) };
+    return this.choose(adapters, request);
   }
 
   /** Like serve, but a mixture whose merge is not live is built first, waiting up to `waitMs` for it. */
@@ -153,7 +151,19 @@ export class MergedAdapters {
       await Promise.race([build, new Promise<void>((done) => (timer = setTimeout(done, waitMs)))]);
       clearTimeout(timer);
     }
-    return this.serve(adapters);
+    // Chosen again from what is live now; the request was counted once, above.
+    return this.choose(adapters, this.onGrid(adapters));
+  }
+
+  private onGrid(adapters: Mixture): { mixture: Mixture; dropped: string[]; key: string } {
+    const { mixture, dropped } = onGrid(adapters, this.options.weightStep, this.options.minWeight);
+    return { mixture, dropped, key: mixtureKey(mixture) };
+  }
+
+  private choose(adapters: Mixture, { mixture, dropped, key }: { mixture: Mixture; dropped: string[]; key: string }): ServedComposition {
+    const choice = chooseServed(adapters, key, this.live);
+    const merge = choice.merge ? this.live.get(choice.merge)?.name : undefined;
+    return { requested: mixture, dropped, served: choice.served, fidelity: choice.fidelity, merge, exact: choice.merge === key || (mixture.length === 1 && !merge) };
   }
 
   /**
@@ -234,7 +244,7 @@ export class MergedAdapters {
       demand,
       live: [...this.live.values()],
       building: [...this.building.values()].map((build) => build.merge),
-      bytesOf: (mixture: Mixture) => mixture.reduce((sum, adapter) => sum + (this.infoOf(adapter.id)?.bytes ?? 0), 0),
+      bytesOf: (mixture: Mixture) => this.estimatedBytes(mixture),
     };
   }
 
@@ -290,7 +300,7 @@ export class MergedAdapters {
       key: entry.key,
       mixture: entry.mixture,
       weights: entry.weights,
-      bytes: this.planInput([]).bytesOf(entry.mixture),
+      bytes: this.estimatedBytes(entry.mixture),
       pinned: this.api.pins === true && this.prototypeKeys.has(entry.key) && this.pinnedCount() < this.options.pinnedMerges,
       name,
       directory,
@@ -382,6 +392,11 @@ export class MergedAdapters {
     this.metrics.mergeDirBytes.set(bytes);
   }
 
+  /** A merge's size before it is built: its sources' sizes (the same dtype, rank Σ r). */
+  private estimatedBytes(mixture: Mixture): number {
+    return mixture.reduce((sum, adapter) => sum + (this.infoOf(adapter.id)?.bytes ?? 0), 0);
+  }
+
   private infoOf(id: string): SourceInfo | undefined {
     const path = this.adapters.get(id)?.path;
     const info = path ? this.infos.get(path) : undefined;
@@ -395,9 +410,9 @@ export class MergedAdapters {
     const known = this.infos.get(path);
     if (known && this.clock() - known.at < SOURCE_INFO_TTL_MS) return known;
     try {
-      const config = JSON.parse(await readFile(join(path, 'adapter_config.json'), 'utf8')) as { r?: number };
+      const config = await readAdapterConfig(path);
       const { size } = await stat(join(path, 'adapter_model.safetensors'));
-      const info = { path, rank: Number(config.r) || 0, bytes: size, at: this.clock() };
+      const info = { path, rank: config.r, bytes: size, at: this.clock() };
       this.infos.set(path, info);
       return info;
     } catch {
