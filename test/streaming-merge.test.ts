@@ -5,7 +5,7 @@ import { loraScaling, readPeftAdapter, writePeftAdapter } from '../src/lora/adap
 import { mergeLoraAdapters, MergeRefusedError } from '../src/lora/merge.js';
 import { mergePeftAdaptersStreaming } from '../src/lora/streaming-merge.js';
 import { mergeOnThread } from '../src/lora/threaded-merge.js';
-import { halfToFloat, parseSafetensors } from '../src/lora/safetensors.js';
+import { bfloat16FromFloatBits, halfFromFloatBits, halfToFloat, parseSafetensors } from '../src/lora/safetensors.js';
 import { writeSyntheticAdapter, type Architecture } from '../bench/peft-synthetic.js';
 import { TINY_LLAMA } from './helpers/gateway.js';
 
@@ -51,15 +51,28 @@ t.test('fp16 and bf16 sources stay in their dtype, within its rounding of the ex
     // The exact merge in binary32 from the same sources, to compare with.
     const exact = mergeLoraAdapters(await Promise.all(sources.map(async (path, i) => ({ adapter: await readPeftAdapter(path), weight: weights[i] }))));
     const relative = dtype === 'F16' ? 2 ** -11 : 2 ** -8;
+    // The binary32 merge rounded once to the dtype: what the streamed merge must hold, bit for bit.
+    const bits = new Uint32Array(1);
+    const asFloat = new Float32Array(bits.buffer);
+    const rounded = (value: number) => {
+      asFloat[0] = value;
+      if (dtype === 'BF16') return (bits[0] = bfloat16FromFloatBits(bits[0]) << 16), asFloat[0];
+      return halfToFloat(halfFromFloatBits(bits[0]));
+    };
     let worst = 0;
+    let unequal = 0;
     for (const [module, { A, B }] of exact.modules) {
       for (const [part, tensor] of [['A', A], ['B', B]] as const) {
         const got = parsed.tensors.get(`${module}.lora_${part}.weight`)!;
         t.same(got.shape, tensor.shape);
-        tensor.data.forEach((value, i) => (worst = Math.max(worst, Math.abs(got.data[i] - value) / Math.max(Math.abs(value), 2 ** -14))));
+        tensor.data.forEach((value, i) => {
+          worst = Math.max(worst, Math.abs(got.data[i] - value) / Math.max(Math.abs(value), 2 ** -14));
+          if (!Object.is(got.data[i], rounded(value))) unequal++;
+        });
       }
     }
     t.ok(worst <= relative, `${dtype}: worst relative error ${worst.toExponential(2)} ≤ ${relative.toExponential(2)}`);
+    t.equal(unequal, 0, `${dtype}: every value is the binary32 merge rounded once to ${dtype}`);
     t.equal(loraScaling((await readPeftAdapter(join(dir, 'merged'))).config), 1, 'scaling 1: ΔW = B·A');
   }
   t.equal(halfToFloat(0x3c00), 1);

@@ -37,6 +37,8 @@ interface OpenSource {
   fd: number;
   modules: Map<string, { A: TensorEntry; B: TensorEntry }>;
   factor: number;
+  /** Input bits → output bits of factor × value, for 16-bit sources written in their own dtype; built on first use. */
+  scaledBits?: Uint16Array;
 }
 
 // The largest header read: real adapters' headers are tens of KB.
@@ -142,6 +144,7 @@ function stackedRows(pieces: readonly { source: OpenSource; entry: TensorEntry }
 /** B = [f_1·B_1 | f_2·B_2 | …]: each output row holds every source's row, scaled by its weight × scaling. */
 function scaledColumns(pieces: readonly { source: OpenSource; entry: TensorEntry }[], shape: number[], rank: number, dtype: Dtype, scratch: Scratch): Uint8Array {
   const [rows] = shape;
+  if (dtype !== 'F32' && pieces.every(({ entry }) => entry.dtype === dtype)) return scaledHalfColumns(pieces, rows, rank, dtype, scratch);
   const merged = scratch.values(rows * rank);
   let offset = 0;
   for (const { source, entry } of pieces) {
@@ -158,6 +161,39 @@ function scaledColumns(pieces: readonly { source: OpenSource; entry: TensorEntry
     offset += r;
   }
   return encode(merged, dtype, scratch.output(rows * rank * BYTES[dtype]));
+}
+
+/**
+ * scaledColumns for 16-bit sources written in their own dtype: a 16-bit value has 65,536 possible
+ * bits, so each source's factor becomes a table from input bits to output bits — the same rounding
+ * (binary32 product, then the dtype) without decoding a single tensor.
+ */
+function scaledHalfColumns(pieces: readonly { source: OpenSource; entry: TensorEntry }[], rows: number, rank: number, dtype: 'F16' | 'BF16', scratch: Scratch): Uint8Array {
+  const output = scratch.output(rows * rank * 2);
+  const merged = new Uint16Array(output.buffer, output.byteOffset, rows * rank);
+  let offset = 0;
+  for (const { source, entry } of pieces) {
+    const r = entry.shape[1];
+    const length = entry.end - entry.begin;
+    const bytes = readAt(source.fd, entry.begin, length, scratch.input(length));
+    const values = new Uint16Array(bytes.buffer, bytes.byteOffset, length / 2);
+    const table = (source.scaledBits ??= scaledBitsTable(source.factor, dtype));
+    for (let row = 0; row < rows; row++) {
+      const from = row * r;
+      const to = row * rank + offset;
+      for (let k = 0; k < r; k++) merged[to + k] = table[values[from + k]];
+    }
+    offset += r;
+  }
+  return output;
+}
+
+function scaledBitsTable(factor: number, dtype: 'F16' | 'BF16'): Uint16Array {
+  const all = new Uint16Array(65536);
+  for (let bits = 0; bits < 65536; bits++) all[bits] = bits;
+  const values = decode(new Uint8Array(all.buffer), dtype, new Scratch());
+  for (let i = 0; i < values.length; i++) values[i] = factor * values[i];
+  return new Uint16Array(encode(values, dtype, new Uint8Array(65536 * 2)).buffer);
 }
 
 let halfTable: Float32Array | undefined;
