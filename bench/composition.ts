@@ -11,22 +11,25 @@ import { LLAMA_2_7B, writeSyntheticAdapter } from './peft-synthetic.js';
 import { FIT_EXAMPLES, FLAN, TASKS } from './composition-setup.js';
 import { startChild, stopChild } from './load.js';
 import { startResidencyVllm } from './vllm-residency.js';
+import { MergeSettings } from '../src/upstreams/merge/settings.js';
+
+const DEFAULT_BUILDS_PER_MINUTE = MergeSettings.maxNewMergesPerMinute.default as number;
 
 if (process.argv.includes('--help')) {
   console.log(`npm run bench:composition — needs ~4 GB free in BENCH_ADAPTER_DIR and ~8 GB in BENCH_MERGE_DIR.
   BENCH_ADAPTER_DIR  synthetic adapters, kept between runs (default ${join(tmpdir(), 'lorauter-bench-adapters')})
   BENCH_MERGE_DIR    merge folder (default a temporary folder, removed)
-  BENCH_RATE         requests a second (20)        BENCH_SECONDS  stream length a mode (90)
-  BENCH_MODES        wait,planner,top1             BENCH_CURVE    build budgets a minute for the plot (6,30,120; empty: none)
+  BENCH_RATE         requests a second (20)        BENCH_SECONDS  stream length a mode (120: the issue's 2,400 requests)
+  BENCH_MODES        wait,planner,top1             BENCH_CURVE    build budgets a minute for the plot (15,60,240; empty: none)
   BENCH_MAX_LORAS    the stand-in's max_loras (8)  BENCH_MS_PER_MB load time (4)   BENCH_SERVICE_MS (200)`);
   process.exit(0);
 }
 
 const env = process.env;
 const rate = Number(env.BENCH_RATE ?? 20);
-const seconds = Number(env.BENCH_SECONDS ?? 90);
+const seconds = Number(env.BENCH_SECONDS ?? 120);
 const modes = (env.BENCH_MODES ?? 'wait,planner,top1').split(',').filter(Boolean);
-const curve = (env.BENCH_CURVE ?? '6,30,120').split(',').filter(Boolean).map(Number);
+const curve = (env.BENCH_CURVE ?? '15,60,240').split(',').filter(Boolean).map(Number);
 const adapterDir = env.BENCH_ADAPTER_DIR ?? join(tmpdir(), 'lorauter-bench-adapters');
 const mergeRoot = env.BENCH_MERGE_DIR ?? join(tmpdir(), `lorauter-bench-merges-${process.pid}`);
 const residency = { maxLoras: Number(env.BENCH_MAX_LORAS ?? 8), msPerMb: Number(env.BENCH_MS_PER_MB ?? 4), serviceMs: Number(env.BENCH_SERVICE_MS ?? 200) };
@@ -188,10 +191,10 @@ console.table(
 );
 
 if (curve.length > 0) {
-  // The planner's own run is the point at the default budget (30 a minute).
+  // The planner's own run is the point at the default budget.
   const planner = results.find((r) => r.label === labels.planner);
-  const points: { budget: number; fidelity: number }[] = planner ? [{ budget: 30, fidelity: planner.fidelity }] : [];
-  for (const budget of curve.filter((b) => !(planner && b === 30))) {
+  const points: { budget: number; fidelity: number }[] = planner ? [{ budget: DEFAULT_BUILDS_PER_MINUTE, fidelity: planner.fidelity }] : [];
+  for (const budget of curve.filter((b) => !(planner && b === DEFAULT_BUILDS_PER_MINUTE))) {
     const result = await runMode(`planner, ${budget} builds a minute`, 'planner', budget);
     points.push({ budget, fidelity: result.fidelity });
     console.log(JSON.stringify(result));

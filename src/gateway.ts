@@ -16,7 +16,7 @@ import { LiveRouter } from './router/live-router.js';
 import { Router } from './router/router.js';
 import { createUpstream, type Upstream } from './upstreams/index.js';
 import type { UpstreamDriver } from './upstreams/types.js';
-import { typicalMixtures } from './composition/warm-start.js';
+import { expectedMixtures } from './composition/warm-start.js';
 
 /** Everything the HTTP layer needs, built once at start-up. */
 export interface Gateway {
@@ -179,22 +179,17 @@ export async function createGateway(config: Config, logger: Logger, parts: Gatew
 const WARM_START_EXAMPLES = 4096;
 const WARM_START_EXAMPLES_A_TASK = 8;
 
-/** Routes each task's examples and hands the tasks' typical mixtures to the upstream kind that builds ahead. */
+/** Routes each task's first examples and hands the mixtures they ask for to the upstream kind that builds ahead. */
 async function warmStart(router: Router, driver: UpstreamDriver, config: Config): Promise<void> {
   if (!config.upstream.mergeWarmStart) return;
-  const byTask = new Map<string, string[]>();
-  let total = 0;
+  const examples: string[] = [];
   for (const task of router.registry.tasks) {
-    if (total >= WARM_START_EXAMPLES) break;
-    const examples = task.examples.slice(0, WARM_START_EXAMPLES_A_TASK);
-    byTask.set(task.id, examples);
-    total += examples.length;
+    if (examples.length >= WARM_START_EXAMPLES) break;
+    examples.push(...task.examples.slice(0, WARM_START_EXAMPLES_A_TASK));
   }
-  const decisions = await router.routeMany([...byTask.values()].flat());
-  let next = 0;
-  const adaptersByTask = new Map([...byTask].map(([id, examples]) => [id, decisions.slice(next, (next += examples.length)).map((decision) => decision.adapters)]));
+  const decisions = await router.routeMany(examples);
   const { mergeWeightStep: step, mergeMinWeight: minWeight } = config.upstream;
-  driver.warmStart!(typicalMixtures(adaptersByTask, { step, minWeight, maxAdapters: config.topK }));
+  driver.warmStart!(expectedMixtures(decisions.map((decision) => decision.adapters), { step, minWeight }));
 }
 
 /** A URL fit for logs: user name and password replaced. */

@@ -2,7 +2,7 @@ import t from 'tap';
 import { DemandTracker } from '../src/composition/demand.js';
 import { fidelity, mixtureKey, onGrid, weightsOf, withinRank, type Mixture } from '../src/composition/mixture.js';
 import { chooseServed, planBuild, type BuildBudgets, type Demand, type LiveMerge } from '../src/composition/planner.js';
-import { typicalMixtures } from '../src/composition/warm-start.js';
+import { expectedMixtures } from '../src/composition/warm-start.js';
 
 const mix = (spec: Record<string, number>): Mixture => Object.entries(spec).map(([id, weight]) => ({ id, weight })).sort((a, b) => b.weight - a.weight);
 const merge = (spec: Record<string, number>, bytes = 100, pinned = false): LiveMerge => {
@@ -53,6 +53,10 @@ t.test('planBuild: the demanded mixture that adds the most expected fidelity, co
   const next = planBuild({ demand: entries, live: [], building: [merge({ a: 0.55, c: 0.45 })], budgets, bytesOf: () => 100 });
   t.equal(next!.build.key, mixtureKey(mix({ a: 0.5, b: 0.5 })));
   t.equal(Number(next!.gain.toFixed(10)), 1);
+  // With one candidate only the first entry (the tracker gives the most asked for first) may be built.
+  const one = planBuild({ demand: [entries[1], entries[0], entries[2]], live: [], building: [], budgets, bytesOf: () => 100, candidates: 1 });
+  t.equal(one!.build.key, entries[1].key, 'one candidate: ac(.6/.4), though ac(.55/.45) would gain more');
+  t.equal(Number(one!.gain.toFixed(10)), 1.4, 'its gain still counts every entry close to it');
   // A gain under minGain is not worth a build.
   t.equal(planBuild({ demand: [demand({ a: 0.9, b: 0.1 }, 1)], live: [], building: [], budgets, bytesOf: () => 100 }), undefined, '1 · 0.1 < 0.5');
   t.equal(planBuild({ demand: [demand({ a: 1 }, 10)], live: [], building: [], budgets, bytesOf: () => 100 }), undefined, 'a single adapter needs no merge');
@@ -101,13 +105,17 @@ t.test('the grid, the rank budget and the demand tracker', async (t) => {
   t.equal(tracker.snapshot(2000).length, 2);
 });
 
-t.test('warm start: each task\'s typical mixture, on the grid, shared prototypes counted', async (t) => {
-  const decisions = new Map([
-    ['t1', [mix({ a: 0.6, b: 0.4 }), mix({ a: 0.8, b: 0.2 }), []]],
-    ['t2', [mix({ a: 0.7, b: 0.3 })]],
-    ['t3', [mix({ c: 1 })]],
+t.test('warm start: each example\'s mixture on the grid, equal ones counted together, abstentions and single adapters left out', async (t) => {
+  const decisions = [
+    mix({ a: 0.61, b: 0.39 }),
+    mix({ a: 0.59, b: 0.38, c: 0.03 }), // c under the minimum weight: the same a .6, b .4
+    mix({ a: 0.8, b: 0.2 }),
+    [],
+    mix({ c: 1 }),
+    mix({ c: 0.97, d: 0.03 }), // d dropped: c alone, no merge
+  ];
+  t.same(expectedMixtures(decisions, { step: 0.05, minWeight: 0.05 }), [
+    { mixture: [{ id: 'a', weight: 0.6 }, { id: 'b', weight: 0.4 }], examples: 2 },
+    { mixture: [{ id: 'a', weight: 0.8 }, { id: 'b', weight: 0.2 }], examples: 1 },
   ]);
-  const prototypes = typicalMixtures(decisions, { step: 0.05, minWeight: 0.05, maxAdapters: 3 });
-  // t1: mean of the two routed decisions = a .7, b .3 (the abstention is left out) — the same as t2's.
-  t.same(prototypes, [{ mixture: [{ id: 'a', weight: 0.7 }, { id: 'b', weight: 0.3 }], tasks: 2 }], 't3 routes to one adapter: no merge');
 });

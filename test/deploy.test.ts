@@ -153,6 +153,11 @@ for (const overlay of ['vllm', 'llamacpp']) {
       const theirs = mountOf(upstream, mergeDir);
       t.ok(mine && theirs && mine.name === theirs.name && mine.mountPath === theirs.mountPath, 'the merge folder is one volume at one path in both containers');
       t.notOk(mine.readOnly, 'the gateway can write merges');
+      const volume = (pod.volumes as { name: string; emptyDir?: { sizeLimit?: string } }[]).find((entry) => entry.name === mine.name);
+      if (volume?.emptyDir) {
+        const limit = kubernetesBytes(volume.emptyDir.sizeLimit ?? '');
+        t.ok(limit >= config.upstream.mergeDirMaxBytes + MERGE_BUILD_HEADROOM, `the merge volume (${volume.emptyDir.sizeLimit}) holds LORAUTER_MERGE_DIR_MAX_BYTES (${config.upstream.mergeDirMaxBytes}) and a build beside it: the kubelet evicts a pod whose emptyDir passes its limit`);
+      }
     } else {
       t.ok(upstream.args.includes('--lora-init-without-apply'), 'adapters loaded at scale 0 until a request sets them');
       const stems = flags(upstream.args, '--lora').map(stem);
@@ -222,3 +227,14 @@ t.test('Dockerfile: Node 22, compiled addon, non-root, an encoder model by build
   t.match(dockerfile, /^ENTRYPOINT \["node", "bin\/lorauter.js"\]$/m, 'exec form: node gets the signals and drains');
   t.ok(existsSync(join(ROOT, 'docker/models/none')), 'the placeholder model folder exists');
 });
+
+// A build in progress beside a full merge folder: three 80 MB adapters of a 7B model.
+const MERGE_BUILD_HEADROOM = 240e6;
+
+/** A Kubernetes quantity (`20Gi`, `500M`, `1e9`) in bytes; NaN when it is not one. */
+function kubernetesBytes(quantity: string): number {
+  const match = /^(\d+(?:\.\d+)?(?:e\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(quantity);
+  if (!match) return NaN;
+  const units: Record<string, number> = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, k: 1e3, M: 1e6, G: 1e9, T: 1e12 };
+  return Number(match[1]) * (match[2] ? units[match[2]] : 1);
+}

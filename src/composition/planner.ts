@@ -67,6 +67,8 @@ export interface PlanInput {
   building: readonly LiveMerge[];
   budgets: BuildBudgets;
   bytesOf(mixture: Mixture): number;
+  /** Mixtures considered for the build: the first this many of `demand` (the most asked for first); all when absent. */
+  candidates?: number;
 }
 
 export interface BuildPlan {
@@ -134,16 +136,24 @@ export function planBuild(input: PlanInput): BuildPlan | undefined {
   const held = [...live, ...building];
   const heldKeys = new Set(held.map((merge) => merge.key));
   const covered = coverage(demand, held);
+  // A mixture adds fidelity only to demand that shares an adapter with it: each candidate visits those alone.
+  const sharing = new Map<string, number[]>();
+  demand.forEach((entry, i) => entry.mixture.forEach(({ id }) => (sharing.get(id) ?? sharing.set(id, []).get(id)!).push(i)));
+  const visitedBy = new Int32Array(demand.length).fill(-1);
   let best: { entry: Demand; gain: number } | undefined;
-  for (const entry of demand) {
-    if (heldKeys.has(entry.key) || entry.mixture.length < 2) continue;
+  demand.slice(0, input.candidates ?? demand.length).forEach((entry, candidate) => {
+    if (heldKeys.has(entry.key) || entry.mixture.length < 2) return;
     let gain = 0;
-    demand.forEach((other, i) => {
-      const added = fidelity(other.mixture, entry.weights) - covered[i];
-      if (added > 0) gain += other.weight * added;
-    });
+    for (const { id } of entry.mixture) {
+      for (const i of sharing.get(id) ?? []) {
+        if (visitedBy[i] === candidate) continue;
+        visitedBy[i] = candidate;
+        const added = fidelity(demand[i].mixture, entry.weights) - covered[i];
+        if (added > 0) gain += demand[i].weight * added;
+      }
+    }
     if (gain > (best?.gain ?? budgets.minGain)) best = { entry, gain };
-  }
+  });
   if (!best) return undefined;
   const bytes = input.bytesOf(best.entry.mixture);
   if (bytes > budgets.maxBytes || building.length + 1 > budgets.maxLive) return undefined;

@@ -1,6 +1,7 @@
 import type { RouteDecision } from '../router/router.js';
 import type { AdapterDefinition } from '../registry/types.js';
 import type { Mixture } from '../composition/mixture.js';
+import type { ExpectedMixture } from '../composition/warm-start.js';
 export type OpenAIEndpoint = 'chat' | 'completions';
 
 export const OPENAI_PATHS: Record<OpenAIEndpoint, string> = { chat: '/v1/chat/completions', completions: '/v1/completions' };
@@ -58,8 +59,8 @@ export interface UpstreamDriver {
   readonly nativeEndpoints?: readonly NativeEndpoint[];
   /** The server's health endpoint when it is not /health. */
   readonly healthPath?: string;
-  /** Typical mixtures of the registry's tasks, given at start-up and after each registry change, for kinds that build ahead. */
-  warmStart?(prototypes: readonly { mixture: Mixture; tasks: number }[]): void;
+  /** The mixtures the registry's examples ask for, given at start-up and after each registry change, for kinds that build ahead. */
+  warmStart?(expected: readonly ExpectedMixture[]): void;
   close?(): Promise<void>;
 }
 

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { formatMixture, type Mixture } from '../../composition/mixture.js';
+import type { ExpectedMixture } from '../../composition/warm-start.js';
 import { adapterNamed, baseComposition, OPENAI_PATHS, upstreamNameOf, type DriverContext, type OpenAIEndpoint, type PreparedRequest, type RoutedCall, type UpstreamDriver } from '../types.js';
 import type { MergedAdapters } from './merged-adapters.js';
 
@@ -75,11 +76,11 @@ export abstract class MergingDriver implements UpstreamDriver {
     return { path: OPENAI_PATHS[endpoint], body: { ...body, model }, composition: `adapter; id=${adapter.id}`, answerModel: String(body.model) };
   }
 
-  /** Prototype mixtures to build ahead of traffic (see MergedAdapters.warmStart). */
-  warmStart(prototypes: readonly { mixture: Mixture; tasks: number }[]): void {
+  /** Mixtures the registry's examples ask for, to build ahead of traffic (see MergedAdapters.warmStart). */
+  warmStart(expected: readonly ExpectedMixture[]): void {
     if (this.settings.mode !== 'merge' || !this.merges) return;
-    this.logger.info({ prototypes: prototypes.length, first: prototypes.slice(0, 3).map((p) => formatMixture(p.mixture)) }, 'warm start: building typical mixtures in the background');
-    this.merges.warmStart(prototypes);
+    this.logger.info({ mixtures: expected.length, first: expected.slice(0, 3).map((item) => formatMixture(item.mixture)) }, 'warm start: building mixtures the examples ask for in the background');
+    this.merges.warmStart(expected);
   }
 
   async close(): Promise<void> {
