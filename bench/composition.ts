@@ -13,7 +13,7 @@ import { startChild, stopChild } from './load.js';
 import { startResidencyVllm } from './vllm-residency.js';
 import { MergeSettings } from '../src/upstreams/merge/settings.js';
 
-const DEFAULT_BUILDS_PER_MINUTE = MergeSettings.maxNewMergesPerMinute.default as number;
+const DEFAULT_BUILDS_PER_MINUTE = (MergeSettings.maxNewMergesPerMinute as { default?: number }).default ?? 60;
 
 if (process.argv.includes('--help')) {
   console.log(`npm run bench:composition — needs ~4 GB free in BENCH_ADAPTER_DIR and ~8 GB in BENCH_MERGE_DIR.

@@ -94,6 +94,23 @@ t.test('/v1/route: confidence on every decision; off-topic prompts abstain, on-t
   t.ok(body.adapters.length > 0);
 });
 
+t.test('the abstention boundary: a confidence equal to LORAUTER_MIN_CONFIDENCE is routed, one just under it abstains', async (t) => {
+  const registry = await tinyLlamaRegistry();
+  const decide = async (minConfidence: number) => {
+    const gw = await startGateway({ minConfidence, defaultBaseExamples: false }, { registry });
+    try {
+      return (await gw.app.inject({ method: 'POST', url: '/v1/route', payload: { input: sentiment } })).json();
+    } finally {
+      await gw.close();
+    }
+  };
+  const { confidence } = await decide(0);
+  t.ok(confidence > 0.01 && confidence < 0.99, `a confidence inside (0, 1): ${confidence}`);
+  t.match(await decide(confidence), { abstained: false, confidence }, 'at the threshold: routed');
+  t.match(await decide(Math.min(1, confidence + 1e-9)), { abstained: true, abstain_reason: 'low_confidence', adapters: [], confidence }, 'a hair above the confidence: abstains');
+  t.match(await decide(confidence * 0.9), { abstained: false }, 'below it: routed');
+});
+
 t.test('the base-example rule matches a brute-force comparison with every example', async (t) => {
   const flan = loadRegistry(FLAN_TASKS);
   const registry = { ...flan, tasks: flan.tasks.slice(0, 30).map((task) => ({ ...task, examples: task.examples.slice(0, 12) })) };

@@ -157,7 +157,11 @@ t.test('PUT, GET and DELETE a task: routing picks it up without a restart and ne
   });
   t.equal(gw.gateway.liveRegistry.adapters.get('knit-lora')?.path, '/adapters/knit', 'the live adapter table (upstream drivers) sees it');
 
-  const deleted = await gw.app.inject({ method: 'DELETE', url: '/v1/tasks/knitting', headers: auth });
+  // Clients that send `content-type: application/json` on every request: an empty DELETE is fine, a body is refused.
+  const withBody = await gw.app.inject({ method: 'DELETE', url: '/v1/tasks/knitting', headers: { ...auth, 'content-type': 'application/json' }, payload: '{"force":true}' });
+  t.equal(withBody.statusCode, 400);
+  t.same([withBody.json().error.code, withBody.json().error.message], ['unexpected_body', 'DELETE takes no body; send the request without one.']);
+  const deleted = await gw.app.inject({ method: 'DELETE', url: '/v1/tasks/knitting', headers: { ...auth, 'content-type': 'application/json' } });
   t.same(deleted.json(), { object: 'task', id: 'knitting', deleted: true, version: 5 });
   await gw.gateway.liveRouter.settled();
   t.notOk((await taskIds(gw)).includes('knitting'));

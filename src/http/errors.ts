@@ -102,11 +102,21 @@ export function nestsDeeperThan(value: unknown, limit: number): boolean {
   return false;
 }
 
-/** Fastify's own JSON parser (prototype-poisoning checks included), refusing bodies nested deeper than MAX_JSON_DEPTH. */
+const BODYLESS_METHODS = new Set(['GET', 'HEAD', 'DELETE']);
+
+/**
+ * Fastify's own JSON parser (prototype-poisoning checks included), refusing bodies nested deeper than
+ * MAX_JSON_DEPTH; GET, HEAD and DELETE take an empty body whatever its content type and refuse any other.
+ */
 export function installJsonParsing(app: FastifyInstance): void {
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (BODYLESS_METHODS.has(request.method)) {
+      // Many clients send `content-type: application/json` on every request: no body is fine, a body is a mistake.
+      if ((body as string).trim() === '') return done(null, undefined);
+      return done(invalidRequest(`${request.method} takes no body; send the request without one.`, null, 'unexpected_body'), undefined);
+    }
     parseJson(request, body as string, (error, value) => {
       if (error) return done(error, undefined);
       if (nestsDeeperThan(value, MAX_JSON_DEPTH)) return done(invalidRequest(`The JSON body nests deeper than ${MAX_JSON_DEPTH} levels.`, null, 'too_deep'), undefined);
