@@ -227,6 +227,28 @@ t.test('shutdown: /readyz says 503 while still serving (drain), then open stream
   t.match(body, /data: \{"error":\{"message":"The gateway is shutting down; the answer was cut short\.","type":"service_unavailable","param":null,"code":"shutting_down"\}\}\n\ndata: \[DONE\]\n\n$/);
 });
 
+t.test('shutdown: a pass-through answer still open at the grace deadline is ended too', async (t) => {
+  const { startServer } = await import('../src/server.js');
+  const { loadConfig } = await import('../src/config/load.js');
+  const fake = await startFakeLlamaCpp(['/m/wmt16_translate_deen.gguf']);
+  t.teardown(() => fake.stop());
+  // /tokenize passes through untouched; this one sends its headers and a first part, then nothing more.
+  fake.behaviour = { respond: (res) => void (res.writeHead(200, { 'content-type': 'text/plain' }), res.write('first part')) };
+  const config = loadConfig({ env: {}, overrides: { logLevel: 'silent', port: 0, host: '127.0.0.1', tasks: FLAN_TASKS, shutdownDrainSeconds: 0, shutdownGraceSeconds: 0.3, upstream: { url: fake.url, kind: 'llamacpp' } } });
+  const server = await startServer(config);
+  const response = await fetch(`${server.url}/tokenize`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"content":"hi"}' });
+  t.equal(response.headers.get('x-lorauter-composition'), 'passthrough');
+  const reader = response.body!.getReader();
+  t.equal(new TextDecoder().decode((await reader.read()).value), 'first part', 'the first part arrived');
+  t.equal(server.gateway.inflight.size, 1, 'registered as in flight');
+  const started = Date.now();
+  const stop = await Promise.race([server.stop().then(() => 'stopped'), new Promise((resolve) => setTimeout(() => resolve('still stopping after 5 s'), 5000))]);
+  t.equal(stop, 'stopped');
+  const ended = await Promise.race([reader.read().then(() => 'ended', () => 'ended'), new Promise((resolve) => setTimeout(() => resolve('still open'), 5000))]);
+  t.equal(ended, 'ended', 'the client sees the answer end');
+  t.ok(Date.now() - started < 5000, `stopped at the grace deadline, not at the upstream's pace: ${Date.now() - started} ms`);
+});
+
 t.test('bounded upstream concurrency: a burst beyond slots and queue gets 503 with Retry-After, never an unbounded wait', async (t) => {
   const { fake, gw } = await setup(t, { maxConcurrency: 2, maxQueue: 1, queueTimeoutMs: 300 });
   fake.behaviour = { headersDelayMs: 800 };

@@ -29,12 +29,7 @@ const UPSTREAM_ONLY = new Set(['set-cookie', 'set-cookie2', 'www-authenticate', 
  * request.
  */
 export async function relayUpstream(request: FastifyRequest, reply: FastifyReply, target: ProxyTarget, prepared: PreparedRequest, stream: boolean, endpoint: string) {
-  const controller = new AbortController();
-  target.inflight.add(controller);
-  reply.raw.once('close', () => {
-    target.inflight.delete(controller);
-    if (!reply.raw.writableFinished) controller.abort();
-  });
+  const controller = inFlight(reply, target);
   const headers: Record<string, string> = { 'x-request-id': request.id, accept: stream ? 'text/event-stream' : 'application/json' };
   const authorization = upstreamAuthorization(target.apiKey, request, target.checksKeys);
   if (authorization) headers.authorization = authorization;
@@ -59,10 +54,7 @@ export interface RawRequest {
  * answer pass through untouched, bodies as bytes, streams as they come.
  */
 export async function relayRaw(request: FastifyRequest, reply: FastifyReply, target: ProxyTarget, raw: RawRequest) {
-  const controller = new AbortController();
-  reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) controller.abort();
-  });
+  const controller = inFlight(reply, target);
   const headers: Record<string, string> = { 'x-request-id': request.id, accept: String(request.headers.accept ?? '*/*') };
   if (raw.contentType) headers['content-type'] = raw.contentType;
   const authorization = upstreamAuthorization(target.apiKey, request, target.checksKeys);
@@ -88,6 +80,20 @@ export async function relayRaw(request: FastifyRequest, reply: FastifyReply, tar
   copyHeaders(response.headers, reply);
   reply.header('x-lorauter-composition', 'passthrough');
   return reply.send(response.body);
+}
+
+/**
+ * The exchange's abort controller, registered as in flight until the answer ends (shutdown aborts
+ * what is left at its grace deadline); a client that goes away aborts it.
+ */
+function inFlight(reply: FastifyReply, target: ProxyTarget): AbortController {
+  const controller = new AbortController();
+  target.inflight.add(controller);
+  reply.raw.once('close', () => {
+    target.inflight.delete(controller);
+    if (!reply.raw.writableFinished) controller.abort();
+  });
+  return controller;
 }
 
 /**
