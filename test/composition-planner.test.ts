@@ -57,6 +57,12 @@ t.test('planBuild: the demanded mixture that adds the most expected fidelity, co
   const one = planBuild({ demand: [entries[1], entries[0], entries[2]], live: [], building: [], budgets, bytesOf: () => 100, candidates: 1 });
   t.equal(one!.build.key, entries[1].key, 'one candidate: ac(.6/.4), though ac(.55/.45) would gain more');
   t.equal(Number(one!.gain.toFixed(10)), 1.4, 'its gain still counts every entry close to it');
+  // Into free room a smaller gain is worth a build (minGainInRoom); one that must evict still needs minGain.
+  const modest = [demand({ a: 0.7, b: 0.3 }, 1)]; // gain 1 · (1 − .7) = 0.3
+  const roomy = { ...budgets, minGainInRoom: 0.1 };
+  t.equal(planBuild({ demand: modest, live: [], building: [], budgets: roomy, bytesOf: () => 100 })?.build.key, modest[0].key, '0.3 > 0.1 with room to spare');
+  t.equal(planBuild({ demand: modest, live: [merge({ c: 0.5, d: 0.5 })], building: [], budgets: { ...roomy, maxLive: 1 }, bytesOf: () => 100 }), undefined, '0.3 ≤ 0.5 when cd would have to go');
+  t.equal(planBuild({ demand: modest, live: [], building: [], budgets: { ...roomy, maxBytes: 50 }, bytesOf: () => 100 }), undefined, 'nothing larger than the bytes budget');
   // A gain under minGain is not worth a build.
   t.equal(planBuild({ demand: [demand({ a: 0.9, b: 0.1 }, 1)], live: [], building: [], budgets, bytesOf: () => 100 }), undefined, '1 · 0.1 < 0.5');
   t.equal(planBuild({ demand: [demand({ a: 1 }, 10)], live: [], building: [], budgets, bytesOf: () => 100 }), undefined, 'a single adapter needs no merge');

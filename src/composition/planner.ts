@@ -57,6 +57,11 @@ export interface BuildBudgets {
   maxBytes: number;
   /** Expected benefit (in requests served at full fidelity) below which nothing is built. */
   minGain: number;
+  /**
+   * The same, for a build that fits without evicting (room to spare costs a build, nothing served):
+   * lower, so that the warm start and early traffic fill the budgets. minGain when absent.
+   */
+  minGainInRoom?: number;
   /** A build that evicts must keep at least this share of its gain after what the evictions lose (no churn of near-equals). */
   hysteresis: number;
 }
@@ -128,8 +133,9 @@ function cheapestEviction(demand: readonly Demand[], kept: readonly LiveMerge[],
 /**
  * The next merge to build, with the evictions that make room for it, or undefined when no build is
  * worth it within the budgets. Greedy: the demanded mixture that adds the most expected fidelity
- * over the live and building merges; room is made by evicting the live merges that lose least, and
- * only when what the build adds, net of what the evictions lose, is worth it.
+ * over the live and building merges (at least minGainInRoom when it fits, minGain when it does not);
+ * room is made by evicting the live merges that lose least, and only when what the build adds, net
+ * of what the evictions lose, is worth it.
  */
 export function planBuild(input: PlanInput): BuildPlan | undefined {
   const { demand, live, building, budgets } = input;
@@ -152,7 +158,7 @@ export function planBuild(input: PlanInput): BuildPlan | undefined {
         if (added > 0) gain += demand[i].weight * added;
       }
     }
-    if (gain > (best?.gain ?? budgets.minGain)) best = { entry, gain };
+    if (gain > (best?.gain ?? Math.min(budgets.minGain, budgets.minGainInRoom ?? budgets.minGain))) best = { entry, gain };
   });
   if (!best) return undefined;
   const bytes = input.bytesOf(best.entry.mixture);

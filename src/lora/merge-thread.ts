@@ -1,10 +1,11 @@
-// A thread that runs one streaming merge (threaded-merge.ts starts it), so that its reads, writes
-// and arithmetic never hold up the event loop.
-import { parentPort, workerData } from 'node:worker_threads';
+// A thread that runs streaming merges one after another (threaded-merge.ts starts it and sends it
+// jobs), so that their reads, writes and arithmetic never hold up the event loop.
+import { parentPort } from 'node:worker_threads';
 import { MergeRefusedError } from './merge.js';
 import { mergePeftAdaptersStreaming, type MergeSource } from './streaming-merge.js';
 
-export interface MergeThreadData {
+export interface MergeJob {
+  id: number;
   sources: MergeSource[];
   outDirectory: string;
   maxRank?: number;
@@ -13,11 +14,12 @@ export interface MergeThreadData {
   config?: Record<string, unknown>;
 }
 
-const { sources, outDirectory, maxRank, temporary, config } = workerData as MergeThreadData;
-try {
-  const outcome = await mergePeftAdaptersStreaming(sources, outDirectory, { maxRank, temporary, config });
-  parentPort!.postMessage({ outcome });
-} catch (error) {
-  const reason = error instanceof MergeRefusedError ? error.reason : undefined;
-  parentPort!.postMessage({ error: { message: (error as Error).message, reason } });
-}
+parentPort!.on('message', async ({ id, sources, outDirectory, maxRank, temporary, config }: MergeJob) => {
+  try {
+    const outcome = await mergePeftAdaptersStreaming(sources, outDirectory, { maxRank, temporary, config });
+    parentPort!.postMessage({ id, outcome });
+  } catch (error) {
+    const reason = error instanceof MergeRefusedError ? error.reason : undefined;
+    parentPort!.postMessage({ id, error: { message: (error as Error).message, reason } });
+  }
+});
