@@ -28,12 +28,12 @@ const UPSTREAM_ONLY = new Set(['set-cookie', 'set-cookie2', 'www-authenticate', 
  * server-sent events passed through with backpressure. A client that goes away aborts the upstream
  * request.
  */
-export async function relayUpstream(request: FastifyRequest, reply: FastifyReply, target: ProxyTarget, prepared: PreparedRequest, stream: boolean, endpoint: string) {
+export async function relayUpstream(request: FastifyRequest, reply: FastifyReply, target: ProxyTarget, prepared: PreparedRequest, stream: boolean, endpoint: string, since?: number) {
   const controller = inFlight(reply, target);
   const headers: Record<string, string> = { 'x-request-id': request.id, accept: stream ? 'text/event-stream' : 'application/json' };
   const authorization = upstreamAuthorization(target.apiKey, request, target.checksKeys);
   if (authorization) headers.authorization = authorization;
-  const answer = await exchange(target.client, prepared, { stream, headers, signal: controller.signal, metrics: target.metrics, kind: target.kind, endpoint, limiter: target.limiter });
+  const answer = await exchange(target.client, prepared, { stream, headers, signal: controller.signal, metrics: target.metrics, kind: target.kind, endpoint, limiter: target.limiter, since });
   reply.code(answer.status);
   copyHeaders(answer.headers, reply);
   if ('json' in answer) return reply.send(answer.json);

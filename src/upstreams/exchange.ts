@@ -23,6 +23,8 @@ export interface ExchangeOptions {
   kind: string;
   endpoint: string;
   limiter: UpstreamLimiter;
+  /** When the request began waiting on the upstream (performance.now()): its queue wait counts from there. */
+  since?: number;
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
@@ -43,7 +45,7 @@ export class ShutdownAbort extends Error {
 export async function exchange(client: UpstreamClient, prepared: PreparedRequest, options: ExchangeOptions): Promise<UpstreamAnswer> {
   const { metrics, kind, endpoint } = options;
   // A slot for the whole exchange, stream included: released when the answer is read or the stream ends.
-  const release = await options.limiter.acquire(options.signal);
+  const release = await options.limiter.acquire(options.signal, options.since);
   const started = performance.now();
   let response: Dispatcher.ResponseData;
   try {

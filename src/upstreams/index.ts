@@ -92,7 +92,7 @@ export const UPSTREAM_KINDS: Record<string, (input: KindFactoryInput) => Upstrea
     if (!input.settings.baseModel) throw new ConfigError('invalid configuration: LORAUTER_UPSTREAM=sglang needs LORAUTER_BASE_MODEL, the served model name (SGLang names an adapter as "base-model:adapter")');
     return mergingDriver('sglang', input);
   },
-  llamacpp: ({ client, context, settings, logger }) => new LlamaCppDriver(client, context, logger, settings.llamacppCachePrompt, settings.llamacppWeightStep),
+  llamacpp: ({ client, context, settings, logger }) => new LlamaCppDriver(client, context, logger, settings.llamacppCachePrompt, settings.llamacppWeightStep, settings.headersTimeoutMs),
   lorax: ({ context }) => new LoraxDriver(context),
 };
 

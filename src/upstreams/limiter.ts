@@ -25,11 +25,18 @@ export class UpstreamLimiter {
 
   constructor(private readonly options: LimiterOptions) {}
 
-  /** Resolves with a release function once a slot is free; rejects with a 503 when the queue is full or the wait too long. */
-  acquire(signal?: AbortSignal): Promise<() => void> {
+  /**
+   * Resolves with a release function once a slot is free; rejects with a 503 when the queue is full or
+   * the wait too long. The wait is counted from `since` (performance.now()) when the request already
+   * waited on the upstream before it asked for a slot (a driver's own lookup), so that the two never
+   * add up to more than the queue timeout.
+   */
+  acquire(signal?: AbortSignal, since = performance.now()): Promise<() => void> {
     if (this.active < this.options.maxConcurrency) return Promise.resolve(this.take());
     const retryAfter = Math.max(1, Math.ceil(this.options.queueTimeoutMs / 1000));
     if (this.waiting.length >= this.options.maxQueue) return Promise.reject(busy('The upstream is at capacity and the queue is full; try again shortly.', retryAfter));
+    const waitMs = this.options.queueTimeoutMs - (performance.now() - since);
+    if (waitMs <= 0) return Promise.reject(busy(`No upstream slot came free within ${this.options.queueTimeoutMs} ms; try again shortly.`, retryAfter));
     return new Promise((resolve, reject) => {
       const entry = {
         grant: () => {
@@ -39,7 +46,7 @@ export class UpstreamLimiter {
         timer: setTimeout(() => {
           this.drop(entry);
           reject(busy(`No upstream slot came free within ${this.options.queueTimeoutMs} ms; try again shortly.`, retryAfter));
-        }, this.options.queueTimeoutMs),
+        }, waitMs),
       };
       this.waiting.push(entry);
       signal?.addEventListener('abort', () => {

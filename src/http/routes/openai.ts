@@ -59,18 +59,22 @@ export const openAIPlugin: FastifyPluginAsync<{ gateway: ProxyServices }> = asyn
     const original = request.body as Record<string, unknown>;
     const stream = original.stream === true;
     let prepared: PreparedRequest;
+    // When the driver starts waiting on the upstream for itself (its own lookups): the queue wait counts from there.
+    let since: number | undefined;
     if (routerModels.has(original.model as string)) {
       const { lorauter: options = {}, ...body } = original as Record<string, unknown> & { lorauter?: LorauterOptions };
       const { decision, conversation } = endpoint === 'chat' ? await decideChat(body.messages as ChatMessage[], options) : await decide(completionPrompt(body.prompt), options, 'prompt');
+      since = performance.now();
       prepared = { ...(await upstream.driver.prepareRouted({ endpoint, body, stream, decision })), answerModel: original.model as string };
       const composition = conversation ? `${prepared.composition}; conversation=${conversation}` : prepared.composition;
       reportDecision(request, gateway.metrics, endpoint, decision, composition, prepared, upstream.kind);
       announce(reply, decision, composition, prepared);
     } else {
+      since = performance.now();
       prepared = (await upstream.driver.prepareNamed?.(endpoint, original)) ?? { path: OPENAI_PATHS[endpoint], body: original, composition: 'passthrough' };
       reply.header('x-lorauter-composition', prepared.composition);
     }
-    return relayUpstream(request, reply, target(), prepared, stream, endpoint);
+    return relayUpstream(request, reply, target(), prepared, stream, endpoint, since);
   }
 
   const responses = { '4xx': ErrorResponse, '5xx': ErrorResponse };
@@ -87,10 +91,11 @@ export const openAIPlugin: FastifyPluginAsync<{ gateway: ProxyServices }> = asyn
         return relayUpstream(request, reply, target(), { path: native.path, body: request.body as Record<string, unknown>, composition: 'passthrough' }, stream, native.name);
       }
       const { decision } = await decide(completionPrompt(body.prompt), options, 'prompt');
+      const since = performance.now();
       const prepared = await native.prepare(body, decision);
       reportDecision(request, gateway.metrics, native.name, decision, prepared.composition, prepared, gateway.upstream!.kind);
       announce(reply, decision, prepared.composition, prepared);
-      return relayUpstream(request, reply, target(), prepared, stream, native.name);
+      return relayUpstream(request, reply, target(), prepared, stream, native.name, since);
     });
   }
 

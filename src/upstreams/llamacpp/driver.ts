@@ -2,6 +2,7 @@ import { basename } from 'node:path';
 import type { Logger } from 'pino';
 import { fidelity, roundWeights, weightsOf } from '../../composition/mixture.js';
 import type { UpstreamClient } from '../client.js';
+import { SharedLookup } from '../shared-lookup.js';
 import { adapterNamed, baseComposition, OPENAI_PATHS, type DriverContext, type NativeEndpoint, type PreparedRequest, type RoutedCall, type UpstreamDriver } from '../types.js';
 
 interface LoadedAdapter {
@@ -11,6 +12,11 @@ interface LoadedAdapter {
 }
 
 const TABLE_TTL_MS = 30_000;
+// A failed or refused read of the table is not tried again for this long; a forced one (an adapter missing
+// from it) not more often than this.
+const TABLE_RETRY_MS = 5_000;
+// The longest a read of the table waits, whatever the headers timeout: requests wait on it.
+const TABLE_TIMEOUT_MAX_MS = 5_000;
 
 /** File name without directory and extension: "/models/lora-sst2.gguf" → "lora-sst2". */
 export function adapterStem(path: string): string {
@@ -25,7 +31,7 @@ export type CachePromptMode = 'on' | 'off' | 'auto';
 
 export class LlamaCppDriver implements UpstreamDriver {
   readonly kind = 'llamacpp';
-  private table?: { byName: Map<string, number>; fetchedAt: number };
+  private readonly table: SharedLookup<Map<string, number>>;
   private lastAdapterSet: string | undefined;
   readonly nativeEndpoints: readonly NativeEndpoint[] = [
     {
@@ -42,7 +48,18 @@ export class LlamaCppDriver implements UpstreamDriver {
     private readonly logger: Logger,
     private readonly cachePrompt: CachePromptMode = 'auto',
     private readonly weightStep = 0,
-  ) {}
+    headersTimeoutMs = TABLE_TIMEOUT_MAX_MS,
+  ) {
+    this.table = new SharedLookup({
+      read: (signal) => this.readTable(signal),
+      fallback: new Map(),
+      ttlMs: TABLE_TTL_MS,
+      timeoutMs: Math.min(headersTimeoutMs, TABLE_TIMEOUT_MAX_MS),
+      failureMemoryMs: TABLE_RETRY_MS,
+      minRefreshMs: TABLE_RETRY_MS,
+      onFailure: (error) => this.logger.warn({ err: error.message }, 'GET /lora-adapters failed; routing with the adapters known (none if never read)'),
+    });
+  }
 
   /**
    * Some llama.cpp builds reuse a slot's cached prompt across requests with different "lora" sets,
@@ -121,8 +138,8 @@ export class LlamaCppDriver implements UpstreamDriver {
 
   private async loraFor(adapters: RoutedCall['decision']['adapters']): Promise<{ lora: { id: number; scale: number }[]; missing: string[] }> {
     const wanted = adapters.map((adapter) => ({ ...adapter, name: this.context.adapters.get(adapter.id)?.llamaCppName ?? adapter.id }));
-    let table = await this.adapterTable(false);
-    if (wanted.some((adapter) => !table.has(adapter.name))) table = await this.adapterTable(true);
+    let table = await this.table.get();
+    if (wanted.some((adapter) => !table.has(adapter.name))) table = await this.table.get(true);
     const resolved = wanted.filter((adapter) => table.has(adapter.name));
     const missing = wanted.filter((adapter) => !table.has(adapter.name)).map((adapter) => adapter.id);
     if (missing.length > 0) this.logger.warn({ missing }, 'adapters not loaded in llama.cpp server; mixing the rest');
@@ -131,23 +148,18 @@ export class LlamaCppDriver implements UpstreamDriver {
 
   /** A rejected adapter id means the server's adapters changed (it was restarted): read the table again next time. */
   private readonly forgetOnAdapterError = (status: number, body: string) => {
-    if (status === 400 && /adapter/i.test(body)) this.table = undefined;
+    if (status === 400 && /adapter/i.test(body)) this.table.invalidate();
   };
 
-  private async adapterTable(refresh: boolean): Promise<Map<string, number>> {
-    if (!refresh && this.table && Date.now() - this.table.fetchedAt < TABLE_TTL_MS) return this.table.byName;
-    const { status, data } = await this.client.json<LoadedAdapter[]>('GET', '/lora-adapters');
-    if (status !== 200 || !Array.isArray(data)) {
-      this.logger.warn({ status }, 'GET /lora-adapters failed; routing without adapters');
-      return this.table?.byName ?? new Map();
-    }
+  private async readTable(signal: AbortSignal): Promise<Map<string, number>> {
+    const { status, data } = await this.client.json<LoadedAdapter[]>('GET', '/lora-adapters', undefined, undefined, signal);
+    if (status !== 200 || !Array.isArray(data)) throw new Error(`GET /lora-adapters answered ${status}${Array.isArray(data) ? '' : ' without a list'}`);
     const byName = new Map<string, number>();
     for (const adapter of data) {
       byName.set(adapterStem(adapter.path), adapter.id);
       byName.set(adapter.path, adapter.id);
       byName.set(String(adapter.id), adapter.id);
     }
-    this.table = { byName, fetchedAt: Date.now() };
     return byName;
   }
 }
