@@ -45,7 +45,10 @@ t.test('a routed, merged request: server span continuing the caller\'s trace, ro
   t.equal(response.status, 200);
   t.match(await response.text(), /\[DONE\]/);
   await gw.app.inject({ url: '/healthz' });
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  // The server span ends once the response is flushed: wait for it (bounded), however busy the machine.
+  for (const deadline = Date.now() + 5000; !exporter.getFinishedSpans().some((span) => span.name === 'POST /v1/chat/completions') && Date.now() < deadline; ) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 
   const spans = exporter.getFinishedSpans();
   const named = (name: string) => spans.filter((span) => span.name === name);
