@@ -26,6 +26,33 @@ t.test('prompts are claimed oldest first, by one claimant each, and their text c
   t.equal(queue.heldByThreads(), 3);
 });
 
+t.test('a thread writes only into a slot it still holds: one taken back and reused keeps its new result', async (t) => {
+  const queue = PromptQueue.create(2, 100, 3);
+  const thread = new PromptQueueWorker(queue.memory, 1, () => {});
+  const slot = queue.place('slow prompt');
+  t.equal(thread.next(), slot);
+  // The event loop gives up on the thread, encodes the prompt itself, delivers it and frees the slot.
+  t.ok(queue.takeBack(slot, 1), 'taken back while the thread encodes');
+  queue.release(slot);
+  // The slot is reused for another prompt, which the event loop claims and encodes.
+  t.equal(queue.place('next prompt'), slot, 'the same slot, reused');
+  t.ok(queue.claim(slot));
+  // The slow thread finishes its old prompt now: it must not write over the slot.
+  t.notOk(thread.deliver(slot, Float32Array.of(9, 9, 9)), 'the late vector is dropped');
+  t.same([...new Float32Array(queue.memory.results, slot * 3 * 4, 3)], [0, 0, 0], 'nothing written');
+  t.notOk(queue.isDone(slot));
+  queue.release(slot);
+
+  // In time: written, then done, and its owner is known until then.
+  const again = queue.place('quick prompt');
+  t.equal(thread.next(), again);
+  t.equal(queue.owner(again), 1);
+  t.ok(thread.deliver(again, Float32Array.of(1, 2, 3)));
+  t.ok(queue.isDone(again));
+  t.same([...queue.result(again)], [1, 2, 3]);
+  t.notOk(queue.takeBack(again, 1, true), 'a done slot is not taken back, even from a stopped thread');
+});
+
 t.test('the text ring reclaims space in placing order; a full queue says so', async (t) => {
   const queue = PromptQueue.create(4, 10, 1);
   const a = queue.place('aaaa');

@@ -4,12 +4,32 @@
 // sleeps, so under load nobody pays for waking it (a message to a sleeping thread cost the event
 // loop about 50 µs of CPU on a 2-core VM); it waits on a futex only when the queue is empty.
 
-/** Slot states. A thread's claim is OWNED_BY + its index, so the owner is known without a gap. */
+/**
+ * Slot states. A thread's claim is OWNED_BY + its index and its write WRITING_BY + its index, so the
+ * owner is known without a gap. Every change is a compare-and-swap by one side, except the stores
+ * marked (store), which only the side holding the slot makes:
+ *
+ *   from             to               by                     when
+ *   FREE             QUEUED           event loop (store)     a prompt is placed
+ *   QUEUED           OWNED_BY+t       thread t               it claims the oldest queued prompt
+ *   QUEUED           ON_EVENT_LOOP    event loop             it encodes the prompt itself (idle turn, late)
+ *   OWNED_BY+t       WRITING_BY+t     thread t               its vector is ready: only now may it write
+ *   WRITING_BY+t     DONE             thread t (store)       the vector is written
+ *   OWNED_BY+t       ON_EVENT_LOOP    event loop             takeBack: thread t was too slow or failed;
+ *                                                            t's swap to WRITING then fails and it writes nothing
+ *   WRITING_BY+t     ON_EVENT_LOOP    event loop             takeBack of a stopped thread only (it died mid-write)
+ *   DONE             FREE             event loop (store)     the result is read
+ *   ON_EVENT_LOOP    FREE             event loop (store)     the event loop's own result is delivered
+ *
+ * So a thread writes into a slot only while the slot is WRITING_BY it, and the event loop never
+ * reuses a slot in that state: a slot taken back and reused is never written by its old thread.
+ */
 const FREE = 0;
 const QUEUED = 1;
 const DONE = 2;
 const ON_EVENT_LOOP = 3;
 const OWNED_BY = 16;
+const WRITING_BY = 1 << 16;
 
 /** Control words: bumped after every prompt queued (threads wait on it); a result is announced. */
 const PUBLISHED = 0;
@@ -145,9 +165,14 @@ export class PromptQueue {
     return Atomics.load(this.views.state, slot) === QUEUED;
   }
 
-  /** Takes a slot back from a thread that failed or was stopped: true when the thread still held it. */
-  takeBack(slot: number, thread: number): boolean {
-    return Atomics.compareExchange(this.views.state, slot, OWNED_BY + thread, ON_EVENT_LOOP) === OWNED_BY + thread;
+  /**
+   * Takes a slot back from a thread: true when the thread still held it. From a live thread only a
+   * slot it is still encoding (it then drops its vector unwritten); from a `stopped` one also a slot
+   * it was writing into when it stopped.
+   */
+  takeBack(slot: number, thread: number, stopped = false): boolean {
+    if (Atomics.compareExchange(this.views.state, slot, OWNED_BY + thread, ON_EVENT_LOOP) === OWNED_BY + thread) return true;
+    return stopped && Atomics.compareExchange(this.views.state, slot, WRITING_BY + thread, ON_EVENT_LOOP) === WRITING_BY + thread;
   }
 
   /** Lets the next thread result send an announcement again; call before reading results. */
@@ -159,10 +184,10 @@ export class PromptQueue {
     return Atomics.load(this.views.state, slot) === DONE;
   }
 
-  /** The thread holding the slot, or -1 when none does. */
+  /** The thread holding the slot (encoding or writing), or -1 when none does. */
   owner(slot: number): number {
     const state = Atomics.load(this.views.state, slot);
-    return state >= OWNED_BY ? state - OWNED_BY : -1;
+    return state >= WRITING_BY ? state - WRITING_BY : state >= OWNED_BY ? state - OWNED_BY : -1;
   }
 
   /** A copy of a done slot's vector (a cached vector must not keep the shared buffer alive). */
@@ -215,15 +240,22 @@ export class PromptQueueWorker {
   /** Encodes queued prompts for ever; `encode` must return vectors of the queue's dimensions. */
   serve(encode: (text: string) => Float32Array): never {
     const { views } = this;
-    const owner = OWNED_BY + this.thread;
     for (;;) {
       const slot = this.next();
-      const vector = encode(this.text(slot));
-      views.results.set(vector, slot * views.memory.dimensions);
-      // The event loop may have taken the slot back (this thread was too slow): then the result is dropped.
-      if (Atomics.compareExchange(views.state, slot, owner, DONE) !== owner) continue;
-      if (Atomics.exchange(views.control, ANNOUNCED, 1) === 0) this.announce();
+      if (this.deliver(slot, encode(this.text(slot))) && Atomics.exchange(views.control, ANNOUNCED, 1) === 0) this.announce();
     }
+  }
+
+  /**
+   * Writes a claimed slot's vector and marks it done; false, writing nothing, when the event loop
+   * took the slot back meanwhile (this thread was too slow): the slot may already hold another prompt.
+   */
+  deliver(slot: number, vector: Float32Array): boolean {
+    const { views } = this;
+    if (Atomics.compareExchange(views.state, slot, OWNED_BY + this.thread, WRITING_BY + this.thread) !== OWNED_BY + this.thread) return false;
+    views.results.set(vector, slot * views.memory.dimensions);
+    Atomics.store(views.state, slot, DONE);
+    return true;
   }
 
   /** Claims the oldest queued prompt's slot, waiting (asleep) until there is one. */

@@ -355,7 +355,7 @@ export class ThreadedBuiltinEncoder implements Encoder {
     thread.worker.on('error', () => {});
     await thread.worker.terminate();
     for (let slot = 0; slot < this.inSlots.length; slot++) {
-      if (this.inSlots[slot] && this.queue.takeBack(slot, thread.index)) this.encodeSlotHere(slot);
+      if (this.inSlots[slot] && this.queue.takeBack(slot, thread.index, true)) this.encodeSlotHere(slot);
     }
     // Its last announcement may have been dropped with its listeners.
     this.collect();
