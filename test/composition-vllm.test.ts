@@ -213,12 +213,13 @@ t.test('adapters vLLM cannot load (DoRA, modules_to_save) are never merged: the 
   }
 });
 
-t.test('warm start: typical mixtures are built before any request, and the first requests are served by them', async (t) => {
-  const { fake, merges, ask } = await setup(t, { vllmMode: 'merge', mergeDir: t.testdir({}), mergeWarmStart: true, mergeWeightStep: 0.1 });
+t.test('warm start: mixtures the examples ask for are built before any request (outside the per-minute budget), and the first requests are served by them', async (t) => {
+  const { fake, gw, merges, ask } = await setup(t, { vllmMode: 'merge', mergeDir: t.testdir({}), mergeWarmStart: true, mergeWeightStep: 0.1, maxNewMergesPerMinute: 1 });
   const deadline = Date.now() + 20_000;
   while (loads(fake) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   await merges.settled();
-  t.ok(merges.liveNames.length > 0, `prototypes live: ${merges.liveNames.length}`);
+  t.ok(merges.liveNames.length > 1, `prototypes live: ${merges.liveNames.length}, with a budget of one build a minute`);
+  t.notMatch(await (await fetch(`${gw.url}/metrics`)).text(), /lorauter_merge_builds_total\{outcome="skipped_budget"\} [1-9]/, 'none held back by the budget');
   const first = await ask();
   t.ok(first.composition.startsWith('merge;') || first.composition.startsWith('nearest_merge;'), `the first request: ${first.composition}`);
   t.ok(first.fidelity > Math.max(...first.requested.values()), 'better than the top adapter alone');

@@ -110,6 +110,8 @@ export class MergedAdapters {
   private readonly infos = new Map<string, SourceInfo>();
   private prototypeKeys = new Set<string>();
   private recentBuilds: number[] = [];
+  /** Builds the warm start may still make outside the per-minute budget (it ends sooner when nothing is worth building). */
+  private warmBuildsLeft = 0;
   private timer?: NodeJS.Timeout;
   private timerDue = 0;
   private planning = false;
@@ -177,8 +179,9 @@ export class MergedAdapters {
 
   /**
    * The mixtures the registry's examples ask for, counted as demand so that the planner builds
-   * prototypes close to many of them in the background; the first `pinnedMerges` built are loaded
-   * pinned. Merges built from adapter files that have since moved are evicted.
+   * prototypes close to many of them in the background, outside the per-minute budget (up to the live
+   * budget, until nothing more is worth building); the first `pinnedMerges` built are loaded pinned.
+   * Merges built from adapter files that have since moved are evicted.
    */
   warmStart(expected: readonly ExpectedMixture[]): void {
     const now = this.clock();
@@ -187,6 +190,9 @@ export class MergedAdapters {
     }
     this.prototypeKeys = new Set(expected.map(({ mixture }) => mixtureKey(mixture)));
     for (const { mixture, examples } of expected) this.demand.add(mixtureKey(mixture), mixture, now, examples * WARM_START_DEMAND);
+    // A burst of at most the live budget, once per start or registry change: throttled like traffic, it
+    // would leave the first minute of traffic with half its prototypes and no build budget.
+    this.warmBuildsLeft = this.options.maxLive;
     this.schedule(0);
   }
 
@@ -269,7 +275,15 @@ export class MergedAdapters {
         for (const [key, until] of this.failedUntil) if (until <= now) this.failedUntil.delete(key);
         const demand = await this.buildable(this.demand.snapshot(now).filter((entry) => !this.failedUntil.has(entry.key)));
         const plan = planBuild({ ...this.planInput(demand), budgets: this.budgets() });
-        if (!plan) break;
+        if (!plan) {
+          this.warmBuildsLeft = 0;
+          break;
+        }
+        if (this.warmBuildsLeft > 0) {
+          this.warmBuildsLeft--;
+          void this.carryOut(plan.build, plan.evict, false);
+          continue;
+        }
         if (!this.withinRate(now)) {
           this.metrics.mergeBuilds.inc({ outcome: 'skipped_budget' });
           this.schedule(60_000 - (now - this.recentBuilds[0]) + 10);
@@ -301,10 +315,10 @@ export class MergedAdapters {
     return [...merged.values()];
   }
 
-  private carryOut(entry: Demand, evict: readonly string[]): Promise<void> {
+  private carryOut(entry: Demand, evict: readonly string[], counted = true): Promise<void> {
     for (const key of evict) this.evict(key);
     const now = this.clock();
-    this.recentBuilds.push(now);
+    if (counted) this.recentBuilds.push(now);
     const name = `${MERGE_PREFIX}${createHash('sha256').update(entry.key).digest('hex').slice(0, 12)}-${this.bootId}-${++this.generation}`;
     const directory = resolve(join(this.options.mergeDir, name));
     const merge: HeldMerge = {
