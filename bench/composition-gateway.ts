@@ -14,7 +14,10 @@ const all = loadRegistry(FLAN);
 const tasks = all.tasks.slice(0, TASKS).map((task) => ({ ...task, examples: task.examples.slice(0, FIT_EXAMPLES) }));
 const adapters = new Map(tasks.map((task, i) => [task.id, { id: task.id, path: join(env.BENCH_ADAPTER_DIR!, `adapter-${i}`) }]));
 const mode = env.BENCH_MODE ?? 'planner';
-const upstream: Record<string, unknown> = { url: env.BENCH_UPSTREAM_URL, kind: 'vllm', baseModel: 'llama-2-7b', maxLoraRank: 64 };
+// The stand-in models the server's own limits (max_loras, loads, service time): the gateway's cap on requests in
+// flight upstream (128 by default) is raised so that waiting for a saturated server is measured as the server's
+// time, not as time the gateway adds.
+const upstream: Record<string, unknown> = { url: env.BENCH_UPSTREAM_URL, kind: 'vllm', baseModel: 'llama-2-7b', maxLoraRank: 64, maxConcurrency: 4096, maxQueue: 4096 };
 if (mode === 'top1') upstream.vllmMode = 'top1';
 else {
   Object.assign(upstream, { vllmMode: 'merge', mergeDir: env.BENCH_MERGE_DIR });

@@ -68,6 +68,8 @@ interface ModeResult {
   answered: number;
   errors: number;
   warmUpS: number;
+  /** The gateway's event-loop delay p99 over the run (prom-client's monitor), to tell its own stalls from CPU contention. */
+  loopP99Ms: number;
 }
 
 const quantile = (values: number[], q: number) => {
@@ -162,6 +164,7 @@ async function runMode(label: string, mode: string, buildsPerMinute?: number): P
     answered: totals.length,
     errors,
     warmUpS,
+    loopP99Ms: metric(text, /^nodejs_eventloop_lag_p99_seconds ([\d.e+-]+)/m) * 1000,
   };
 }
 
@@ -187,6 +190,7 @@ console.table(
     answered: r.answered,
     errors: r.errors,
     'warm-up s': fmt(r.warmUpS, 0),
+    'loop p99 ms': fmt(r.loopP99Ms, 1),
   })),
 );
 
