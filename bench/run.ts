@@ -18,7 +18,7 @@ const fmt = (x: number, digits = 2) => x.toFixed(digits);
 
 // Real prompts the routing index has not seen: the last 4 of each FLAN task (the 48-task index is fitted on all 20
 // of its own tasks' prompts, so new-prompt requests also get a unique suffix to miss every cache).
-const flan = loadRegistry(new URL('../../shared/data/flan-tasks.jsonl', import.meta.url).pathname);
+const flan = loadRegistry(new URL('../test/fixtures/flan-tasks.jsonl', import.meta.url).pathname);
 const heldOut = flan.tasks.flatMap((task) => task.examples.slice(16));
 const newPrompt = (i: number) => `${heldOut[i % heldOut.length]} (${i})`;
 

@@ -10,7 +10,7 @@ import type { TaskRegistry } from '../src/registry/types.js';
 import { syntheticRegistry } from './synthetic.js';
 
 const scenario = process.env.BENCH_SCENARIO ?? 'hello';
-const flan = new URL('../../shared/data/flan-tasks.jsonl', import.meta.url).pathname;
+const flan = new URL('../test/fixtures/flan-tasks.jsonl', import.meta.url).pathname;
 
 function registryFor(name: string): TaskRegistry {
   if (name === 'tiny') {
