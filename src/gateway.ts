@@ -121,7 +121,7 @@ export async function createGateway(config: Config, logger: Logger, parts: Gatew
   const warmStartLogger = logger.child({ component: 'warm-start' });
   const buildAndWarm = async (stored: TaskRegistry, previous?: Router): Promise<Router> => {
     const router = await buildRouter(stored, previous);
-    if (upstream?.driver.warmStart) {
+    if (upstream?.driver.warmStart && config.upstream.mergeWarmStart) {
       warmStart(router, upstream.driver, config).catch((error) => warmStartLogger.warn({ err: (error as Error).message }, 'warm start failed'));
     }
     return router;
@@ -181,7 +181,6 @@ const WARM_START_EXAMPLES_A_TASK = 8;
 
 /** Routes each task's first examples and hands the mixtures they ask for to the upstream kind that builds ahead. */
 async function warmStart(router: Router, driver: UpstreamDriver, config: Config): Promise<void> {
-  if (!config.upstream.mergeWarmStart) return;
   const examples: string[] = [];
   for (const task of router.registry.tasks) {
     if (examples.length >= WARM_START_EXAMPLES) break;

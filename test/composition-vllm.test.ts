@@ -223,6 +223,9 @@ t.test('warm start: mixtures the examples ask for are built before any request (
   const first = await ask();
   t.ok(first.composition.startsWith('merge;') || first.composition.startsWith('nearest_merge;'), `the first request: ${first.composition}`);
   t.ok(first.fidelity > Math.max(...first.requested.values()), 'better than the top adapter alone');
+  // In top1 mode nothing is built ahead: the driver takes no warm start, so no examples are routed for one.
+  const top1 = await setup(t, { vllmMode: 'top1', mergeWarmStart: true });
+  t.equal(top1.gw.gateway.upstream!.driver.warmStart, undefined, 'top1: no warm start');
 });
 
 t.test('vLLM LoRA resolver: merges are written into its folder and named in model; nothing is loaded through the API', async (t) => {

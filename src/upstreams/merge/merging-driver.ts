@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { formatMixture, type Mixture } from '../../composition/mixture.js';
+import { formatMixture } from '../../composition/mixture.js';
 import type { ExpectedMixture } from '../../composition/warm-start.js';
 import { adapterNamed, baseComposition, OPENAI_PATHS, upstreamNameOf, type DriverContext, type OpenAIEndpoint, type PreparedRequest, type RoutedCall, type UpstreamDriver } from '../types.js';
 import type { MergedAdapters } from './merged-adapters.js';
@@ -21,13 +21,25 @@ export interface MergingDriverSettings {
  */
 export abstract class MergingDriver implements UpstreamDriver {
   abstract readonly kind: string;
+  /**
+   * Mixtures the registry's examples ask for, to build ahead of traffic (see MergedAdapters.warmStart).
+   * Only in merge mode: without it the gateway does not route the examples for nothing.
+   */
+  readonly warmStart?: (expected: readonly ExpectedMixture[]) => void;
 
   constructor(
     protected readonly context: DriverContext,
     private readonly settings: MergingDriverSettings,
     readonly merges: MergedAdapters | undefined,
-    private readonly logger: Logger,
-  ) {}
+    logger: Logger,
+  ) {
+    if (merges) {
+      this.warmStart = (expected) => {
+        logger.info({ mixtures: expected.length, first: expected.slice(0, 3).map((item) => formatMixture(item.mixture)) }, 'warm start: building mixtures the examples ask for in the background');
+        merges.warmStart(expected);
+      };
+    }
+  }
 
   /** The `model` that selects an adapter (by the name the server knows it by). */
   protected abstract modelFor(adapterName: string): string;
@@ -74,13 +86,6 @@ export abstract class MergingDriver implements UpstreamDriver {
     const model = this.modelFor(upstreamNameOf(this.context.adapters, adapter.id));
     if (model === body.model) return undefined;
     return { path: OPENAI_PATHS[endpoint], body: { ...body, model }, composition: `adapter; id=${adapter.id}`, answerModel: String(body.model) };
-  }
-
-  /** Mixtures the registry's examples ask for, to build ahead of traffic (see MergedAdapters.warmStart). */
-  warmStart(expected: readonly ExpectedMixture[]): void {
-    if (this.settings.mode !== 'merge' || !this.merges) return;
-    this.logger.info({ mixtures: expected.length, first: expected.slice(0, 3).map((item) => formatMixture(item.mixture)) }, 'warm start: building mixtures the examples ask for in the background');
-    this.merges.warmStart(expected);
   }
 
   async close(): Promise<void> {
