@@ -74,7 +74,7 @@ export function parseSafetensors(buffer: Uint8Array): SafetensorsFile {
   const dtypes = new Map<string, Dtype>();
   for (const [name, entry] of entries) {
     const count = entry.shape.reduce((a, b) => a * b, 1);
-    tensors.set(name, { shape: entry.shape, data: decode(buffer.subarray(entry.begin, entry.end), entry.dtype, count) });
+    tensors.set(name, { shape: entry.shape, data: decodeValues(buffer.subarray(entry.begin, entry.end), entry.dtype, new Float32Array(count)) });
     dtypes.set(name, entry.dtype);
   }
   return { tensors, dtypes, metadata };
@@ -120,33 +120,48 @@ export function serializeSafetensors(tensors: Map<string, Tensor>, options: { dt
   const out = Buffer.alloc(header.byteLength + dataBytes);
   header.copy(out, 0);
   let position = header.byteLength;
-  for (const name of names) position += encode(tensors.get(name)!.data, dtype, out, position);
+  for (const name of names) position += encodeValues(tensors.get(name)!.data, dtype, out.subarray(position)).byteLength;
   return out;
 }
 
-function decode(bytes: Uint8Array, dtype: Dtype, count: number): Float32Array {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out = new Float32Array(count);
-  if (dtype === 'F32') for (let i = 0; i < count; i++) out[i] = view.getFloat32(i * 4, true);
-  else if (dtype === 'F16') for (let i = 0; i < count; i++) out[i] = halfToFloat(view.getUint16(i * 2, true));
-  else {
-    const word = new Uint32Array(1);
-    const asFloat = new Float32Array(word.buffer);
-    for (let i = 0; i < count; i++) {
-      word[0] = view.getUint16(i * 2, true) << 16;
-      out[i] = asFloat[0];
-    }
-  }
-  return out;
-}
+let halfTable: Float32Array | undefined;
 
-function encode(data: Float32Array, dtype: Dtype, out: Buffer, position: number): number {
+/**
+ * Little-endian tensor bytes of `dtype` as binary32 values, into `into` (its length is the count).
+ * Typed arrays are little-endian on every platform Node runs on; bytes at an odd offset are copied first.
+ */
+export function decodeValues(bytes: Uint8Array, dtype: Dtype, into: Float32Array): Float32Array {
+  const count = into.length;
   if (dtype === 'F32') {
-    for (let i = 0; i < data.length; i++) out.writeFloatLE(data[i], position + i * 4);
-    return data.length * 4;
+    new Uint8Array(into.buffer, into.byteOffset, count * 4).set(bytes.subarray(0, count * 4));
+    return into;
   }
-  for (let i = 0; i < data.length; i++) out.writeUInt16LE(dtype === 'F16' ? floatToHalf(data[i]) : floatToBfloat16(data[i]), position + i * 2);
-  return data.length * 2;
+  const aligned = bytes.byteOffset % 2 === 0 ? bytes : bytes.slice(0, count * 2);
+  const halves = new Uint16Array(aligned.buffer, aligned.byteOffset, count);
+  if (dtype === 'F16') {
+    halfTable ??= Float32Array.from({ length: 65536 }, (_, bits) => halfToFloat(bits));
+    for (let i = 0; i < count; i++) into[i] = halfTable[halves[i]];
+  } else {
+    const bits = new Uint32Array(into.buffer, into.byteOffset, count);
+    for (let i = 0; i < count; i++) bits[i] = halves[i] << 16;
+  }
+  return into;
+}
+
+/** binary32 values as little-endian tensor bytes of `dtype`, written at the start of `output`: the bytes written. */
+export function encodeValues(values: Float32Array, dtype: Dtype, output: Uint8Array): Uint8Array {
+  const bytes = values.length * BYTES[dtype];
+  if (dtype === 'F32') {
+    output.set(new Uint8Array(values.buffer, values.byteOffset, bytes));
+    return output.subarray(0, bytes);
+  }
+  const target = output.byteOffset % 2 === 0 ? output : new Uint8Array(bytes);
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  const halves = new Uint16Array(target.buffer, target.byteOffset, values.length);
+  const convert = dtype === 'F16' ? halfFromFloatBits : bfloat16FromFloatBits;
+  for (let i = 0; i < values.length; i++) halves[i] = convert(bits[i]);
+  if (target !== output) output.set(target);
+  return output.subarray(0, bytes);
 }
 
 export function halfToFloat(bits: number): number {

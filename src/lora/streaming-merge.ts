@@ -4,10 +4,9 @@ import { join } from 'node:path';
 import { loraModules, loraScaling, readAdapterConfig, type LoraAdapter } from './adapter.js';
 import { assertMergeable, assertModuleShapes, mergedConfig } from './merge.js';
 import {
-  bfloat16FromFloatBits,
   BYTES,
-  halfFromFloatBits,
-  halfToFloat,
+  decodeValues,
+  encodeValues,
   headerLengthOf,
   parseSafetensorsHeader,
   safetensorsHeader,
@@ -135,7 +134,7 @@ function stackedRows(pieces: readonly { source: OpenSource; entry: TensorEntry }
       position += length;
     } else {
       const values = decode(readAt(source.fd, entry.begin, length, scratch.input(length)), entry.dtype, scratch);
-      position += encode(values, dtype, output.subarray(position)).byteLength;
+      position += encodeValues(values, dtype, output.subarray(position)).byteLength;
     }
   }
   return output;
@@ -160,7 +159,7 @@ function scaledColumns(pieces: readonly { source: OpenSource; entry: TensorEntry
     }
     offset += r;
   }
-  return encode(merged, dtype, scratch.output(rows * rank * BYTES[dtype]));
+  return encodeValues(merged, dtype, scratch.output(rows * rank * BYTES[dtype]));
 }
 
 /**
@@ -191,40 +190,14 @@ function scaledHalfColumns(pieces: readonly { source: OpenSource; entry: TensorE
 function scaledBitsTable(factor: number, dtype: 'F16' | 'BF16'): Uint16Array {
   const all = new Uint16Array(65536);
   for (let bits = 0; bits < 65536; bits++) all[bits] = bits;
-  const values = decode(new Uint8Array(all.buffer), dtype, new Scratch());
+  const values = decodeValues(new Uint8Array(all.buffer), dtype, new Float32Array(65536));
   for (let i = 0; i < values.length; i++) values[i] = factor * values[i];
-  return new Uint16Array(encode(values, dtype, new Uint8Array(65536 * 2)).buffer);
+  return new Uint16Array(encodeValues(values, dtype, new Uint8Array(65536 * 2)).buffer);
 }
 
-let halfTable: Float32Array | undefined;
-
-/** Little-endian bytes as binary32 values (typed arrays are little-endian on every platform Node runs on here). */
+/** Tensor bytes as binary32 values in the scratch buffer. */
 function decode(bytes: Uint8Array, dtype: Dtype, scratch: Scratch): Float32Array {
-  const count = bytes.byteLength / BYTES[dtype];
-  if (dtype === 'F32') return new Float32Array(bytes.buffer, bytes.byteOffset, count);
-  const halves = new Uint16Array(bytes.buffer, bytes.byteOffset, count);
-  const values = scratch.decoded(count);
-  if (dtype === 'F16') {
-    halfTable ??= Float32Array.from({ length: 65536 }, (_, bits) => halfToFloat(bits));
-    for (let i = 0; i < count; i++) values[i] = halfTable[halves[i]];
-  } else {
-    const bits = new Uint32Array(values.buffer, values.byteOffset, count);
-    for (let i = 0; i < count; i++) bits[i] = halves[i] << 16;
-  }
-  return values;
-}
-
-function encode(values: Float32Array, dtype: Dtype, output: Uint8Array): Uint8Array {
-  const bytes = values.length * BYTES[dtype];
-  if (dtype === 'F32') {
-    output.set(new Uint8Array(values.buffer, values.byteOffset, bytes));
-    return output.subarray(0, bytes);
-  }
-  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
-  const halves = new Uint16Array(output.buffer, output.byteOffset, values.length);
-  const convert = dtype === 'F16' ? halfFromFloatBits : bfloat16FromFloatBits;
-  for (let i = 0; i < values.length; i++) halves[i] = convert(bits[i]);
-  return output.subarray(0, bytes);
+  return decodeValues(bytes, dtype, scratch.decoded(bytes.byteLength / BYTES[dtype]));
 }
 
 function readAt(fd: number, position: number, length: number, into: Uint8Array): Uint8Array {
