@@ -74,8 +74,8 @@ interface HeldMerge extends LiveMerge {
   sources: string[];
 }
 
+/** A source adapter's rank and size, by its path. */
 interface SourceInfo {
-  path: string;
   rank: number;
   bytes: number;
   at: number;
@@ -424,8 +424,7 @@ export class MergedAdapters {
 
   private infoOf(id: string): SourceInfo | undefined {
     const path = this.adapters.get(id)?.path;
-    const info = path ? this.infos.get(path) : undefined;
-    return info && info.path === path ? info : undefined;
+    return path ? this.infos.get(path) : undefined;
   }
 
   /** An adapter's rank and size, read from its PEFT folder (cached a minute); undefined when it has none. */
@@ -437,7 +436,7 @@ export class MergedAdapters {
     try {
       const config = await readAdapterConfig(path);
       const { size } = await stat(join(path, 'adapter_model.safetensors'));
-      const info = { path, rank: config.r, bytes: size, at: this.clock() };
+      const info = { rank: config.r, bytes: size, at: this.clock() };
       this.infos.set(path, info);
       return info;
     } catch {
