@@ -78,7 +78,7 @@ function mergingDriver(kind: 'vllm' | 'sglang', { client, context, settings, met
           logger,
         )
       : undefined;
-  const merging = { mode, waitMs: settings.mergeWaitMs };
+  const merging = { waitMs: settings.mergeWaitMs };
   return kind === 'sglang' ? new SglangDriver(context, merging, merges, logger) : new VllmDriver(context, merging, merges, logger);
 }
 

@@ -4,19 +4,16 @@ import type { ExpectedMixture } from '../../composition/warm-start.js';
 import { adapterNamed, baseComposition, OPENAI_PATHS, upstreamNameOf, type DriverContext, type OpenAIEndpoint, type PreparedRequest, type RoutedCall, type UpstreamDriver } from '../types.js';
 import type { MergedAdapters } from './merged-adapters.js';
 
-export type MergeMode = 'top1' | 'merge';
-
 export interface MergingDriverSettings {
-  mode: MergeMode;
   /** How long a request may wait for its exact merge (0: never). */
   waitMs: number;
 }
 
 /**
- * For servers that take one LoRA adapter a request, named in `model` (vLLM, SGLang). `top1` sends
- * the heaviest adapter; `merge` sends the best composition live now — the exact mixture's merged
- * adapter, the nearest live merge, or the top adapter — and the planner builds better ones in the
- * background. A kind gives the `model` that names an adapter on its server, and what a request for
+ * For servers that take one LoRA adapter a request, named in `model` (vLLM, SGLang). Without merged
+ * adapters (`top1` mode) it sends the heaviest adapter; with them (`merge`) the best composition live
+ * now — the exact mixture's merged adapter, the nearest live merge, or the top adapter — while the
+ * planner builds better ones in the background. A kind gives the `model` that names an adapter on its server, and what a request for
  * the base model looks like.
  */
 export abstract class MergingDriver implements UpstreamDriver {
@@ -58,7 +55,7 @@ export abstract class MergingDriver implements UpstreamDriver {
       served: [{ id: adapters[0].id, weight: 1 }],
       fidelity: adapters[0].weight,
     });
-    if (this.settings.mode === 'top1' || !this.merges) return single(adapters.length > 1 ? 'top1' : 'single');
+    if (!this.merges) return single(adapters.length > 1 ? 'top1' : 'single');
     const choice = this.settings.waitMs > 0 ? await this.merges.serveWaiting(adapters, this.settings.waitMs) : this.merges.serve(adapters);
     const note = choice.dropped.length > 0 ? `; dropped=${choice.dropped.join(',')}` : '';
     if (!choice.merge) {
