@@ -7,12 +7,12 @@
 // shared folder beside the clone, or BENCH_LLAMA_SERVER / BENCH_GGUF_DIR); without them it says so and stops.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { loadRegistry } from '../src/registry/load.js';
 import { FLAN } from './composition-setup.js';
 import { GRID_FIT_EXAMPLES, GRID_TASKS } from './llamacpp-setup.js';
 import { startChild, stopChild } from './load.js';
+import { freePort } from '../test/helpers/redis.js';
 
 const env = process.env;
 const root = new URL('..', import.meta.url).pathname;
@@ -28,14 +28,6 @@ if (!existsSync(serverBinary) || !existsSync(join(ggufDir, 'base.gguf'))) {
   console.log(`bench:llamacpp skipped: no llama-server at ${serverBinary} or no base.gguf in ${ggufDir} (set BENCH_LLAMA_SERVER and BENCH_GGUF_DIR)`);
   process.exit(0);
 }
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 
 const port = await freePort();
 const llama = spawn(serverBinary, [
