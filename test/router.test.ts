@@ -109,3 +109,24 @@ t.test('top_k larger than the registry and prompts with no known feature', async
   t.equal(unknown.tasks.length, 3);
   t.ok(unknown.tasks.every((x) => Math.abs(x.weight - 1 / 3) < 1e-9), 'no signal: uniform weights');
 });
+
+t.test('the decision cache: a repeated prompt reuses its decision, short or long, and no other prompt gets it', async (t) => {
+  const registry = split(flan, 0, 15);
+  const router = await Router.build(registry, new CachingEncoder(BuiltinEncoder.fit(registry.tasks), { maxEntries: 100, metrics: new GatewayMetrics() }), { topK: 3, temperature: 0.2, decisionCacheSize: 100 });
+  const short = flan.tasks.find((task) => task.id === 'sst2')!.examples[18];
+  // Past the length at which texts are keyed by their digest instead of as they are.
+  const long = `${short} ${'and then some more words about the film '.repeat(40)}`;
+  t.ok(long.length > 1024);
+  for (const text of [short, long]) {
+    const first = await router.route(text);
+    const again = await router.route(text);
+    t.not(first.embeddingSource, 'decision');
+    t.equal(again.embeddingSource, 'decision', `repeated (${text.length} chars): the cached decision`);
+    t.same(again.tasks, first.tasks);
+    t.not((await router.route(text, { topK: 2 })).embeddingSource, 'decision', 'other options: decided again');
+  }
+  // A short prompt that spells out the long one's digest is a prompt of its own.
+  const { textDigest } = await import('../src/cache/keys.js');
+  t.not((await router.route(textDigest(long))).embeddingSource, 'decision');
+  t.not((await router.route(`h${textDigest(long)}`)).embeddingSource, 'decision');
+});

@@ -43,10 +43,10 @@ export class CachingEncoder implements Encoder {
     return (await this.embed(texts, purpose)).vectors;
   }
 
-  /** Like encode, and says where each vector came from; `digests` (textDigest of each text) spare hashing them again. */
-  async embed(texts: readonly string[], purpose: EncodePurpose = 'query', digests?: readonly string[]): Promise<EmbeddedTexts> {
+  /** Like encode, and says where each vector came from. */
+  async embed(texts: readonly string[], purpose: EncodePurpose = 'query'): Promise<EmbeddedTexts> {
     const { redis, metrics } = this.options;
-    const keys = texts.map((text, i) => this.keyOf(text, purpose, digests?.[i]));
+    const keys = texts.map((text) => this.keyOf(text, purpose));
     const vectors: (Float32Array | undefined)[] = keys.map((key) => this.memory?.get(key));
     const sources: EmbeddingSource[] = vectors.map((vector) => (vector ? 'memory' : 'encoder'));
 
@@ -80,8 +80,8 @@ export class CachingEncoder implements Encoder {
     await this.inner.close?.();
   }
 
-  private keyOf(text: string, purpose: EncodePurpose, digest?: string): string {
-    return embeddingKey(purpose === 'query' ? this.fingerprint : `${this.fingerprint}:example`, text, digest);
+  private keyOf(text: string, purpose: EncodePurpose): string {
+    return embeddingKey(purpose === 'query' ? this.fingerprint : `${this.fingerprint}:example`, text);
   }
 }
 

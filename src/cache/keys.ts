@@ -7,8 +7,8 @@ export function textDigest(text: string): string {
 }
 
 /** Cache key of one text under one encoder: fingerprint + the text's digest. */
-export function embeddingKey(fingerprint: string, text: string, digest = textDigest(text)): string {
-  return `${fingerprint}:${digest}`;
+export function embeddingKey(fingerprint: string, text: string): string {
+  return `${fingerprint}:${textDigest(text)}`;
 }
 
 export function float32ToBuffer(vector: Float32Array): Buffer {

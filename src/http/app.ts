@@ -49,12 +49,12 @@ export async function buildApp(gateway: Gateway): Promise<FastifyInstance> {
     // Errors Fastify raises before routing (a URL that does not decode), in the OpenAI shape too.
     frameworkErrors: (error, _request, reply) => void sendError(reply, invalidRequest(`The request URL is not valid: ${error.message}.`, null, 'invalid_url')),
   });
-  app.addHook('onRequest', (request, reply, done) => {
+  app.addHook('onRequest', function echoRequestId(request, reply, done) {
     reply.header('x-request-id', request.id);
     done();
   });
   // Labelled by the route pattern (not the URL), so that the label set stays bounded.
-  app.addHook('onResponse', (request, reply, done) => {
+  app.addHook('onResponse', function countResponse(request, reply, done) {
     const route = request.routeOptions.url ?? 'unmatched';
     gateway.metrics.httpRequests.inc({ route, method: request.method, status: String(reply.statusCode) });
     gateway.metrics.httpDuration.observe({ route }, reply.elapsedTime / 1000);

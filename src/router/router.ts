@@ -158,19 +158,13 @@ export class Router {
     const temperature = options.temperature ?? this.defaults.temperature;
     const excluded = this.exclusions(options.excludeTasks ?? []);
     const optionsKey = `${topK}\u0000${temperature}\u0000${[...excluded.tasks].sort().join('\u0000')}`;
-    // One digest per text keys both the decision and the embedding caches.
-    const digests = texts.map(textDigest);
-    const keys = this.decisions ? digests.map((digest) => `${optionsKey}\u0001${digest}`) : [];
+    const keys = this.decisions ? texts.map((text) => decisionKey(optionsKey, text)) : [];
     const decisions: (RouteDecision | undefined)[] = keys.map((key) => this.decisions!.get(key));
     const missing = texts.map((_, i) => i).filter((i) => !decisions[i]);
     if (missing.length === 0) return decisions.map((decision) => cachedCopy(decision!));
 
     const started = performance.now();
-    const { vectors, sources } = await this.encoder.embed(
-      missing.map((i) => texts[i]),
-      'query',
-      missing.map((i) => digests[i]),
-    );
+    const { vectors, sources } = await this.encoder.embed(missing.map((i) => texts[i]), 'query');
     const embedMs = (performance.now() - started) / missing.length;
     missing.forEach((position, j) => {
       const searchStarted = performance.now();
@@ -323,6 +317,13 @@ function renormalize(adapters: WeightedAdapter[]): WeightedAdapter[] {
   const total = adapters.reduce((sum, adapter) => sum + adapter.weight, 0);
   if (total === 0 || Math.abs(total - 1) < 1e-12) return adapters;
   return adapters.map((adapter) => ({ ...adapter, weight: adapter.weight / total }));
+}
+
+/** Short texts key the decision cache as they are (a hash costs more than the lookup); long ones by their digest. */
+const DIRECT_KEY_MAX_CHARS = 1024;
+
+function decisionKey(optionsKey: string, text: string): string {
+  return text.length <= DIRECT_KEY_MAX_CHARS ? `${optionsKey}\u0001t${text}` : `${optionsKey}\u0001h${textDigest(text)}`;
 }
 
 function cachedCopy(decision: RouteDecision): RouteDecision {

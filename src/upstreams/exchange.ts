@@ -4,6 +4,7 @@ import type { GatewayMetrics } from '../observability/metrics.js';
 import { toGatewayError, type UpstreamClient } from './client.js';
 import { IncompleteStreamError, SSE_DONE, sseEvent, ssePayloads } from './sse.js';
 import type { UpstreamLimiter } from './limiter.js';
+import { withModelField } from './model-field.js';
 import type { PreparedRequest } from './types.js';
 
 /**
@@ -81,13 +82,13 @@ export async function exchange(client: UpstreamClient, prepared: PreparedRequest
       throw badGateway(`The upstream answered ${response.statusCode} with a body that is not JSON.`);
     }
     if (prepared.translateResponse) return { status: response.statusCode, headers: JSON_HEADERS, json: JSON.stringify(withModel(prepared.translateResponse(answer), prepared.answerModel)) };
-    return { status: response.statusCode, headers: response.headers, json: prepared.answerModel ? JSON.stringify(withModel(answer, prepared.answerModel)) : text };
+    return { status: response.statusCode, headers: response.headers, json: prepared.answerModel ? withModelField(text, prepared.answerModel) : text };
   }
 
   // OpenAI streams end with data: [DONE]; native ones (LoRAX's) do not, and are translated.
   const body = response.body;
   const payloads = prepared.translateStream ? prepared.translateStream(ssePayloads(body)) : ssePayloads(body, { requireDone: true });
-  const source = withDone(prepared.answerModel ? renameModel(payloads, prepared.answerModel) : payloads);
+  const source = asEvents(payloads, prepared.answerModel);
   return { status: 200, headers: response.headers, events: endedWithErrorEvent(source, body, options.signal, client.origin, release) };
 }
 
@@ -95,21 +96,9 @@ function withModel(answer: unknown, model: string | undefined): unknown {
   return model && answer && typeof answer === 'object' && 'model' in answer ? { ...answer, model } : answer;
 }
 
-/** The JSON answer with its `model` renamed; anything that is not a JSON object goes as it came. */
-function renamedJson(text: string, model: string): string {
-  try {
-    return JSON.stringify(withModel(JSON.parse(text), model));
-  } catch {
-    return text;
-  }
-}
-
-async function* renameModel(payloads: AsyncIterable<string>, model: string): AsyncIterable<string> {
-  for await (const payload of payloads) yield renamedJson(payload, model);
-}
-
-async function* withDone(payloads: AsyncIterable<string>): AsyncIterable<string> {
-  for await (const payload of payloads) yield sseEvent(payload);
+/** Payloads as server-sent events, `model` renamed in each, ended by [DONE]. */
+async function* asEvents(payloads: AsyncIterable<string>, model: string | undefined): AsyncIterable<string> {
+  for await (const payload of payloads) yield sseEvent(model ? withModelField(payload, model) : payload);
   yield SSE_DONE;
 }
 
