@@ -3,12 +3,12 @@
 // `npm test` runs a short form; `npm run test:faults` (LORAUTER_FAULTS=full) the full one.
 import t from 'tap';
 import autocannon from 'autocannon';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { Agent, request } from 'undici';
 import { demoRegistry } from '../src/registry/demo.js';
 import { startFakeVllm } from './fakes/vllm.js';
-import { freePort, RedisServer } from './helpers/redis.js';
+import { startGatewayProcess } from './helpers/gateway-process.js';
+import { RedisServer } from './helpers/redis.js';
 
 const FULL = process.env.LORAUTER_FAULTS === 'full';
 const LOAD_REQUESTS = FULL ? 12_000 : 1_500;
@@ -17,55 +17,27 @@ const ADMIN = 'fault-suite-admin-key';
 const REQUEST_TIMEOUT_MS = 2000;
 const HEADERS_TIMEOUT_MS = 1000;
 const BODY_LIMIT = 1_048_576;
-const entry = new URL('../src/cli/entry.ts', import.meta.url).pathname;
 
 const adapters = demoRegistry().tasks.map((task) => task.id);
 const vllm = await startFakeVllm({ baseModel: 'base', staticAdapters: adapters });
 const redis = await RedisServer.start();
-const port = await freePort();
-const gatewayUrl = `http://127.0.0.1:${port}`;
-let gatewayOutput = '';
-const gateway: ChildProcess = spawn(process.execPath, ['--import', 'tsx', entry, 'serve', '--port', String(port), '--host', '127.0.0.1'], {
-  env: {
-    ...process.env,
-    LOG_LEVEL: 'warn',
-    LORAUTER_UPSTREAM: 'vllm',
-    LORAUTER_UPSTREAM_URL: vllm.url,
-    LORAUTER_UPSTREAM_HEADERS_TIMEOUT_MS: String(HEADERS_TIMEOUT_MS),
-    LORAUTER_UPSTREAM_BODY_TIMEOUT_MS: '3000',
-    LORAUTER_REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
-    LORAUTER_ADMIN_API_KEY: ADMIN,
-    LORAUTER_SHUTDOWN_DRAIN_SECONDS: '0',
-    REDIS_URL: redis.url,
-  },
+const gateway = await startGatewayProcess({
+  LOG_LEVEL: 'warn',
+  LORAUTER_UPSTREAM: 'vllm',
+  LORAUTER_UPSTREAM_URL: vllm.url,
+  LORAUTER_UPSTREAM_HEADERS_TIMEOUT_MS: String(HEADERS_TIMEOUT_MS),
+  LORAUTER_UPSTREAM_BODY_TIMEOUT_MS: '3000',
+  LORAUTER_REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
+  LORAUTER_ADMIN_API_KEY: ADMIN,
+  LORAUTER_SHUTDOWN_DRAIN_SECONDS: '0',
+  REDIS_URL: redis.url,
 });
-gateway.stdout!.on('data', (chunk) => (gatewayOutput += chunk));
-gateway.stderr!.on('data', (chunk) => (gatewayOutput += chunk));
-let exitCode: number | null | undefined;
-gateway.on('exit', (code) => (exitCode = code));
+const { port, url: gatewayUrl } = gateway;
 t.teardown(async () => {
-  gateway.kill('SIGTERM');
+  gateway.stop();
   await vllm.stop();
   await redis.stop();
 });
-
-async function waitForGateway() {
-  for (let i = 0; i < 300; i++) {
-    try {
-      if ((await fetch(`${gatewayUrl}/readyz`)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`gateway did not start:\n${gatewayOutput}`);
-}
-
-async function memory(): Promise<{ rss: number; heap: number }> {
-  const text = await (await fetch(`${gatewayUrl}/metrics`)).text();
-  const read = (name: string) => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1]);
-  return { rss: read('process_resident_memory_bytes'), heap: read('nodejs_heap_size_used_bytes') };
-}
 
 const isOpenAIError = (body: unknown) => {
   const error = (body as { error?: Record<string, unknown> })?.error;
@@ -75,8 +47,7 @@ const isOpenAIError = (body: unknown) => {
   );
 };
 
-await waitForGateway();
-const baseline = await memory();
+const baseline = await gateway.memory();
 
 t.test(`load: ${LOAD_REQUESTS} requests (route with new prompts, chat, streamed chat) while the upstream fails 10% and Redis restarts`, async (t) => {
   let call = 0;
@@ -125,7 +96,7 @@ t.test(`load: ${LOAD_REQUESTS} requests (route with new prompts, chat, streamed 
   t.equal(result.errors, 0, 'no connection errors');
   t.equal(result.timeouts, 0, 'every request answered within its timeout');
   t.equal(responses, LOAD_REQUESTS, 'every request answered');
-  t.equal(exitCode, undefined, 'the gateway is still running');
+  t.equal(gateway.exitCode(), undefined, 'the gateway is still running');
   for (const status of statuses.keys()) t.ok([200, 500, 502, 504].includes(status), `status ${status} is a success or the upstream's fault`);
   const failed = LOAD_REQUESTS - (statuses.get(200) ?? 0);
   t.ok(failed <= 0.1 * ((2 * LOAD_REQUESTS) / 3) * 1.2 + 10, `${failed} failures: only the upstream's (10% of the chat calls)`);
@@ -266,7 +237,7 @@ t.test(`hostile: ${HOSTILE_REQUESTS} generated bad requests at every endpoint, a
   t.comment(`statuses ${JSON.stringify(Object.fromEntries([...statuses].sort(([a], [b]) => a - b)))}, slowest ${Math.round(slowest)} ms, ${requests.length + raw.length} requests, ${refusedWhileSending} bodies over the limit cut off while being sent`);
   t.same(problems.slice(0, 20), [], 'no 5xx, no unanswered request, every error OpenAI-shaped');
   t.ok((statuses.get(400) ?? 0) > requests.length / 3, 'most were refused as bad input');
-  t.equal(exitCode, undefined, 'the gateway is still running');
+  t.equal(gateway.exitCode(), undefined, 'the gateway is still running');
   t.equal((await fetch(`${gatewayUrl}/healthz`)).status, 200);
   const routed = await fetch(`${gatewayUrl}/v1/route`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input: 'Translate to English: Guten Morgen' }) });
   t.equal(routed.status, 200, 'still routing');
@@ -276,8 +247,8 @@ t.test('memory is back near its baseline', async (t) => {
   // Heap in use counts garbage not yet collected: V8's memory reducer collects it once the process is idle, so the
   // check allows it up to 20 s to do so.
   const limit = baseline.heap * 2 + 64 * 2 ** 20;
-  let after = await memory();
-  for (const started = Date.now(); after.heap >= limit && Date.now() - started < 20_000; after = await memory()) await new Promise((resolve) => setTimeout(resolve, 1000));
+  let after = await gateway.memory();
+  for (const started = Date.now(); after.heap >= limit && Date.now() - started < 20_000; after = await gateway.memory()) await new Promise((resolve) => setTimeout(resolve, 1000));
   const mb = (bytes: number) => `${Math.round(bytes / 2 ** 20)} MB`;
   t.comment(`RSS ${mb(baseline.rss)} before, ${mb(after.rss)} after; heap ${mb(baseline.heap)} before, ${mb(after.heap)} after`);
   t.ok(after.heap < limit, 'heap near baseline');

@@ -300,6 +300,26 @@ t.test('Redis registry: routing goes on while Redis is down, writes fail cleanly
   t.pass('re-seeded from the running replica');
 });
 
+t.test('Redis registry: a change that reaches a Redis emptied by a restart before the re-seed keeps every other task', async (t) => {
+  const redis = await RedisServer.start();
+  t.teardown(() => redis.stop());
+  // A poll far away: the change comes first, as it may in production between two polls.
+  const shared = { adminApiKey: ADMIN, cache: { redisUrl: redis.url }, registry: { keyPrefix: 'emptied:registry:', pollMs: 600_000, timeoutMs: 300 } };
+  const a = await listenGateway(shared);
+  t.teardown(a.close);
+  t.equal((await put(a, '/v1/tasks/knitting', KNITTING)).statusCode, 201);
+  await a.gateway.liveRouter.settled();
+  const before = await taskIds(a);
+  await redis.stop();
+  await redis.restart();
+  await within(5000, async () => (await put(a, '/v1/tasks/other', { examples: ['an other example prompt'] })).statusCode === 201);
+  await a.gateway.liveRouter.settled();
+  t.same((await taskIds(a)).sort(), [...before, 'other'].sort(), 'the running registry plus the change, nothing lost');
+  const b = await startGateway(shared);
+  t.teardown(b.close);
+  t.same((await taskIds(b)).sort(), [...before, 'other'].sort(), 'and that is what Redis now holds');
+});
+
 t.test('Redis registry: a replica that starts while Redis is down routes on its own registry and stores it once Redis is up', async (t) => {
   const { freePort } = await import('./helpers/redis.js');
   const port = await freePort();

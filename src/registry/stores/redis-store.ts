@@ -26,6 +26,8 @@ type FieldOp = ['ifmatch' | 'set' | 'setnx' | 'del', string, string];
 const WRITE_SCRIPT = `
 local mode, floor = ARGV[2], tonumber(ARGV[3])
 if mode == 'seed' and redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+-- A change to an emptied store (Redis lost its data) would leave the registry that change alone.
+if mode == 'change' and redis.call('EXISTS', KEYS[2]) == 0 then return -3 end
 -- A file every replica reloads is written once: by the first replica to see that content.
 if mode == 'replace' and ARGV[6] ~= '' and ARGV[5] == 'meta:file_hash' and redis.call('HGET', KEYS[1], 'meta:file_hash') == ARGV[6] then return -1 end
 if mode ~= 'change' then redis.call('DEL', KEYS[1]) end
@@ -96,13 +98,21 @@ export class RedisRegistryStore implements RegistryStore {
   }
 
   async apply(change: RegistryChange): Promise<RegistrySnapshot> {
-    // Checked against the newest stored state; the write itself touches only the changed fields.
-    const current = await this.load();
-    checkChange(current.registry, change);
-    const version = await this.write('change', fieldOpsOf(change, current.registry));
-    if (version === -2) throw preconditionFailed();
-    // The version this write made (the registry loaded may already hold later writes too).
-    return { registry: (await this.load()).registry, version };
+    for (let attempt = 0; ; attempt++) {
+      // Checked against the newest stored state; the write itself touches only the changed fields.
+      const current = await this.load();
+      checkChange(current.registry, change);
+      const version = await this.write('change', fieldOpsOf(change, current.registry));
+      if (version === -2) throw preconditionFailed();
+      if (version === -3) {
+        // Redis lost the registry and the poll has not re-seeded it yet: store the one this replica runs, then the change.
+        if (attempt > 0) throw new RegistryUnavailableError('registry store (Redis) lost its data and could not be seeded again');
+        await this.write('seed', fieldsOf(current.registry));
+        continue;
+      }
+      // The version this write made (the registry loaded may already hold later writes too).
+      return { registry: (await this.load()).registry, version };
+    }
   }
 
   async replace(registry: TaskRegistry, fileHash?: string): Promise<RegistrySnapshot> {
