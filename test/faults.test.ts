@@ -5,10 +5,7 @@ import t from 'tap';
 import autocannon from 'autocannon';
 import { connect } from 'node:net';
 import { Agent, request } from 'undici';
-import { demoRegistry } from '../src/registry/demo.js';
-import { startFakeVllm } from './fakes/vllm.js';
-import { startGatewayProcess } from './helpers/gateway-process.js';
-import { RedisServer } from './helpers/redis.js';
+import { startDemoStack } from './helpers/gateway-process.js';
 
 const FULL = process.env.LORAUTER_FAULTS === 'full';
 const LOAD_REQUESTS = FULL ? 12_000 : 1_500;
@@ -18,27 +15,13 @@ const REQUEST_TIMEOUT_MS = 2000;
 const HEADERS_TIMEOUT_MS = 1000;
 const BODY_LIMIT = 1_048_576;
 
-const adapters = demoRegistry().tasks.map((task) => task.id);
-const vllm = await startFakeVllm({ baseModel: 'base', staticAdapters: adapters });
-const redis = await RedisServer.start();
-const gateway = await startGatewayProcess({
-  LOG_LEVEL: 'warn',
-  LORAUTER_UPSTREAM: 'vllm',
-  LORAUTER_UPSTREAM_URL: vllm.url,
+const { vllm, redis, gateway, stop } = await startDemoStack(ADMIN, {
   LORAUTER_UPSTREAM_HEADERS_TIMEOUT_MS: String(HEADERS_TIMEOUT_MS),
   LORAUTER_UPSTREAM_BODY_TIMEOUT_MS: '3000',
   LORAUTER_REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
-  LORAUTER_ADMIN_API_KEY: ADMIN,
-  LORAUTER_SHUTDOWN_DRAIN_SECONDS: '0',
-  REDIS_URL: redis.url,
 });
+t.teardown(stop);
 const { port, url: gatewayUrl } = gateway;
-t.teardown(async () => {
-  gateway.stop();
-  await vllm.stop();
-  await redis.stop();
-});
-
 const isOpenAIError = (body: unknown) => {
   const error = (body as { error?: Record<string, unknown> })?.error;
   return (

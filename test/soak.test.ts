@@ -5,10 +5,7 @@
 import t from 'tap';
 import autocannon from 'autocannon';
 import { writeFileSync } from 'node:fs';
-import { demoRegistry } from '../src/registry/demo.js';
-import { startFakeVllm } from './fakes/vllm.js';
-import { startGatewayProcess } from './helpers/gateway-process.js';
-import { RedisServer } from './helpers/redis.js';
+import { startDemoStack } from './helpers/gateway-process.js';
 import { soakPlot, type SoakSample } from './helpers/soak-plot.js';
 
 const FULL = process.env.LORAUTER_FAULTS === 'full';
@@ -19,23 +16,8 @@ const SAMPLE_EVERY_MS = FULL ? 2000 : 500;
 const ADMIN = 'soak-admin-key-1';
 const MB = 2 ** 20;
 
-const demo = demoRegistry();
-const adapters = demo.tasks.map((task) => task.id);
-const vllm = await startFakeVllm({ baseModel: 'base', staticAdapters: adapters });
-const redis = await RedisServer.start();
-const gateway = await startGatewayProcess({
-  LOG_LEVEL: 'warn',
-  LORAUTER_UPSTREAM: 'vllm',
-  LORAUTER_UPSTREAM_URL: vllm.url,
-  LORAUTER_ADMIN_API_KEY: ADMIN,
-  LORAUTER_SHUTDOWN_DRAIN_SECONDS: '0',
-  REDIS_URL: redis.url,
-});
-t.teardown(async () => {
-  gateway.stop();
-  await vllm.stop();
-  await redis.stop();
-});
+const { adapters, redis, gateway, stop } = await startDemoStack(ADMIN);
+t.teardown(stop);
 
 t.test(`soak: ${SECONDS} s at ${RATE} req/s of routing, chats and streams, the registry changed every ${ADMIN_EVERY_MS} ms, Redis restarted once`, async (t) => {
   const amount = SECONDS * RATE;

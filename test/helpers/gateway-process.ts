@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { freePort } from './redis.js';
+import { demoRegistry } from '../../src/registry/demo.js';
+import { startFakeVllm } from '../fakes/vllm.js';
+import { freePort, RedisServer } from './redis.js';
 
 const entry = new URL('../../src/cli/entry.ts', import.meta.url).pathname;
 
@@ -47,4 +49,31 @@ export async function startGatewayProcess(env: Record<string, string>): Promise<
   }
   child.kill('SIGKILL');
   throw new Error(`the gateway did not become ready:\n${output}`);
+}
+
+/** The demo registry's gateway as a process in front of a fake vLLM serving its adapters, with a real Redis: what the fault suite and the soak run. */
+export async function startDemoStack(adminKey: string, env: Record<string, string> = {}) {
+  const adapters = demoRegistry().tasks.map((task) => task.id);
+  const vllm = await startFakeVllm({ baseModel: 'base', staticAdapters: adapters });
+  const redis = await RedisServer.start();
+  const gateway = await startGatewayProcess({
+    LOG_LEVEL: 'warn',
+    LORAUTER_UPSTREAM: 'vllm',
+    LORAUTER_UPSTREAM_URL: vllm.url,
+    LORAUTER_ADMIN_API_KEY: adminKey,
+    LORAUTER_SHUTDOWN_DRAIN_SECONDS: '0',
+    REDIS_URL: redis.url,
+    ...env,
+  });
+  return {
+    adapters,
+    vllm,
+    redis,
+    gateway,
+    async stop() {
+      gateway.stop();
+      await vllm.stop();
+      await redis.stop();
+    },
+  };
 }
