@@ -31,6 +31,27 @@ function threaded(settings: Partial<EncoderThreadsOptions> = {}) {
   return { local, encoder, problems, encoded };
 }
 
+/** The encoder's clock, moved only by the test: timeouts and the idle rule without wall-clock bounds. */
+function fakeClock() {
+  let now = 0;
+  return { clock: () => now, advance: (ms: number) => void (now += ms), get now() { return now; } };
+}
+
+/** Waits (bounded) for a condition: another thread's or a timer's work, never a fixed time. */
+async function until(check: () => boolean, what: string, limitMs = 20_000) {
+  const deadline = Date.now() + limitMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}
+
+/** `count` more passes of the encoder's watchdog: what a late prompt needs to be noticed. */
+const watchdogPasses = (encoder: ThreadedBuiltinEncoder, count: number) => {
+  const target = encoder.stats.watchdogPasses + count;
+  return until(() => encoder.stats.watchdogPasses >= target, `${count} watchdog passes`);
+};
+
 const bits = (vectors: Float32Array[]) => vectors.map((vector) => Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength).toString('hex'));
 
 t.test('vectors from the threads are bit for bit those of the local fit, wherever they were encoded', async (t) => {
@@ -54,13 +75,11 @@ t.test('vectors from the threads are bit for bit those of the local fit, whereve
 });
 
 t.test('idle threads take the prompts; the event loop encodes what stays queued, only in turns without other work', async (t) => {
-  const { local, encoder, encoded } = threaded();
+  const time = fakeClock();
+  // No timeout here: only the idle rule decides where prompts go.
+  const { local, encoder, encoded } = threaded({ timeoutMs: 600_000, clock: time.clock });
   t.teardown(() => encoder.close());
   await encoder.started();
-  const spin = (ms: number) => {
-    const until = performance.now() + ms;
-    while (performance.now() < until);
-  };
   const burst = async (from: number, count: number) => {
     const before = { ...encoded };
     const vectors = await Promise.all(prompts.slice(from, from + count).map((prompt) => encoder.encode([prompt])));
@@ -78,13 +97,16 @@ t.test('idle threads take the prompts; the event loop encodes what stays queued,
   // The event loop helps only in turns without other work, and collecting the thread's results is work: how many
   // it takes depends on the thread's speed (the hanging-thread test below checks that it does take them).
   t.equal(idle.worker + idle.event_loop, 100, `100 queued, the loop otherwise idle: the thread took ${idle.worker}, the event loop ${idle.event_loop}`);
-  // Every turn of the event loop busy for 0.5 ms, as when it serves requests.
+  // Every turn of the event loop takes 0.5 ms by the encoder's clock, as when it serves requests.
   let serving = true;
   const serve = () => {
-    spin(0.5);
+    time.advance(0.5);
     if (serving) setImmediate(serve);
   };
   setImmediate(serve);
+  // A turn for the last burst's idle check to see nothing queued and stop: a check left over from an idle
+  // turn would rightly take one prompt of the next burst.
+  for (let turn = 0; turn < 2; turn++) await new Promise((resolve) => setImmediate(resolve));
   const busy = await burst(130, 100);
   serving = false;
   t.same(busy, { worker: 100, event_loop: 0 }, 'every turn busy: all 100 wait for the thread');
@@ -105,40 +127,61 @@ t.test('before its threads are ready, and after close, prompts are encoded here'
   t.same(bits(await encoder.encode(prompts.slice(0, 3))), bits(prompts.slice(0, 3).map((prompt) => local.encodeOne(prompt))));
   t.equal(encoder.stats.threadTexts, 0);
   await encoder.started();
-  const inFlight = Promise.all(prompts.slice(0, 140).map((prompt) => encoder.encode([prompt])));
-  while (encoder.stats.threadTexts === 0) await new Promise((resolve) => setTimeout(resolve, 1));
   await encoder.close();
-  t.ok(encoder.stats.threadTexts < 140, `closed with prompts still queued (the thread had answered ${encoder.stats.threadTexts})`);
-  t.same(bits((await inFlight).flat()), bits(prompts.slice(0, 140).map((prompt) => local.encodeOne(prompt))), 'queued or on the thread at close: answered');
   t.equal(encoder.readyThreads, 0);
-  const onThread = encoder.stats.threadTexts;
   t.same(bits(await encoder.encode([prompts[5]])), bits([local.encodeOne(prompts[5])]));
-  t.equal(encoder.stats.threadTexts, onThread, 'closed: nothing queued');
+  t.equal(encoder.stats.threadTexts, 0, 'closed: nothing queued');
+});
+
+t.test('close answers every prompt still queued, or held by a thread', async (t) => {
+  const expected = bits(prompts.slice(0, 40).map((prompt) => BuiltinEncoder.fit(examples.map((group) => ({ examples: group })), options).encodeOne(prompt)));
+  // A thread that takes nothing: every prompt stays queued (the loop leaves prompts to idle threads).
+  const silent = threaded({ script: fixture('silent-thread.ts'), clock: fakeClock().clock });
+  await silent.encoder.started();
+  const queued = Promise.all(prompts.slice(0, 40).map((prompt) => silent.encoder.encode([prompt])));
+  await watchdogPasses(silent.encoder, 2);
+  t.equal(silent.encoder.stats.localTexts, 0, 'all 40 still queued');
+  await silent.encoder.close();
+  t.same(bits((await queued).flat()), expected, 'queued at close: answered');
+  // A thread that takes one and never answers: the idle loop encodes the other 39, close the one it holds.
+  const hanging = threaded({ script: fixture('hanging-thread.ts'), clock: fakeClock().clock });
+  await hanging.encoder.started();
+  const held = Promise.all(prompts.slice(0, 40).map((prompt) => hanging.encoder.encode([prompt])));
+  await until(() => hanging.encoder.stats.localTexts === 39, 'the 39 prompts the thread did not take');
+  await hanging.encoder.close();
+  t.same(bits((await held).flat()), expected, 'held by a thread at close: answered');
+  t.equal(hanging.encoder.stats.localTexts, 40);
 });
 
 t.test('a thread that holds a prompt too long: the others are encoded here at once, it after the timeout, the thread replaced', async (t) => {
-  const { local, encoder, problems, encoded } = threaded({ timeoutMs: 200, script: fixture('hanging-thread.ts') });
+  const time = fakeClock();
+  const { local, encoder, problems, encoded } = threaded({ timeoutMs: 200, script: fixture('hanging-thread.ts'), clock: time.clock });
   t.teardown(() => encoder.close());
   await encoder.started();
-  const started = performance.now();
-  const answeredAfter: number[] = [];
-  const vectors = await Promise.all(
+  const answeredAt: number[] = [];
+  const all = Promise.all(
     prompts.slice(0, 6).map(async (prompt) => {
       const vector = await encoder.encode([prompt]);
-      answeredAfter.push(performance.now() - started);
+      answeredAt.push(time.now);
       return vector;
     }),
   );
+  await until(() => answeredAt.length === 5, 'the five prompts the thread did not take');
+  t.same(answeredAt, [0, 0, 0, 0, 0], 'the 5 the thread did not take: encoded on the idle event loop, before any timeout');
+  await watchdogPasses(encoder, 2);
+  time.advance(199);
+  await watchdogPasses(encoder, 2);
+  t.equal(answeredAt.length, 5, 'the one it holds: still within the timeout');
+  t.same(problems, []);
+  time.advance(2);
+  const vectors = await all;
+  t.same(answeredAt[5], 201, 'the one it held: once the timeout had passed');
   t.same(bits(vectors.flat()), bits(prompts.slice(0, 6).map((prompt) => local.encodeOne(prompt))));
-  answeredAfter.sort((a, b) => a - b);
-  t.ok(answeredAfter[4] < 150, `the 5 the thread did not take: encoded on the idle event loop at once (last after ${Math.round(answeredAfter[4])} ms)`);
-  t.ok(answeredAfter[5] >= 190 && answeredAfter[5] < 2000, `the one it held: after the timeout (${Math.round(answeredAfter[5])} ms)`);
   t.same(encoded, { worker: 0, event_loop: 6 });
   t.match(problems, [/did not answer within 200 ms/]);
-  await new Promise((resolve) => setTimeout(resolve, 900));
+  await until(() => encoder.stats.spawned === 2, 'the replacement thread');
   await encoder.started();
-  t.equal(encoder.stats.spawned, 2, 'replaced');
-  t.equal(encoder.readyThreads, 1);
+  t.equal(encoder.readyThreads, 1, 'replaced');
 });
 
 t.test('a thread that exits holding a prompt: the prompt is encoded here, the thread replaced', async (t) => {
@@ -148,9 +191,9 @@ t.test('a thread that exits holding a prompt: the prompt is encoded here, the th
   const vectors = await Promise.all(prompts.slice(0, 6).map((prompt) => encoder.encode([prompt])));
   t.same(bits(vectors.flat()), bits(prompts.slice(0, 6).map((prompt) => local.encodeOne(prompt))));
   t.match(problems, [/exited with code 3/]);
-  await new Promise((resolve) => setTimeout(resolve, 900));
+  await until(() => encoder.stats.spawned === 2, 'the replacement thread');
   await encoder.started();
-  t.equal(encoder.stats.spawned, 2, 'replaced');
+  t.equal(encoder.readyThreads, 1, 'replaced');
 });
 
 t.test('a thread that fitted another encoder is never used', async (t) => {
@@ -164,22 +207,30 @@ t.test('a thread that fitted another encoder is never used', async (t) => {
 });
 
 t.test('a prompt no thread takes within the timeout is encoded here, even while the event loop is busy', async (t) => {
-  const { local, encoder, problems, encoded } = threaded({ timeoutMs: 200, script: fixture('silent-thread.ts') });
+  const time = fakeClock();
+  const { local, encoder, problems, encoded } = threaded({ timeoutMs: 200, script: fixture('silent-thread.ts'), clock: time.clock });
   t.teardown(() => encoder.close());
   await encoder.started();
+  // Every turn busy for 0.5 ms, by the wall clock (timers must still fire) and by the encoder's.
   let serving = true;
   const serve = () => {
     const until = performance.now() + 0.5;
     while (performance.now() < until);
+    time.advance(0.5);
     if (serving) setImmediate(serve);
   };
   setImmediate(serve);
-  const started = performance.now();
-  const vectors = await Promise.all(prompts.slice(0, 6).map((prompt) => encoder.encode([prompt])));
-  const waited = performance.now() - started;
+  const answeredAt: number[] = [];
+  const vectors = await Promise.all(
+    prompts.slice(0, 6).map(async (prompt) => {
+      const vector = await encoder.encode([prompt]);
+      answeredAt.push(time.now);
+      return vector;
+    }),
+  );
   serving = false;
   t.same(bits(vectors.flat()), bits(prompts.slice(0, 6).map((prompt) => local.encodeOne(prompt))));
-  t.ok(waited >= 190 && waited < 2000, `answered after the timeout (${Math.round(waited)} ms)`);
+  t.ok(Math.min(...answeredAt) > 200, `answered once the timeout had passed (at ${Math.min(...answeredAt)} ms by the encoder's clock)`);
   t.same(encoded, { worker: 0, event_loop: 6 });
   t.same(problems, [], 'a thread that is merely slow to take prompts is not replaced');
 });

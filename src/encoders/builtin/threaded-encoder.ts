@@ -23,6 +23,8 @@ export interface EncoderThreadsOptions {
   /** Prompts shared with the threads at once, and UTF-16 units of their text; more wait here. */
   slots?: number;
   textUnits?: number;
+  /** What timeouts and the idle rule measure, in ms (performance.now; tests drive their own). */
+  clock?: () => number;
 }
 
 export type EncodingThread = 'worker' | 'event_loop';
@@ -87,8 +89,9 @@ export class ThreadedBuiltinEncoder implements Encoder {
   private respawnDelayMs = FIRST_RESPAWN_DELAY_MS;
   private closed = false;
   private watchingForIdle = false;
-  /** Threads started, prompts encoded by them, prompts encoded on the calling thread. */
-  readonly stats = { spawned: 0, threadTexts: 0, localTexts: 0 };
+  /** Threads started, prompts encoded by them, prompts encoded on the calling thread, passes of the watchdog. */
+  readonly stats = { spawned: 0, threadTexts: 0, localTexts: 0, watchdogPasses: 0 };
+  private readonly now: () => number;
 
   constructor(
     private readonly local: BuiltinEncoder,
@@ -96,6 +99,7 @@ export class ThreadedBuiltinEncoder implements Encoder {
     private readonly fitOptions: BuiltinEncoderOptions,
     private readonly options: EncoderThreadsOptions,
   ) {
+    this.now = options.clock ?? (() => performance.now());
     this.kind = local.kind;
     this.fingerprint = local.fingerprint;
     this.dimensions = local.dimensions;
@@ -126,7 +130,7 @@ export class ThreadedBuiltinEncoder implements Encoder {
     if (!this.anyThreadReady) return this.encodePromptsHere(texts);
     return new Promise((resolve, reject) => {
       const job: Job = { texts, vectors: new Array(texts.length), remaining: texts.length, resolve, reject };
-      const queuedAt = performance.now();
+      const queuedAt = this.now();
       for (let index = 0; index < texts.length; index++) {
         if (texts[index].length > this.queue.textCapacity) this.encodeOneHere({ job, index, queuedAt });
         else this.waiting.push({ job, index, queuedAt });
@@ -259,10 +263,10 @@ export class ThreadedBuiltinEncoder implements Encoder {
   private encodeWhenIdle(): void {
     if (this.watchingForIdle) return;
     this.watchingForIdle = true;
-    let turnStarted = performance.now();
+    let turnStarted = this.now();
     const check = () => {
       let queued = this.anyQueued;
-      if (queued && performance.now() - turnStarted <= IDLE_TURN_MS && this.queue.heldByThreads() >= this.readyThreads) {
+      if (queued && this.now() - turnStarted <= IDLE_TURN_MS && this.queue.heldByThreads() >= this.readyThreads) {
         this.takeOldest();
         queued = this.anyQueued;
       }
@@ -270,7 +274,7 @@ export class ThreadedBuiltinEncoder implements Encoder {
         this.watchingForIdle = false;
         return;
       }
-      turnStarted = performance.now();
+      turnStarted = this.now();
       setImmediate(check);
     };
     setImmediate(check);
@@ -281,8 +285,9 @@ export class ThreadedBuiltinEncoder implements Encoder {
    * held one prompt that long is replaced (its prompt encoded here).
    */
   private checkWaits(): void {
+    this.stats.watchdogPasses++;
     if (this.slotsInUse > 0) this.collect();
-    const now = performance.now();
+    const now = this.now();
     const late = (pending: Pending) => now - pending.queuedAt > this.options.timeoutMs;
     while (this.waiting.length > 0 && late(this.waiting[0])) this.encodeOneHere(this.waiting.shift()!);
     for (let slot = 0; slot < this.inSlots.length; slot++) {
