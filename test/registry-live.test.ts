@@ -193,15 +193,16 @@ t.test('without Redis a change is written back to the task file atomically, in i
   ]) {
     const dir = t.testdir({ [name]: text });
     const file = join(dir, name);
-    const gw = await startGateway({ adminApiKey: ADMIN, tasks: file });
+    const gw = await startGateway({ adminApiKey: ADMIN, tasks: file, registry: { fileCheckMs: 100 } });
     t.teardown(gw.close);
     t.equal((await put(gw, '/v1/tasks/gamma', { examples: ['a gamma example'], targets: ['G'] })).statusCode, 201);
+    const checksAfterWrite = gw.gateway.liveRegistry.fileChecks;
     const written = parseRegistry(readFileSync(file, 'utf8'), file);
     t.same(written.tasks.map((task) => task.id), ['alpha', 'beta', 'gamma'], `${name}: the new task is in the file`);
     t.same(written.tasks[2].targets, ['G']);
     t.same(readdirSync(dir), [name], `${name}: no temporary file left`);
-    // The gateway's own write is not taken for an outside change.
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // The gateway's own write is not taken for an outside change, by the checks that follow it.
+    await within(5000, async () => gw.gateway.liveRegistry.fileChecks >= checksAfterWrite + 2);
     t.notOk(gw.logs.some((line) => line.msg === 'task file reloaded'), `${name}: no reload of its own write`);
     t.equal(gw.gateway.liveRegistry.version, 2);
   }
@@ -392,7 +393,9 @@ t.test('replicas sharing Redis and one task file (a ConfigMap): a changed file i
   t.equal(before, 1, 'seeded once');
   writeFileSync(file, YAML.stringify({ tasks: [{ id: 'alpha', examples: ['an alpha example'] }, { id: 'knitting', examples: KNITTING.examples }] }));
   for (const gw of replicas) await within(3000, async () => (await taskIds(gw)).includes('knitting'));
-  await new Promise((resolve) => setTimeout(resolve, 500));
+  // Every replica checked the file again since: a second write would have been made by now.
+  const checks = replicas.map((gw) => gw.gateway.liveRegistry.fileChecks);
+  for (const [i, gw] of replicas.entries()) await within(3000, async () => gw.gateway.liveRegistry.fileChecks >= checks[i] + 2);
   t.equal(Number(await probe.get('configmap:registry:version')), before + 1, 'three replicas saw the change; one stored it');
   for (const gw of replicas) t.equal(await topTask(gw, KNITTING_PROMPT), 'knitting');
 });

@@ -29,6 +29,8 @@ export class LiveRegistry {
   private snapshot: RegistrySnapshot;
   private readonly listeners: ((snapshot: RegistrySnapshot) => void)[] = [];
   private stopWatching: (() => void) | undefined;
+  /** Checks of the task file finished (a change it found is stored by then). */
+  fileChecks = 0;
 
   private constructor(private readonly options: LiveRegistryOptions) {
     this.snapshot = { registry: options.initial, version: 0 };
@@ -45,7 +47,7 @@ export class LiveRegistry {
       // The store catches up by itself when it comes back; until then, route on the file's registry.
       options.logger.warn({ err: error.message }, 'registry store unavailable at start-up: routing on the local registry until it is back');
     }
-    if (options.file) live.stopWatching = options.file.watch(() => void live.reload('file change'), options.fileCheckMs);
+    if (options.file) live.stopWatching = options.file.watch(() => void live.reload('file change').finally(() => live.fileChecks++), options.fileCheckMs);
     return live;
   }
 

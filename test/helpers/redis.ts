@@ -45,6 +45,15 @@ export class RedisServer {
     });
   }
 
+  /** Stops the server's process without ending it (SIGSTOP): connections stay open, nothing is answered, as with a stuck Redis. */
+  pause(): void {
+    this.process?.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.process?.kill('SIGCONT');
+  }
+
   client(): Redis {
     return new Redis(this.url, { lazyConnect: false, maxRetriesPerRequest: 1 });
   }
