@@ -43,11 +43,13 @@ t.test('upstream health: an active check, lorauter_upstream_up, /readyz reports 
   t.match(body, { status: 'ready', upstream: 'up' });
   t.ok(fake.received.some((request) => request.path === '/health'), "the upstream's /health was asked");
   t.match((await gw.app.inject({ url: '/metrics' })).body, /lorauter_upstream_up 1/);
+  t.match((await gw.app.inject({ url: '/metrics' })).body, /lorauter_ready 1/, 'ready, as /readyz says');
   await fake.stop();
   for (let i = 0; i < 50 && body.upstream !== 'down'; i++) body = (await new Promise((r) => setTimeout(r, 20)), await ready());
   t.match(body, { status: 'not_ready', upstream: 'down' });
   t.equal((await gw.app.inject({ url: '/readyz' })).statusCode, 503, 'LORAUTER_READY_REQUIRES_UPSTREAM: not ready while it is down');
   t.match((await gw.app.inject({ url: '/metrics' })).body, /lorauter_upstream_up 0/);
+  t.match((await gw.app.inject({ url: '/metrics' })).body, /lorauter_ready 0/);
   t.ok(gw.logs.some((line) => line.msg === 'upstream health changed'));
 
   const relaxed = await startGateway({ upstream: { url, kind: 'llamacpp', healthIntervalMs: 100 } });

@@ -270,6 +270,8 @@ t.test('bounded upstream concurrency: a burst beyond slots and queue gets 503 wi
   const refused = answers.find((answer) => answer.status === 503)!;
   t.equal(refused.headers.get('retry-after'), '1');
   t.match(await refused.json(), { error: { type: 'service_unavailable', code: 'upstream_busy' } });
+  const metrics = await (await fetch(`${gw.url}/metrics`)).text();
+  t.match(metrics, /lorauter_upstream_requests_total\{upstream="llamacpp",endpoint="chat",outcome="busy"\} 3/, 'counted as busy (what the upstream_busy alert reads)');
   // The fake delays every answer, /lora-adapters included: two delays for the served ones.
   t.ok(Date.now() - started < 4000, 'nobody waited past the queue timeout and the upstream answers');
   fake.behaviour = {};

@@ -29,6 +29,7 @@ const UPSTREAM_ONLY = new Set(['set-cookie', 'set-cookie2', 'www-authenticate', 
  * request.
  */
 export async function relayUpstream(request: FastifyRequest, reply: FastifyReply, target: ProxyTarget, prepared: PreparedRequest, stream: boolean, endpoint: string, since?: number) {
+  target.metrics.upstreamAdded.observe({ upstream: target.kind }, reply.elapsedTime / 1000);
   const controller = inFlight(reply, target);
   const headers: Record<string, string> = { 'x-request-id': request.id, accept: stream ? 'text/event-stream' : 'application/json' };
   const authorization = upstreamAuthorization(target.apiKey, request, target.checksKeys);

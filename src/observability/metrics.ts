@@ -89,6 +89,8 @@ export class GatewayMetrics {
     help: '1 while the Redis embedding cache is reachable, 0 while not; absent without Redis',
     registers: [],
   });
+  // Set by the health routes' readiness check when /metrics is scraped.
+  readonly ready = new Gauge({ name: 'lorauter_ready', help: '1 while /readyz answers 200 (index built, not shutting down, upstream up where required), else 0', registers: [this.registry] });
   readonly tasks = new Gauge({ name: 'lorauter_tasks', help: 'Tasks in the routing index', registers: [this.registry] });
   readonly registryVersion = new Gauge({ name: 'lorauter_registry_version', help: 'Registry version the routing index in service was built from', registers: [this.registry] });
   readonly registryRebuild = new Histogram({
@@ -105,7 +107,7 @@ export class GatewayMetrics {
   });
   readonly upstreamRequests = new Counter({
     name: 'lorauter_upstream_requests_total',
-    help: 'Requests proxied upstream, by upstream kind, endpoint and outcome',
+    help: 'Requests proxied upstream, by upstream kind, endpoint and outcome (the status, unreachable, or busy: refused by the gateway\'s upstream queue)',
     labelNames: ['upstream', 'endpoint', 'outcome'] as const,
     registers: [this.registry],
   });
@@ -114,6 +116,13 @@ export class GatewayMetrics {
     help: 'Time until the upstream answered with headers',
     labelNames: ['upstream'] as const,
     buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly upstreamAdded = new Histogram({
+    name: 'lorauter_upstream_added_seconds',
+    help: 'Time a proxied chat or completion spent in the gateway before it asked for an upstream slot (parsing, routing, composition with its own upstream lookups; not the queue for a slot)',
+    labelNames: ['upstream'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [this.registry],
   });
   readonly compositionFallbacks = new Counter({

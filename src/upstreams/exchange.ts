@@ -46,7 +46,13 @@ export class ShutdownAbort extends Error {
 export async function exchange(client: UpstreamClient, prepared: PreparedRequest, options: ExchangeOptions): Promise<UpstreamAnswer> {
   const { metrics, kind, endpoint } = options;
   // A slot for the whole exchange, stream included: released when the answer is read or the stream ends.
-  const release = await options.limiter.acquire(options.signal, options.since);
+  let release: () => void;
+  try {
+    release = await options.limiter.acquire(options.signal, options.since);
+  } catch (error) {
+    if ((error as GatewayError).code === 'upstream_busy') metrics.upstreamRequests.inc({ upstream: kind, endpoint, outcome: 'busy' });
+    throw error;
+  }
   const started = performance.now();
   let response: Dispatcher.ResponseData;
   try {

@@ -10,6 +10,13 @@ export const isOperational = (url: string) => OPERATIONAL_PATHS.has(url.split('?
 /** What the health, tasks and metrics routes use. */
 export type HealthServices = Pick<Gateway, 'accepting' | 'config' | 'redis' | 'upstream' | 'router' | 'registry' | 'encoder' | 'metrics' | 'liveRegistry' | 'liveRouter'>;
 
+/** What /readyz answers: ready once the index is built, while not shutting down, with the upstream up where that is required. */
+function readiness(gateway: HealthServices): { ready: boolean; upstream: string } {
+  const upstream = gateway.upstream ? gateway.upstream.health.state : 'none';
+  const upstreamOk = !gateway.config.upstream.readyRequiresUpstream || upstream === 'up' || upstream === 'none';
+  return { ready: gateway.accepting && gateway.router.taskCount > 0 && upstreamOk, upstream };
+}
+
 export const healthPlugin: FastifyPluginAsync<{ gateway: HealthServices }> = async (app, { gateway }) => {
   // Probes and scrapes come every few seconds: their request lines are logged at debug only.
   app.get('/healthz', { logLevel: 'warn', schema: { summary: 'Liveness', tags: ['health'], response: { 200: HealthResponse } } }, async () => ({ status: 'ok' }));
@@ -19,9 +26,7 @@ export const healthPlugin: FastifyPluginAsync<{ gateway: HealthServices }> = asy
     { logLevel: 'warn', schema: { summary: 'Readiness: the routing index is built and the instance is not shutting down', tags: ['health'], response: { 200: HealthResponse, 503: HealthResponse } } },
     async (_request, reply) => {
       const redis = gateway.redis ? (gateway.redis.isHealthy ? 'up' : 'down') : 'disabled';
-      const upstream = gateway.upstream ? gateway.upstream.health.state : 'none';
-      const upstreamOk = !gateway.config.upstream.readyRequiresUpstream || upstream === 'up' || upstream === 'none';
-      const ready = gateway.accepting && gateway.router.taskCount > 0 && upstreamOk;
+      const { ready, upstream } = readiness(gateway);
       // The registry version this replica knows and the one its routing index is built from (equal once a change is in).
       const registry = { store: gateway.liveRegistry.storeKind, version: gateway.liveRegistry.version, routed_version: gateway.liveRouter.version };
       return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', tasks: gateway.router.taskCount, redis, upstream, registry });
@@ -47,6 +52,7 @@ export const healthPlugin: FastifyPluginAsync<{ gateway: HealthServices }> = asy
   );
 
   app.get('/metrics', { logLevel: 'warn', schema: { summary: 'Prometheus metrics', tags: ['health'], produces: ['text/plain'] } }, async (_request, reply) => {
+    gateway.metrics.ready.set(readiness(gateway).ready ? 1 : 0);
     reply.type(gateway.metrics.registry.contentType);
     return gateway.metrics.registry.metrics();
   });
