@@ -1,5 +1,5 @@
-// No Docker engine or cluster here: the manifests and the compose file are parsed and their wiring
-// checked against the app itself (config names, probe paths, registry, shutdown grace).
+// No Docker engine or cluster here: the manifests are rendered with the real `kubectl kustomize`, the compose
+// file parsed, and their wiring checked against the app itself (config names, probe paths, registry, shutdown grace).
 import t, { type Test as Tap } from 'tap';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -8,7 +8,8 @@ import { ENVIRONMENT, loadConfig } from '../src/config/load.js';
 import { parseRegistryDocument } from '../src/registry/document.js';
 import { shutdownBudgetMs } from '../src/server.js';
 import { startGateway } from './helpers/gateway.js';
-import { kustomize, overlayRoot, type K8sObject } from './helpers/kustomize.js';
+import { kustomize, kustomizeWith, overlayRoot, type K8sObject } from './helpers/kustomize.js';
+import { PROMETHEUS_RULE_FILE, prometheusRuleYaml, RULES_FILE } from './helpers/monitoring.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const VLLM_LORA_RANKS = [8, 16, 32, 64, 128, 256, 320, 512];
@@ -166,6 +167,37 @@ for (const overlay of ['vllm', 'llamacpp']) {
     }
   });
 }
+
+for (const overlay of ['vllm', 'llamacpp']) {
+  t.test(`kubernetes overlay ${overlay} with the monitoring component: a ServiceMonitor that scrapes the gateway, the alerting rules`, async (t) => {
+    const plain = kustomize(overlayRoot(overlay));
+    const objects = kustomizeWith(overlay, ['monitoring']);
+    const added = objects.filter((object) => !plain.some((other) => other.kind === object.kind && other.metadata.name === object.metadata.name));
+    t.same(added.map((object) => object.kind).sort(), ['PrometheusRule', 'ServiceMonitor'], 'the component adds these two, and changes nothing else');
+    t.same(objects.filter((object) => !added.includes(object)), plain);
+    const service = objects.find((object) => object.kind === 'Service' && object.metadata.name === 'lorauter')!;
+    const monitor = added.find((object) => object.kind === 'ServiceMonitor')!;
+    t.equal(monitor.apiVersion, 'monitoring.coreos.com/v1');
+    for (const [key, value] of Object.entries(monitor.spec.selector.matchLabels)) t.equal(service.metadata.labels?.[key], value, `the ServiceMonitor selects the gateway's Service (${key})`);
+    const [endpoint] = monitor.spec.endpoints;
+    t.ok(service.spec.ports.some((port: { name: string }) => port.name === endpoint.port), `it scrapes the Service's ${endpoint.port} port`);
+    await probePathsAnswer(t, [endpoint.path]);
+    const gateway = objects.find((object) => object.kind === 'Deployment' && object.metadata.name === 'lorauter')!.spec.template.spec.containers.find((container: { name: string }) => container.name === 'lorauter');
+    const metricsKey = (gateway.env as EnvVar[]).find((variable) => variable.name === 'LORAUTER_METRICS_API_KEY')?.valueFrom?.secretKeyRef;
+    const credentials = endpoint.authorization.credentials;
+    t.same({ name: credentials.name, key: credentials.key }, { name: metricsKey?.name, key: metricsKey?.key }, 'it sends the key the gateway asks for on /metrics, from the same Secret');
+    t.ok(credentials.optional && metricsKey?.optional, 'both optional: without the key /metrics is open and the scrape sends none');
+    // Alerts select job="lorauter": the job a ServiceMonitor gives is its Service's name.
+    const rule = added.find((object) => object.kind === 'PrometheusRule')!;
+    t.same(rule.spec.groups, YAML.parse(readFileSync(RULES_FILE, 'utf8')).groups, 'the PrometheusRule holds the rules file');
+    const expressions = rule.spec.groups.flatMap((group: { rules: { expr: string }[] }) => group.rules.map((item) => item.expr));
+    t.ok(expressions.some((expr: string) => expr.includes(`job="${service.metadata.name}"`)), `the rules select job="${service.metadata.name}"`);
+  });
+}
+
+t.test('the PrometheusRule is generated from the rules file (npm run monitoring)', async (t) => {
+  t.equal(readFileSync(PROMETHEUS_RULE_FILE, 'utf8'), prometheusRuleYaml(), 'not stale');
+});
 
 t.test('docker compose: each profile wires a gateway to its upstream and Redis', async (t) => {
   const compose = YAML.parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true });

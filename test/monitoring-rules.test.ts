@@ -6,7 +6,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
 
-const RULES = new URL('../deploy/monitoring/lorauter.rules.yaml', import.meta.url).pathname;
+import { RULES_FILE as RULES } from './helpers/monitoring.js';
+
 const gateway = { job: 'lorauter', instance: 'gw-1' };
 
 interface Series {

@@ -1,5 +1,7 @@
-import { readFileSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
 import YAML from 'yaml';
 
 export interface K8sObject {
@@ -9,28 +11,34 @@ export interface K8sObject {
   [key: string]: any;
 }
 
-// What the manifests in deploy/k8s use of kustomize; anything else must fail the test, not be ignored.
-const SUPPORTED_KEYS = new Set(['apiVersion', 'kind', 'resources']);
+const K8S = join(dirname(new URL(import.meta.url).pathname), '..', '..', 'deploy', 'k8s');
 
-/**
- * `kubectl kustomize DIR` for the subset deploy/k8s uses (resources: files and directories, no
- * patches or generators), so the wiring test sees what a cluster would get.
- */
+/** `kubectl kustomize DIR` (the real kustomize, offline): the objects a cluster would get. */
 export function kustomize(dir: string): K8sObject[] {
-  const kustomization = YAML.parse(readFileSync(join(dir, 'kustomization.yaml'), 'utf8'));
-  for (const key of Object.keys(kustomization)) {
-    if (!SUPPORTED_KEYS.has(key)) throw new Error(`${dir}/kustomization.yaml: "${key}" is not understood by the test's kustomize; extend test/helpers/kustomize.ts`);
-  }
-  return (kustomization.resources as string[]).flatMap((resource) => {
-    const path = join(dir, resource);
-    if (statSync(path).isDirectory()) return kustomize(path);
-    return YAML.parseAllDocuments(readFileSync(path, 'utf8')).map((document) => {
-      if (document.errors.length > 0) throw new Error(`${path}: ${document.errors[0].message}`);
-      return document.toJS() as K8sObject;
-    });
+  const rendered = execFileSync('kubectl', ['kustomize', dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return YAML.parseAllDocuments(rendered).map((document) => {
+    if (document.errors.length > 0) throw new Error(`kubectl kustomize ${dir}: ${document.errors[0].message}`);
+    return document.toJS() as K8sObject;
   });
 }
 
+/** An overlay with components added, as a user's own kustomization would add them. */
+export function kustomizeWith(overlay: string, components: string[]): K8sObject[] {
+  const dir = mkdtempSync(join(tmpdir(), 'lorauter-kustomize-'));
+  try {
+    const kustomization = {
+      apiVersion: 'kustomize.config.k8s.io/v1beta1',
+      kind: 'Kustomization',
+      resources: [relative(dir, overlayRoot(overlay))],
+      components: components.map((component) => relative(dir, join(K8S, 'components', component))),
+    };
+    writeFileSync(join(dir, 'kustomization.yaml'), YAML.stringify(kustomization));
+    return kustomize(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 export function overlayRoot(overlay: string): string {
-  return join(dirname(new URL(import.meta.url).pathname), '..', '..', 'deploy', 'k8s', 'overlays', overlay);
+  return join(K8S, 'overlays', overlay);
 }
