@@ -93,3 +93,35 @@ t.test('the upstream kind is checked against the table of kinds at start-up', as
   const { startGateway } = await import('./helpers/gateway.js');
   await t.rejects(startGateway({ upstream: { url: 'http://127.0.0.1:1', kind: 'ollama' } }), /upstream\.kind \(LORAUTER_UPSTREAM\): must be one of "vllm", "sglang", "llamacpp", "lorax"/);
 });
+
+t.test('every setting is declared once in the schema: its variables, a description, and the generated reference agrees', async (t) => {
+  const { SETTINGS } = await import('../src/config/environment.js');
+  const { configurationReference } = await import('../src/config/reference.js');
+  const { readFileSync } = await import('node:fs');
+  for (const setting of SETTINGS) {
+    const key = setting.path.join('.');
+    t.ok(setting.names.length > 0, `${key} has an environment variable`);
+    t.ok(typeof setting.schema.description === 'string' && setting.schema.description.length > 0, `${key} has a description`);
+  }
+  const names = SETTINGS.flatMap((setting) => [...setting.names, ...(setting.fileName ? [setting.fileName] : [])]);
+  t.equal(new Set(names).size, names.length, 'no variable sets two settings');
+  // Each variable reaches its key: a value unlike the default, read back from the loaded configuration.
+  for (const setting of SETTINGS) {
+    const { schema } = setting;
+    const choices = (schema.anyOf ?? []).map((choice) => choice.const as string).filter((value) => value !== undefined);
+    const pick: Record<string, [string, unknown]> = {
+      integer: [String(Math.max(Number(schema.minimum ?? 0), 0) + 8), Math.max(Number(schema.minimum ?? 0), 0) + 8],
+      number: [String(Number(schema.maximum ?? 1) / 2), Number(schema.maximum ?? 1) / 2],
+      toggle: [schema.default === true ? 'off' : 'on', schema.default !== true],
+      list: ['first-value-1,second-value-2', ['first-value-1', 'second-value-2']],
+      text: choices.length > 0 ? [choices.at(-1)!, choices.at(-1)] : ['a-setting-value-1', 'a-setting-value-1'],
+    };
+    const [raw, expected] = pick[setting.type];
+    for (const name of setting.names) {
+      const config = loadConfig({ env: { [name]: raw } }) as unknown as Record<string, unknown>;
+      const value = setting.path.reduce<unknown>((node, segment) => (node as Record<string, unknown>)?.[segment], config);
+      t.same(value, expected, `${name}=${raw} sets ${setting.path.join('.')}`);
+    }
+  }
+  t.equal(readFileSync(new URL('../docs/configuration.md', import.meta.url), 'utf8'), configurationReference(), 'docs/configuration.md is current (npm run config-reference)');
+});

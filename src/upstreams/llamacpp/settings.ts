@@ -1,13 +1,14 @@
 import { Type } from 'typebox';
-import type { KindEnvironment } from '../../config/kind-settings.js';
 
 /** llama.cpp server settings, under `upstream`. */
 export const LlamaCppSettings = {
   llamacppCachePrompt: Type.Union([Type.Literal('on'), Type.Literal('off'), Type.Literal('auto')], {
+    env: 'LORAUTER_LLAMACPP_CACHE_PROMPT',
     default: 'auto',
     description: 'prompt cache with per-request LoRA; auto turns it off when the adapter set changes (ggml-org/llama.cpp#26207)',
   }),
   llamacppWeightStep: Type.Number({
+    env: 'LORAUTER_LLAMACPP_WEIGHT_STEP',
     minimum: 0,
     maximum: 1,
     default: 0,
@@ -15,7 +16,3 @@ export const LlamaCppSettings = {
   }),
 };
 
-export const LLAMACPP_ENVIRONMENT: KindEnvironment = {
-  LORAUTER_LLAMACPP_CACHE_PROMPT: ['llamacppCachePrompt', 'text'],
-  LORAUTER_LLAMACPP_WEIGHT_STEP: ['llamacppWeightStep', 'number'],
-};
