@@ -4,7 +4,7 @@ import { MergeSettings } from '../upstreams/merge/settings.js';
 import { Temperature, TopK } from './routing-options.js';
 
 
-/** Measured on the FLAN pool with `lorauter eval --sweep` (see the README, "Confidence and abstention"). */
+/** Measured on the FLAN pool with `lorauter eval --sweep` (see docs/routing.md). */
 export const DEFAULT_MIN_CONFIDENCE = 0.01;
 
 export const PoolingMode = (options: Record<string, unknown> = {}) => Type.Union([Type.Literal('mean'), Type.Literal('cls'), Type.Literal('last_token')], options);

@@ -8,7 +8,7 @@ import type { Pooling } from '../pooling.js';
 export const MODEL_FILES = ['onnx/model.onnx', 'model.onnx', 'onnx/model_quantized.onnx', 'model_quantized.onnx'];
 
 const EXPORT_HINT =
-  'Export a sentence-transformers model with `optimum-cli export onnx --model sentence-transformers/all-MiniLM-L6-v2 --task feature-extraction DIR` (see the README, "Neural encoders").';
+  'Export a sentence-transformers model with `optimum-cli export onnx --model sentence-transformers/all-MiniLM-L6-v2 --task feature-extraction DIR` (see docs/encoders.md, "Neural encoders").';
 
 /** A sentence-transformers model folder exported to ONNX, read and checked. */
 export interface ModelFolder {
