@@ -4,6 +4,25 @@ import { loadRegistry } from '../src/registry/load.js';
 import { builtinEncoderLatency, onnxBatching } from './encoders.js';
 import { load, startChild, stopChild, type LoadResult } from './load.js';
 
+if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  console.log(`npm run bench: routing and proxy throughput against baselines measured in the same run.
+
+Needs nothing outside the repository: the FLAN tasks in test/fixtures, the ONNX fixture in test/fixtures/onnx,
+synthetic registries it generates; each server runs in a process of its own, autocannon drives it from this one.
+About 5 minutes with the defaults.
+
+Settings (environment):
+  BENCH_SECONDS=8              seconds a measured run
+  BENCH_CONNECTIONS=16         concurrent connections
+  BENCH_SCALES=flan48,1500,100000  registry sizes for /v1/route (flan48: 48 FLAN tasks; numbers: synthetic tasks)
+  BENCH_PROXY=0                skip the proxied chat rows
+  BENCH_PROXY_ROUNDS=3         rounds of the gateway and the minimal proxy taking turns
+  BENCH_NODE_FLAGS=...         flags for the servers' node (e.g. --cpu-prof)
+
+Also: npm run bench:composition (-- --help), npm run bench:llamacpp (a real llama-server).`);
+  process.exit(0);
+}
+
 const seconds = Number(process.env.BENCH_SECONDS ?? 8);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const scales = (process.env.BENCH_SCALES ?? 'flan48,1500,100000').split(',').filter(Boolean);

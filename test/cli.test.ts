@@ -16,6 +16,11 @@ t.test('route prints the decision', async (t) => {
   t.equal(decision.tasks.length, 3);
   t.match(decision.tasks[0].id, /^(wmt|para_crawl)/);
   t.ok(Math.abs(decision.adapters.reduce((s: number, a: { weight: number }) => s + a.weight, 0) - 1) < 1e-9);
+  t.ok(decision.confidence > 0 && decision.confidence <= 1, `confidence ${decision.confidence}`);
+  t.equal(decision.abstained, false);
+  const greeting = JSON.parse((await cli('route', 'hi, how are you?', '--tasks', FLAN_TASKS)).stdout);
+  t.match(greeting, { adapters: [], abstained: true, abstain_reason: 'base_example' }, 'an abstention, and why');
+  await t.rejects(cli('route', '  ', '--tasks', FLAN_TASKS), /The prompt is empty/, 'an empty prompt fails (exit 1), as HTTP answers 400');
 });
 
 t.test('eval reports top-1, top-3, domain and the OOD variant', async (t) => {
@@ -99,4 +104,15 @@ t.test('--version; serve reloads the task file on SIGHUP (a bad one is rejected)
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   t.equal(code, 0, 'exit 0 after draining');
   t.match(output, /"signal":"SIGTERM".*"msg":"shutting down"/);
+});
+
+t.test('calibrate without any example targets fails at once, naming what is missing, and writes nothing', async (t) => {
+  const { existsSync } = await import('node:fs');
+  const dir = t.testdir({ 'tasks.jsonl': '{"task":"alpha","inputs":"an alpha example"}\n{"task":"beta","inputs":"a beta example"}\n' });
+  const out = join(dir, 'calibrated.yaml');
+  await t.rejects(
+    run(process.execPath, ['--import', 'tsx', entry, 'calibrate', '--tasks', join(dir, 'tasks.jsonl'), '--out', out], { env: { ...process.env, LORAUTER_UPSTREAM_URL: 'http://127.0.0.1:9' } }),
+    /No task in .* has example targets/,
+  );
+  t.notOk(existsSync(out), 'no registry written');
 });

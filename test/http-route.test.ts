@@ -46,6 +46,8 @@ t.test('top_k, temperature and exclude_tasks', async (t) => {
   t.equal(body.tasks.length, 5);
   t.notOk(body.tasks.some((x: { id: string }) => x.id === 'sst2'));
   t.ok(body.tasks[0].weight > 0.5, 'low temperature sharpens');
+  const everything = (await post({ input: sst2, exclude_tasks: gw.gateway.registry.tasks.map((task) => task.id) })).json();
+  t.match(everything, { adapters: [], abstained: true, abstain_reason: 'all_excluded' }, 'every task excluded: the base model, and why');
   const unknown = await post({ input: sst2, exclude_tasks: ['no_such_task'] });
   t.equal(unknown.statusCode, 400);
   t.same(unknown.json().error.param, 'exclude_tasks');
@@ -105,6 +107,21 @@ t.test('bad requests: 4xx in the OpenAI error shape, never 500', async (t) => {
     t.match(body, { error: { message: String, type: 'invalid_request_error' } }, `${name}: shape`);
     t.ok('param' in body.error && 'code' in body.error, `${name}: param and code present`);
     if (param !== null) t.equal(body.error.param, param, `${name}: param`);
+  }
+  // The message says what is allowed.
+  const messages: [string, unknown, RegExp][] = [
+    ['empty batch', { input: [] }, /'input': must have at least 1 item\./],
+    ['batch too large', { input: Array.from({ length: 257 }, () => 'x') }, /'input': must have at most 256 items\./],
+    ['input of no allowed type', { input: 42 }, /'input': must be a string or an array\./],
+    ['route_on', { input: 'x', route_on: 'first' }, /'route_on': must be one of "last_user", "all_user", "all"\./],
+    ['role', { messages: [{ role: 'wizard', content: 'x' }] }, /'messages\.0\.role': must be one of "system", "developer", "user", "assistant", "tool", "function"\./],
+    ['body not an object', ['hi'], /^The request body must be an object\.$/],
+    ['a __proto__ key in valid JSON', '{"__proto__": {"x": 1}, "input": "hi"}', /"__proto__" key.*rename the key/],
+  ];
+  for (const [name, payload, message] of messages) {
+    const response = await post(typeof payload === 'string' ? payload : JSON.stringify(payload));
+    t.equal(response.statusCode, 400, `${name}: 400`);
+    t.match(response.json().error.message, message, `${name}: ${response.json().error.message}`);
   }
   const missing = await gw.app.inject({ method: 'GET', url: '/v1/nothing' });
   t.equal(missing.statusCode, 404);

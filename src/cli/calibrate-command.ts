@@ -56,6 +56,9 @@ export function addCalibrateCommand(program: Command, positiveInt: (value: strin
       const config = loadConfig({ file: options.config, overrides: { logLevel: 'warn' } });
       if (!config.upstream.url) throw new Error('calibrate needs an upstream: set LORAUTER_UPSTREAM_URL (and LORAUTER_UPSTREAM for its kind)');
       const registry = loadRegistry(options.tasks);
+      if (!registry.tasks.some((task) => task.targets?.some((target) => target !== null && target !== undefined))) {
+        throw new Error(`No task in ${options.tasks} has example targets, and calibration scores each adapter's answers against them: give the tasks "targets" (one per example, null where unknown; FLAN JSONL lines carry them in "targets"). Nothing was written.`);
+      }
       const shortlist = options.shortlist ? await shortlistFor(registry, config, options.shortlist) : undefined;
       const upstream = createUpstream(config, registry.adapters, new GatewayMetrics(), createLogger('warn'))!;
       const bar = new cliProgress.SingleBar({ format: 'calibrating {bar} {percentage}% | {value}/{total} calls | ETA {eta_formatted}', stream: process.stderr }, cliProgress.Presets.shades_classic);

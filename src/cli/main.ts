@@ -68,10 +68,16 @@ export function buildCli(): Command {
       const config = configFrom(options, { logLevel: 'warn', cache: { redisUrl: undefined } });
       // One prompt: not worth starting an encoder thread, unless asked for.
       config.encoder.workers ??= 0;
+      // As POST /v1/route would answer 400: an empty prompt is a mistake, not a decision.
+      if (prompt.trim() === '') throw new Error('The prompt is empty: give the text to route.');
       const gateway = await createGateway(config, createLogger('warn'));
-      const decision = await gateway.router.route(prompt, { excludeTasks: options.exclude?.split(',').filter(Boolean) });
-      console.log(JSON.stringify({ tasks: decision.tasks, adapters: decision.adapters, encoder: gateway.encoder.fingerprint }, null, 2));
-      await gateway.close();
+      try {
+        const decision = await gateway.router.route(prompt, { excludeTasks: options.exclude?.split(',').filter(Boolean) });
+        const { tasks, adapters, confidence, abstained, abstainReason } = decision;
+        console.log(JSON.stringify({ tasks, adapters, confidence, abstained, ...(abstainReason ? { abstain_reason: abstainReason } : {}), encoder: gateway.encoder.fingerprint }, null, 2));
+      } finally {
+        await gateway.close();
+      }
     });
 
   program

@@ -16,14 +16,38 @@ interface AjvIssue {
   params: Record<string, unknown>;
 }
 
-/** For unions (anyOf), the branch that got deepest into the value says most about what is wrong. */
-function mostSpecific(issues: AjvIssue[]): AjvIssue {
-  const depth = (issue: AjvIssue) => issue.instancePath.split('/').length;
-  return issues.filter((issue) => issue.keyword !== 'anyOf').reduce((best, issue) => (depth(issue) > depth(best) ? issue : best), issues[0]);
+const depthOf = (issue: AjvIssue) => issue.instancePath.split('/').length;
+
+/**
+ * What to say about a value that failed: for unions (anyOf), the branch that got deepest into the value says most,
+ * and a branch of the value's own type (an array too long) more than the types it is not; a value of no allowed
+ * type or constant is told every one allowed.
+ */
+function describeFailure(issues: AjvIssue[]): { issue: AjvIssue; message: string } {
+  const specific = issues.filter((issue) => issue.keyword !== 'anyOf');
+  const deepest = Math.max(...specific.map(depthOf));
+  const atDeepest = specific.filter((issue) => depthOf(issue) === deepest);
+  const pathOf = atDeepest[0].instancePath;
+  const here = atDeepest.filter((issue) => issue.instancePath === pathOf);
+  const ofItsType = here.find((issue) => issue.keyword !== 'type' && issue.keyword !== 'const');
+  if (ofItsType) return { issue: ofItsType, message: messageOf(ofItsType) };
+  const constants = here.filter((issue) => issue.keyword === 'const').map((issue) => JSON.stringify(issue.params.allowedValue));
+  if (constants.length > 0) return { issue: here[0], message: `must be one of ${constants.join(', ')}` };
+  const types = [...new Set(here.filter((issue) => issue.keyword === 'type').map((issue) => String(issue.params.type)))];
+  if (types.length > 0) return { issue: here[0], message: `must be ${types.map((type) => (type === 'object' ? 'an object' : type === 'array' ? 'an array' : `a ${type}`)).join(' or ')}` };
+  return { issue: here[0], message: messageOf(here[0]) };
+}
+
+function messageOf(issue: AjvIssue): string {
+  const limit = Number(issue.params.limit);
+  if (issue.keyword === 'maxItems') return `must have at most ${limit} item${limit === 1 ? '' : 's'}`;
+  if (issue.keyword === 'minItems') return `must have at least ${limit} item${limit === 1 ? '' : 's'}`;
+  if (issue.keyword === 'minLength' && limit === 1) return 'must not be empty';
+  return issue.message ?? 'is invalid';
 }
 
 function fromValidation(issues: AjvIssue[], context: string | undefined): GatewayError {
-  const issue = mostSpecific(issues);
+  const { issue, message } = describeFailure(issues);
   const path = issue.instancePath.split('/').slice(1);
   if (issue.keyword === 'additionalProperties') {
     const name = String(issue.params.additionalProperty);
@@ -35,9 +59,9 @@ function fromValidation(issues: AjvIssue[], context: string | undefined): Gatewa
     return invalidRequest(`Missing required parameter: '${param}'.`, param, 'missing_required_parameter');
   }
   const param = path.join('.') || null;
-  const subject = param ? `'${param}'` : context === 'body' ? 'The request body' : `The ${context ?? 'request'}`;
   const code = issue.keyword === 'type' ? 'invalid_type' : 'invalid_value';
-  return invalidRequest(`Invalid value for ${subject}: ${issue.message ?? 'is invalid'}.`, param, code);
+  if (!param) return invalidRequest(`The ${context === 'body' || context === undefined ? 'request body' : context} ${message}.`, null, code);
+  return invalidRequest(`Invalid value for '${param}': ${message}.`, param, code);
 }
 
 const FASTIFY_CODES: Record<string, (error: FastifyError) => GatewayError> = {
@@ -104,6 +128,18 @@ export function nestsDeeperThan(value: unknown, limit: number): boolean {
 
 const BODYLESS_METHODS = new Set(['GET', 'HEAD', 'DELETE']);
 
+function isValidJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Valid JSON that Fastify's parser refused: it holds a key that could reach a prototype. */
+const forbiddenKey = () => invalidRequest('The JSON body has a "__proto__" key or a "constructor" with a "prototype", which the gateway refuses (they can alter objects\' prototypes); rename the key.', null, 'forbidden_key');
+
 /**
  * Fastify's own JSON parser (prototype-poisoning checks included), refusing bodies nested deeper than
  * MAX_JSON_DEPTH; GET, HEAD and DELETE take an empty body whatever its content type and refuse any other.
@@ -118,7 +154,7 @@ export function installJsonParsing(app: FastifyInstance): void {
       return done(invalidRequest(`${request.method} takes no body; send the request without one.`, null, 'unexpected_body'), undefined);
     }
     parseJson(request, body as string, (error, value) => {
-      if (error) return done(error, undefined);
+      if (error) return done(isValidJson(body as string) ? forbiddenKey() : error, undefined);
       if (nestsDeeperThan(value, MAX_JSON_DEPTH)) return done(invalidRequest(`The JSON body nests deeper than ${MAX_JSON_DEPTH} levels.`, null, 'too_deep'), undefined);
       done(null, value);
     });

@@ -23,9 +23,12 @@ const ContentPart = Type.Object(
   { additionalProperties: true },
 );
 
+/** OpenAI's chat roles (function: the deprecated form of tool); anything else is refused, not routed as nothing. */
+export const CHAT_ROLES = ['system', 'developer', 'user', 'assistant', 'tool', 'function'] as const;
+
 export const ChatMessage = Type.Object(
   {
-    role: Type.String({ minLength: 1, description: 'system, developer, user, assistant, tool, …' }),
+    role: Type.Union(CHAT_ROLES.map((role) => Type.Literal(role)), { description: 'who wrote the message' }),
     content: Type.Optional(Type.Union([Type.String(), Type.Array(ContentPart), Type.Null()])),
     name: Type.Optional(Type.String()),
   },
@@ -58,7 +61,7 @@ export const RouteDecisionSchema = Type.Object(
     adapters: Type.Array(Type.Object({ id: Type.String(), weight: Type.Number() }), { description: 'empty when the decision abstained' }),
     confidence: Type.Number({ minimum: 0, maximum: 1, description: 'calibrated confidence in the top task' }),
     abstained: Type.Boolean({ description: 'true: the prompt belongs to the base model, no adapter' }),
-    abstain_reason: Type.Optional(Type.Union([Type.Literal('low_confidence'), Type.Literal('base_example')])),
+    abstain_reason: Type.Optional(Type.Union([Type.Literal('low_confidence'), Type.Literal('base_example'), Type.Literal('all_excluded')])),
     conversation: Type.Optional(Type.Union([Type.Literal('sticky'), Type.Literal('rerouted')], { description: 'LORAUTER_CONVERSATION=sticky: kept from the first user turn, or re-routed on the last one' })),
     top_k: Type.Integer(),
     temperature: Type.Number(),

@@ -16,7 +16,8 @@ export interface RouteOptions {
   excludeTasks?: readonly string[];
 }
 
-export type AbstainReason = 'low_confidence' | 'base_example';
+/** Why a decision went to the base model: an unsure one, a prompt like a base example, or every candidate excluded by the request. */
+export type AbstainReason = 'low_confidence' | 'base_example' | 'all_excluded';
 
 export interface RouteDecision {
   tasks: WeightedTask[];
@@ -171,10 +172,12 @@ export class Router {
       const candidates = this.index.search(vectors[j], topK + excluded.tasks.size);
       const kept = candidates.filter((task) => !excluded.tasks.has(task.id)).slice(0, topK);
       const tasks = weighTasks(kept, temperature);
-      const { confidence, abstainReason } = this.judge(tasks, vectors[j]);
-      const adapters = abstainReason
+      const judged = this.judge(tasks, vectors[j]);
+      const { confidence } = judged;
+      const adapters = judged.abstainReason
         ? []
         : renormalize(tasksToAdapters(tasks, (taskId) => bestAdapterOf(this.tasksById.get(taskId)!, excluded.adapters)));
+      const abstainReason = judged.abstainReason ?? (adapters.length === 0 ? 'all_excluded' : undefined);
       const decision: RouteDecision = {
         tasks,
         adapters,

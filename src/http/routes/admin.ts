@@ -22,6 +22,17 @@ const errors = { '4xx': ErrorResponse, '5xx': ErrorResponse };
 const tags = ['admin'];
 const security = [{ adminKey: [] }];
 
+/** The admin routes' methods, paths and schemas: documented the same whether the admin API is on or off. */
+const ROUTES = {
+  getTask: { method: 'GET', url: '/v1/tasks/:id', schema: { summary: 'A task of the registry, with its examples', tags, security, params: IdParams, response: { 200: Written, ...errors } } },
+  putTask: { method: 'PUT', url: '/v1/tasks/:id', schema: { summary: 'Add or replace a task', tags, security, params: IdParams, body: TaskBody, response: { 200: Written, 201: Written, ...errors } } },
+  deleteTask: { method: 'DELETE', url: '/v1/tasks/:id', schema: { summary: 'Delete a task', tags, security, params: IdParams, response: { 200: Deleted, ...errors } } },
+  listAdapters: { method: 'GET', url: '/v1/adapters', schema: { summary: 'Adapters of the registry', tags, security, response: { 200: AdapterList, ...errors } } },
+  getAdapter: { method: 'GET', url: '/v1/adapters/:id', schema: { summary: 'An adapter of the registry', tags, security, params: IdParams, response: { 200: Written, ...errors } } },
+  putAdapter: { method: 'PUT', url: '/v1/adapters/:id', schema: { summary: 'Add or replace an adapter', tags, security, params: IdParams, body: AdapterBody, response: { 200: Written, 201: Written, ...errors } } },
+  deleteAdapter: { method: 'DELETE', url: '/v1/adapters/:id', schema: { summary: 'Delete an adapter no task uses', tags, security, params: IdParams, response: { 200: Deleted, ...errors } } },
+} as const;
+
 const notFound = (kind: 'task' | 'adapter', id: string) => new GatewayError(404, `No ${kind} "${id}".`, 'not_found_error', 'id', `${kind}_not_found`);
 
 /**
@@ -54,7 +65,7 @@ export const adminPlugin: FastifyPluginAsync<{ gateway: AdminServices }> = async
     }
   };
 
-  app.get('/v1/tasks/:id', { config, schema: { summary: 'A task of the registry, with its examples', tags, security, params: IdParams, response: { 200: Written, ...errors } } }, async (request, reply) => {
+  app.get(ROUTES.getTask.url, { config, schema: ROUTES.getTask.schema }, async (request, reply) => {
     const task = registry().tasks.find((candidate) => candidate.id === request.params.id);
     if (!task) throw notFound('task', request.params.id);
     tagged(reply, storedTask(task));
@@ -62,8 +73,8 @@ export const adminPlugin: FastifyPluginAsync<{ gateway: AdminServices }> = async
   });
 
   app.put(
-    '/v1/tasks/:id',
-    { config, schema: { summary: 'Add or replace a task', tags, security, params: IdParams, body: TaskBody, response: { 200: Written, 201: Written, ...errors } } },
+    ROUTES.putTask.url,
+    { config, schema: ROUTES.putTask.schema },
     async (request, reply) => {
       const { id } = request.params;
       const body = request.body;
@@ -82,18 +93,18 @@ export const adminPlugin: FastifyPluginAsync<{ gateway: AdminServices }> = async
     },
   );
 
-  app.delete('/v1/tasks/:id', { config, schema: { summary: 'Delete a task', tags, security, params: IdParams, response: { 200: Deleted, ...errors } } }, async (request) => {
+  app.delete(ROUTES.deleteTask.url, { config, schema: ROUTES.deleteTask.schema }, async (request) => {
     const snapshot = await change({ op: 'delete_task', id: request.params.id, ifMatch: ifMatch(request) });
     return { object: 'task', id: request.params.id, deleted: true as const, version: snapshot.version };
   });
 
-  app.get('/v1/adapters', { config, schema: { summary: 'Adapters of the registry', tags, security, response: { 200: AdapterList, ...errors } } }, async () => ({
+  app.get(ROUTES.listAdapters.url, { config, schema: ROUTES.listAdapters.schema }, async () => ({
     object: 'list' as const,
     version: gateway.liveRegistry.version,
     data: [...registry().adapters.values()].map((adapter) => ({ object: 'adapter', ...adapterToDocument(adapter) })),
   }));
 
-  app.get('/v1/adapters/:id', { config, schema: { summary: 'An adapter of the registry', tags, security, params: IdParams, response: { 200: Written, ...errors } } }, async (request, reply) => {
+  app.get(ROUTES.getAdapter.url, { config, schema: ROUTES.getAdapter.schema }, async (request, reply) => {
     const adapter = registry().adapters.get(request.params.id);
     if (!adapter) throw notFound('adapter', request.params.id);
     tagged(reply, storedAdapter(adapter));
@@ -101,8 +112,8 @@ export const adminPlugin: FastifyPluginAsync<{ gateway: AdminServices }> = async
   });
 
   app.put(
-    '/v1/adapters/:id',
-    { config, schema: { summary: 'Add or replace an adapter', tags, security, params: IdParams, body: AdapterBody, response: { 200: Written, 201: Written, ...errors } } },
+    ROUTES.putAdapter.url,
+    { config, schema: ROUTES.putAdapter.schema },
     async (request, reply) => {
       const existed = registry().adapters.has(request.params.id);
       const adapter = adapterFromDocument(request.params.id, request.body);
@@ -112,17 +123,24 @@ export const adminPlugin: FastifyPluginAsync<{ gateway: AdminServices }> = async
     },
   );
 
-  app.delete('/v1/adapters/:id', { config, schema: { summary: 'Delete an adapter no task uses', tags, security, params: IdParams, response: { 200: Deleted, ...errors } } }, async (request) => {
+  app.delete(ROUTES.deleteAdapter.url, { config, schema: ROUTES.deleteAdapter.schema }, async (request) => {
     const snapshot = await change({ op: 'delete_adapter', id: request.params.id, ifMatch: ifMatch(request) });
     return { object: 'adapter', id: request.params.id, deleted: true as const, version: snapshot.version };
   });
 };
 
-/** Without an admin key the admin paths answer 404, as if they did not exist, rather than reaching the upstream. */
+/**
+ * Without an admin key the admin paths answer 404, as if they did not exist, rather than reaching the upstream;
+ * they stay in the OpenAPI document (it does not depend on the configuration), and their input is not checked.
+ */
 export const adminDisabledPlugin: FastifyPluginAsync = async (app) => {
-  for (const path of ['/v1/tasks/:id', '/v1/adapters', '/v1/adapters/:id']) {
-    app.route({ method: ['GET', 'PUT', 'DELETE', 'POST', 'PATCH'], url: path, schema: { hide: true }, handler: async (request) => {
-      throw unknownUrl(request.method, request.url);
-    } });
+  const refuse = async (request: FastifyRequest) => {
+    throw unknownUrl(request.method, request.url);
+  };
+  for (const route of Object.values(ROUTES)) app.route({ ...route, attachValidation: true, handler: refuse });
+  for (const url of ['/v1/tasks/:id', '/v1/adapters', '/v1/adapters/:id']) {
+    const taken = Object.values(ROUTES).filter((route) => route.url === url).map((route) => route.method as string);
+    const others = ['GET', 'PUT', 'DELETE', 'POST', 'PATCH'].filter((method) => !taken.includes(method)) as ('GET' | 'PUT' | 'DELETE' | 'POST' | 'PATCH')[];
+    app.route({ method: others, url, schema: { hide: true }, handler: refuse });
   }
 };

@@ -24,22 +24,17 @@ export const openAIPlugin: FastifyPluginAsync<{ gateway: ProxyServices }> = asyn
 
   const routeOptions = (options: LorauterOptions) => ({ topK: options.top_k, temperature: options.temperature, excludeTasks: options.exclude_tasks });
 
-  function checked(decision: RouteDecision): RouteDecision {
-    if (decision.adapters.length === 0 && !decision.abstained) throw new GatewayError(409, 'Every candidate adapter was excluded.', 'invalid_request_error', 'lorauter.exclude_tasks', 'no_adapter');
-    return decision;
-  }
-
   async function decide(text: string, options: LorauterOptions, param: string): Promise<ChatRouting> {
     if (text.trim() === '') throw invalidRequest('The prompt to route on is empty.', param, 'empty_input');
     const [decision] = await routeRequestTexts(gateway.router, [text], routeOptions(options), 'lorauter.exclude_tasks');
-    return { decision: checked(decision) };
+    return { decision };
   }
 
   async function decideChat(messages: ChatMessage[], options: LorauterOptions): Promise<ChatRouting> {
     if (promptFromMessages(messages, options.route_on ?? 'last_user').trim() === '') throw invalidRequest('The prompt to route on is empty.', 'messages', 'empty_input');
     const settings = { routeOn: options.route_on ?? 'last_user', conversation: gateway.config.conversation, rerouteConfidence: gateway.config.rerouteConfidence };
     const routed = await routeChat(gateway.router, messages, settings, routeOptions(options), 'lorauter.exclude_tasks');
-    return { ...routed, decision: checked(routed.decision) };
+    return routed;
   }
 
   function announce(reply: FastifyReply, decision: RouteDecision, composition: string, prepared: PreparedRequest) {
