@@ -102,7 +102,7 @@ const plantedAnswer = (planted: ReturnType<typeof plantedRegistry>, prompt: stri
   return u < planted.accuracy.get(`${task}/${adapter}`)! ? target : 'something else entirely';
 };
 
-t.test('lorauter calibrate against vLLM with planted accuracies: halving finds the best adapters with at most half the calls, resumes, applies', async (t) => {
+t.test('lorauter calibrate against vLLM with planted accuracies: confidence bounds find the best adapters with at most half the calls, resume, apply', async (t) => {
   const planted = plantedRegistry(20, 8, 16);
   const vllm = await startFakeVllm({ baseModel: 'base', staticAdapters: planted.adapterIds });
   t.teardown(() => vllm.stop());
@@ -116,9 +116,9 @@ t.test('lorauter calibrate against vLLM with planted accuracies: halving finds t
 
   const { stdout } = await cli(env, 'calibrate', '--tasks', join(dir, 'tasks.yaml'), '--out', out, '--matrix', join(dir, 'matrix.csv'), '--concurrency', '8', ...adapters);
   const full = 20 * 8 * 16;
-  const halvingCalls = chats().length;
-  t.ok(halvingCalls <= full / 2, `halving used ${halvingCalls} upstream calls, full matrix ${full}`);
-  t.match(stdout, new RegExp(`${halvingCalls} upstream calls, ${((100 * halvingCalls) / full).toFixed(1)}% of the ${full}`));
+  const boundsCalls = chats().length;
+  t.ok(boundsCalls <= full / 2, `bounds used ${boundsCalls} upstream calls, full matrix ${full}`);
+  t.match(stdout, new RegExp(`${boundsCalls} upstream calls, ${((100 * boundsCalls) / full).toFixed(1)}% of the ${full}`));
   t.ok(chats().every((request) => request.body.temperature === 0), 'greedy answers');
   t.ok(chats().every((request) => planted.adapterIds.includes(request.body.model)), 'one adapter a call, by name');
   const calibrated = parseRegistry(readFileSync(out, 'utf8'), out);
@@ -137,14 +137,14 @@ t.test('lorauter calibrate against vLLM with planted accuracies: halving finds t
 
   // A rerun resumes: no call is made twice.
   const { stdout: again } = await cli(env, 'calibrate', '--tasks', join(dir, 'tasks.yaml'), '--out', out, ...adapters);
-  t.equal(chats().length, halvingCalls, 'no new upstream calls');
-  t.match(again, new RegExp(`0 upstream calls \\+ ${halvingCalls} from an earlier run`));
+  t.equal(chats().length, boundsCalls, 'no new upstream calls');
+  t.match(again, new RegExp(`0 upstream calls \\+ ${boundsCalls} from an earlier run`));
 
   // An interrupted run (results cut short, one line half-written) makes only the missing calls.
   const lines = readFileSync(`${out}.results.jsonl`, 'utf8').trim().split('\n');
   writeFileSync(`${out}.results.jsonl`, `${lines.slice(0, 100).join('\n')}\n${lines[100].slice(0, 10)}`);
   await cli(env, 'calibrate', '--tasks', join(dir, 'tasks.yaml'), '--out', out, ...adapters);
-  t.equal(chats().length, halvingCalls + (halvingCalls - 100), 'only the lost calls again');
+  t.equal(chats().length, boundsCalls + (boundsCalls - 100), 'only the lost calls again');
 
   // The full matrix for comparison.
   const before = chats().length;
@@ -263,4 +263,37 @@ t.test('calibrate fails clearly: no upstream, unknown adapters', async (t) => {
     /upstream answered 404 for adapter "lora-1".*after 1 try/s,
   );
   t.equal(vllm.received.filter((request) => request.body?.model === 'lora-1').length, 1, 'asked once');
+});
+
+t.test('hub scale (20 tasks × 300 candidates, 20 examples): confidence bounds find the planted best in a fifth of the calls', async (t) => {
+  const { calibrate } = await import('../src/calibration/calibrate.js');
+  const { ResultsFile } = await import('../src/calibration/results-file.js');
+  const { PLANTED_SHAPES, plantedMatrix } = await import('./helpers/planted-matrix.js');
+  const dir = t.testdir({});
+  for (const [budget, needed] of [[1200, 19], [undefined, 20]] as const) {
+    const planted = plantedMatrix(PLANTED_SHAPES[0]);
+    const report = await calibrate(planted.registry, { strategy: 'bounds', budget, concurrency: 16, ask: planted.ask, results: new ResultsFile(join(dir, `bounds-${budget}.jsonl`)) });
+    const found = report.tasks.filter((task) => task.best === planted.best.get(task.task)).length;
+    const share = planted.calls() / planted.fullMatrixCalls;
+    t.ok(found >= needed, `budget ${budget ?? 'default (half a row)'}: planted best found for ${found}/20 tasks`);
+    t.ok(report.tasks.every((task) => task.tallies.reduce((sum, tally) => sum + tally.count, 0) <= (budget ?? 3000)), 'no task over its budget');
+    t.ok(share <= 0.2, `${planted.calls()} calls, ${(100 * share).toFixed(1)}% of the full matrix`);
+  }
+});
+
+t.test('confidence bounds: the budget is never exceeded, a bad first answer does not lose the best, ties get further examples, then the own adapter', async (t) => {
+  const { bestByBounds } = await import('../src/calibration/elimination.js');
+  const candidates = Array.from({ length: 40 }, (_, i) => `a${String(i).padStart(2, '0')}`);
+  // a07 is right 90% of the time but wrong on its first example; the others right on example 0 only, then 10%.
+  const answer = (adapter: string, example: number) => (adapter === 'a07' ? (example === 0 ? 0 : (example * 0.37) % 1 < 0.9 ? 1 : 0) : example === 0 ? 1 : (example * 0.61 + adapter.charCodeAt(2) * 0.07) % 1 < 0.1 ? 1 : 0);
+  for (const budget of [10, 39, 40, 41, 100, 400]) {
+    let calls = 0;
+    const result = await bestByBounds(candidates, { budget, examples: 20 }, 'a00', async (adapter, example) => (calls++, answer(adapter, example)));
+    t.ok(calls <= budget, `budget ${budget}: ${calls} calls`);
+    if (budget >= 400) t.equal(result.best, 'a07', 'found although its first answer was wrong');
+  }
+  let calls = 0;
+  const tie = await bestByBounds(['x', 'own', 'y'], { budget: 100, examples: 6 }, 'own', async () => (calls++, 1));
+  t.equal(tie.best, 'own', 'a tie that more examples cannot break goes to the own adapter');
+  t.equal(calls, 18, 'the tied leaders were given every example first');
 });

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import pLimit from 'p-limit';
 import type { TaskDefinition, TaskMetric, TaskRegistry } from '../registry/types.js';
+import { bestByBounds } from './elimination.js';
 import { halvingSchedule, meanOf, scheduleCost, successiveHalving, type Round, type Tally } from './halving.js';
 import { metricFor, scoreAnswer } from './metrics.js';
 import { exampleKey, type ResultsFile } from './results-file.js';
 
-export type CalibrationStrategy = 'halving' | 'full';
+export type CalibrationStrategy = 'bounds' | 'halving' | 'full';
 
 export interface CalibrationOptions {
   /** Candidate adapters; default: every adapter of the registry. */
@@ -13,7 +14,7 @@ export interface CalibrationOptions {
   /** A task's own shortlist of candidates (a subset of `adapters`), e.g. the adapters of its nearest tasks. */
   shortlist?: ReadonlyMap<string, readonly string[]>;
   strategy: CalibrationStrategy;
-  /** Halving: the most upstream calls a task may take; default half of its full row. */
+  /** Bounds and halving: the most upstream calls a task may take (never exceeded); default half of its full row. */
   budget?: number;
   /** Examples a task is scored on at most. */
   maxExamples?: number;
@@ -81,7 +82,7 @@ export async function calibrate(registry: TaskRegistry, options: CalibrationOpti
   if (adapters.length === 0) throw new CalibrationError('no candidate adapters: the registry lists none and --adapters named none');
   const limit = pLimit(options.concurrency);
   const skipped: CalibrationReport['skipped'] = [];
-  const plans: { task: TaskDefinition; candidates: readonly string[]; examples: ReturnType<typeof scoredExamples>; rounds: Round[]; metric: TaskMetric }[] = [];
+  const plans: { task: TaskDefinition; candidates: readonly string[]; examples: ReturnType<typeof scoredExamples>; rounds: Round[]; metric: TaskMetric; planned: number }[] = [];
   for (const task of registry.tasks) {
     const examples = scoredExamples(task, options.maxExamples);
     if (examples.length === 0) {
@@ -90,13 +91,17 @@ export async function calibrate(registry: TaskRegistry, options: CalibrationOpti
     }
     const candidates = options.shortlist?.get(task.id)?.filter((id) => adapters.includes(id)) ?? adapters;
     const full = candidates.length * examples.length;
+    const budget = Math.min(full, options.budget ?? Math.floor(full / 2));
     const rounds =
       options.strategy === 'full'
         ? [{ candidates: candidates.length, from: 0, to: examples.length }]
-        : halvingSchedule(candidates.length, examples.length, options.budget ?? Math.floor(full / 2));
-    plans.push({ task, candidates, examples, rounds, metric: metricFor(task) });
+        : options.strategy === 'halving'
+          ? halvingSchedule(candidates.length, examples.length, budget)
+          : [];
+    // Bounds: the budget is the most it spends (it stops once the best is clear).
+    plans.push({ task, candidates, examples, rounds, metric: metricFor(task), planned: options.strategy === 'bounds' ? (candidates.length > 1 ? budget : 0) : scheduleCost(rounds) });
   }
-  const plannedCalls = plans.reduce((sum, plan) => sum + scheduleCost(plan.rounds), 0);
+  const plannedCalls = plans.reduce((sum, plan) => sum + plan.planned, 0);
   options.onPlanned?.(plannedCalls);
 
   let calls = 0;
@@ -118,7 +123,11 @@ export async function calibrate(registry: TaskRegistry, options: CalibrationOpti
   };
   const tasks = await Promise.all(
     plans.map(async (plan): Promise<TaskCalibrationResult> => {
-      const result = await successiveHalving(plan.candidates, plan.rounds, plan.task.id, (adapter, index) => scoreOne(plan, adapter, index));
+      const scoreFor = (adapter: string, index: number) => scoreOne(plan, adapter, index);
+      const result =
+        options.strategy === 'bounds'
+          ? await bestByBounds(plan.candidates, { budget: plan.planned, examples: plan.examples.length }, plan.task.id, scoreFor)
+          : await successiveHalving(plan.candidates, plan.rounds, plan.task.id, scoreFor);
       return {
         task: plan.task.id,
         metric: plan.metric,
@@ -126,7 +135,7 @@ export async function calibrate(registry: TaskRegistry, options: CalibrationOpti
         best: result.best,
         finalists: result.finalists,
         tallies: result.tallies,
-        plannedCalls: scheduleCost(plan.rounds),
+        plannedCalls: plan.planned,
         fullCalls: plan.candidates.length * plan.examples.length,
       };
     }),

@@ -3,7 +3,7 @@ import cliProgress from 'cli-progress';
 import { writeFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { askAdapter } from '../calibration/adapter-probe.js';
-import { calibrate, withCalibratedScores, type CalibrationReport } from '../calibration/calibrate.js';
+import { calibrate, withCalibratedScores, type CalibrationReport, type CalibrationStrategy } from '../calibration/calibrate.js';
 import { bestAdaptersTable, matrixCsv, matrixHeatmap } from '../calibration/report.js';
 import { ResultsFile } from '../calibration/results-file.js';
 import { nearestTaskAdapters } from '../calibration/shortlist.js';
@@ -22,7 +22,7 @@ interface CalibrateOptions {
   config?: string;
   adapters?: string;
   shortlist?: number;
-  strategy: 'halving' | 'full';
+  strategy: CalibrationStrategy;
   budget?: number;
   concurrency: number;
   examples?: number;
@@ -43,8 +43,8 @@ export function addCalibrateCommand(program: Command, positiveInt: (value: strin
     .option('-c, --config <file>', 'config file; the upstream comes from it or LORAUTER_UPSTREAM / LORAUTER_UPSTREAM_URL')
     .option('-a, --adapters <ids>', 'candidate adapters, comma-separated (default: every adapter of the registry)')
     .option('-k, --shortlist <k>', "each task's candidates: the adapters of its k nearest tasks (itself included), by the configured encoder", positiveInt)
-    .addOption(new Option('-s, --strategy <strategy>', 'halving: successive halving; full: every adapter on every example').choices(['halving', 'full']).default('halving'))
-    .option('-b, --budget <calls>', 'halving: upstream calls a task may take at most (default: half of the full row)', positiveInt)
+    .addOption(new Option('-s, --strategy <strategy>', 'bounds: confidence bounds (LUCB), stops once the best is clear; halving: successive halving; full: every adapter on every example').choices(['bounds', 'halving', 'full']).default('bounds'))
+    .option('-b, --budget <calls>', 'bounds, halving: upstream calls a task may take at most (default: half of the full row)', positiveInt)
     .option('-j, --concurrency <n>', 'upstream calls at once', positiveInt, 4)
     .option('-e, --examples <n>', 'examples a task is scored on at most', positiveInt)
     .option('--max-tokens <n>', 'max_tokens of each answer', positiveInt, 128)
