@@ -94,27 +94,25 @@ export async function exchange(client: UpstreamClient, prepared: PreparedRequest
   // OpenAI streams end with data: [DONE]; native ones (LoRAX's) do not, and are translated.
   const body = response.body;
   const payloads = prepared.translateStream ? prepared.translateStream(ssePayloads(body)) : ssePayloads(body, { requireDone: true });
-  const source = asEvents(payloads, prepared.answerModel);
-  return { status: 200, headers: response.headers, events: endedWithErrorEvent(source, body, options.signal, client.origin, release) };
+  return { status: 200, headers: response.headers, events: asEvents(payloads, prepared.answerModel, body, options.signal, client.origin, release) };
 }
 
 function withModel(answer: unknown, model: string | undefined): unknown {
   return model && answer && typeof answer === 'object' && 'model' in answer ? { ...answer, model } : answer;
 }
 
-/** Payloads as server-sent events, `model` renamed in each, ended by [DONE]. */
-async function* asEvents(payloads: AsyncIterable<string>, model: string | undefined): AsyncIterable<string> {
-  for await (const payload of payloads) yield sseEvent(model ? withModelField(payload, model) : payload);
-  yield SSE_DONE;
-}
-
 function badGateway(message: string): GatewayError {
   return new GatewayError(502, message, 'upstream_error', null, 'bad_upstream_response');
 }
 
-async function* endedWithErrorEvent(source: AsyncIterable<string | Buffer>, body: Dispatcher.ResponseData['body'], signal: AbortSignal, origin: string, release: () => void) {
+/**
+ * Payloads as server-sent events, `model` renamed in each, ended by [DONE]; a stream that fails midway ends with an
+ * error event and [DONE] (one generator for both: each layer costs every event a promise).
+ */
+async function* asEvents(payloads: AsyncIterable<string>, model: string | undefined, body: Dispatcher.ResponseData['body'], signal: AbortSignal, origin: string, release: () => void) {
   try {
-    for await (const chunk of source) yield chunk;
+    for await (const payload of payloads) yield sseEvent(model ? withModelField(payload, model) : payload);
+    yield SSE_DONE;
   } catch (error) {
     if (signal.aborted && signal.reason instanceof ShutdownAbort) {
       yield sseEvent(JSON.stringify({ error: { message: signal.reason.message, type: 'service_unavailable', param: null, code: 'shutting_down' } }));
