@@ -2,7 +2,7 @@ import type { Dispatcher } from 'undici';
 import { GatewayError } from '../errors.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { toGatewayError, type UpstreamClient } from './client.js';
-import { IncompleteStreamError, SSE_DONE, sseEvent, ssePayloads } from './sse.js';
+import { IncompleteStreamError, openAIStreamText, SSE_DONE, sseEvent, ssePayloads } from './sse.js';
 import type { UpstreamLimiter } from './limiter.js';
 import { withModelField } from './model-field.js';
 import type { PreparedRequest } from './types.js';
@@ -93,8 +93,10 @@ export async function exchange(client: UpstreamClient, prepared: PreparedRequest
 
   // OpenAI streams end with data: [DONE]; native ones (LoRAX's) do not, and are translated.
   const body = response.body;
-  const payloads = prepared.translateStream ? prepared.translateStream(ssePayloads(body)) : ssePayloads(body, { requireDone: true });
-  return { status: 200, headers: response.headers, events: asEvents(payloads, prepared.answerModel, body, options.signal, client.origin, release) };
+  const model = prepared.answerModel;
+  const rename = (payload: string) => (model ? withModelField(payload, model) : payload);
+  const text = prepared.translateStream ? framed(prepared.translateStream(ssePayloads(body)), rename) : openAIStreamText(body, rename);
+  return { status: 200, headers: response.headers, events: endedWithErrorEvent(text, body, options.signal, client.origin, release) };
 }
 
 function withModel(answer: unknown, model: string | undefined): unknown {
@@ -105,14 +107,16 @@ function badGateway(message: string): GatewayError {
   return new GatewayError(502, message, 'upstream_error', null, 'bad_upstream_response');
 }
 
-/**
- * Payloads as server-sent events, `model` renamed in each, ended by [DONE]; a stream that fails midway ends with an
- * error event and [DONE] (one generator for both: each layer costs every event a promise).
- */
-async function* asEvents(payloads: AsyncIterable<string>, model: string | undefined, body: Dispatcher.ResponseData['body'], signal: AbortSignal, origin: string, release: () => void) {
+/** Translated payloads as server-sent events, each rewritten, ended by [DONE]. */
+async function* framed(payloads: AsyncIterable<string>, rewrite: (payload: string) => string): AsyncIterable<string> {
+  for await (const payload of payloads) yield sseEvent(rewrite(payload));
+  yield SSE_DONE;
+}
+
+/** The stream's text as it goes to the client; one that fails midway ends with an error event and [DONE]. */
+async function* endedWithErrorEvent(text: AsyncIterable<string>, body: Dispatcher.ResponseData['body'], signal: AbortSignal, origin: string, release: () => void) {
   try {
-    for await (const payload of payloads) yield sseEvent(model ? withModelField(payload, model) : payload);
-    yield SSE_DONE;
+    yield* text;
   } catch (error) {
     if (signal.aborted && signal.reason instanceof ShutdownAbort) {
       yield sseEvent(JSON.stringify({ error: { message: signal.reason.message, type: 'service_unavailable', param: null, code: 'shutting_down' } }));
