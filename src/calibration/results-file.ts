@@ -19,7 +19,15 @@ export const exampleKey = (prompt: string, target: string) => createHash('sha256
 export class ResultsFile {
   private readonly done = new Map<string, number>();
 
-  constructor(private readonly path: string) {
+  /** `readAlso`: other results files (other shards') whose answers count as made; new ones go to `path` only. */
+  constructor(
+    private readonly path: string,
+    readAlso: readonly string[] = [],
+  ) {
+    for (const file of [path, ...readAlso]) this.read(file);
+  }
+
+  private read(path: string): void {
     if (!existsSync(path)) return;
     for (const line of readFileSync(path, 'utf8').split('\n')) {
       if (!line.trim()) continue;

@@ -5,7 +5,9 @@ import { extname } from 'node:path';
 import { askAdapter } from '../calibration/adapter-probe.js';
 import { calibrate, withCalibratedScores, type CalibrationReport, type CalibrationStrategy } from '../calibration/calibrate.js';
 import { bestAdaptersTable, matrixCsv, matrixHeatmap } from '../calibration/report.js';
+import { ReplicaPool } from '../calibration/replicas.js';
 import { ResultsFile } from '../calibration/results-file.js';
+import { parseShard, shardOf, shardResultsFiles, shardResultsPath } from '../calibration/shards.js';
 import { nearestTaskAdapters } from '../calibration/shortlist.js';
 import { prepareEncoder } from '../encoders/kinds.js';
 import { loadConfig } from '../config/load.js';
@@ -32,12 +34,15 @@ interface CalibrateOptions {
   results?: string;
   apply?: string;
   progress: boolean;
+  upstream?: string;
+  shard?: string;
+  merge?: boolean;
 }
 
 export function addCalibrateCommand(program: Command, positiveInt: (value: string) => number): void {
   program
     .command('calibrate')
-    .description("fill the task × adapter performance matrix through the upstream (successive halving) and write the registry with each task's best adapters")
+    .description("fill the task × adapter performance matrix through the upstream (confidence bounds, halving or full) and write the registry with each task's best adapters; --shard and --merge spread it over a fleet")
     .requiredOption('-t, --tasks <file>', 'registry or task file; tasks need examples with targets')
     .requiredOption('-o, --out <registry.yaml>', 'where to write the registry with the scores (.yaml or .json)')
     .option('-c, --config <file>', 'config file; the upstream comes from it or LORAUTER_UPSTREAM / LORAUTER_UPSTREAM_URL')
@@ -51,35 +56,56 @@ export function addCalibrateCommand(program: Command, positiveInt: (value: strin
     .option('-m, --matrix <matrix.csv>', 'also write the whole matrix as CSV, and as a heat map beside it (.svg)')
     .option('-r, --results <file.jsonl>', 'scored answers, saved as they arrive; a rerun skips them (default: <out>.results.jsonl)')
     .option('--apply <url>', "push the scores into a running gateway's admin API (key: LORAUTER_ADMIN_API_KEY)")
+    .option('-u, --upstream <urls>', 'replicas of the same server, comma-separated (default: LORAUTER_UPSTREAM_URL); --concurrency calls each; a failed call is tried on the others')
+    .option('--shard <i/N>', "calibrate shard i of N (every N-th task from the i-th; i from 0, as JOB_COMPLETION_INDEX); its answers go to <out>.shard-i-of-N.results.jsonl; then --merge")
+    .option('--merge', "no upstream calls: combine every shard's results for --out into the registry (and --matrix, --apply)")
     .option('--no-progress', 'no progress bar')
     .action(async (options: CalibrateOptions) => {
       const config = loadConfig({ file: options.config, overrides: { logLevel: 'warn' } });
-      if (!config.upstream.url) throw new Error('calibrate needs an upstream: set LORAUTER_UPSTREAM_URL (and LORAUTER_UPSTREAM for its kind)');
+      if (options.merge && options.shard) throw new Error('--merge combines the shards; give it without --shard');
+      const urls = options.upstream?.split(',').map((url) => url.trim()).filter(Boolean) ?? (config.upstream.url ? [config.upstream.url] : []);
+      if (!options.merge && urls.length === 0) throw new Error('calibrate needs an upstream: set LORAUTER_UPSTREAM_URL (and LORAUTER_UPSTREAM for its kind) or --upstream');
+      const shard = options.shard ? parseShard(options.shard) : undefined;
       const registry = loadRegistry(options.tasks);
       if (!registry.tasks.some((task) => task.targets?.some((target) => target !== null && target !== undefined))) {
         throw new Error(`No task in ${options.tasks} has example targets, and calibration scores each adapter's answers against them: give the tasks "targets" (one per example, null where unknown; FLAN JSONL lines carry them in "targets"). Nothing was written.`);
       }
       const shortlist = options.shortlist ? await shortlistFor(registry, config, options.shortlist) : undefined;
-      const upstream = createUpstream(config, registry.adapters, new GatewayMetrics(), createLogger('warn'))!;
+      const upstreams = options.merge ? [] : urls.map((url) => createUpstream({ ...config, upstream: { ...config.upstream, url } }, registry.adapters, new GatewayMetrics(), createLogger('warn'))!);
+      const pool = options.merge ? undefined : new ReplicaPool(upstreams.map((upstream) => (adapter: string, prompt: string) => askAdapter(upstream, adapter, prompt, { maxTokens: options.maxTokens, apiKey: config.upstream.apiKey, timeoutMs: config.upstream.headersTimeoutMs + config.upstream.bodyTimeoutMs })));
+      // A merge makes no call: every answer must be in a shard's results.
+      const missing = async (adapter: string) => {
+        throw Object.assign(new Error(`no saved answer of adapter "${adapter}" for an example: a shard has not finished (rerun it, then --merge)`), { retriable: false });
+      };
+      const results = options.merge
+        ? new ResultsFile(options.results ?? `${options.out}.results.jsonl`, shardResultsFiles(options.out))
+        : new ResultsFile(options.results ?? (shard ? shardResultsPath(options.out, shard) : `${options.out}.results.jsonl`));
       const bar = new cliProgress.SingleBar({ format: 'calibrating {bar} {percentage}% | {value}/{total} calls | ETA {eta_formatted}', stream: process.stderr }, cliProgress.Presets.shades_classic);
       let report: CalibrationReport;
       try {
-        report = await calibrate(registry, {
+        report = await calibrate(shard ? shardOf(registry, shard) : registry, {
           adapters: options.adapters?.split(',').map((id) => id.trim()).filter(Boolean),
           shortlist,
           strategy: options.strategy,
           budget: options.budget,
           maxExamples: options.examples,
-          concurrency: options.concurrency,
-          results: new ResultsFile(options.results ?? `${options.out}.results.jsonl`),
-          ask: (adapter, prompt) => askAdapter(upstream, adapter, prompt, { maxTokens: options.maxTokens, apiKey: config.upstream.apiKey, timeoutMs: config.upstream.headersTimeoutMs + config.upstream.bodyTimeoutMs }),
+          concurrency: options.concurrency * Math.max(1, upstreams.length),
+          results,
+          ask: pool ? pool.ask : missing,
           onPlanned: (calls) => options.progress && bar.start(calls, 0),
           onCall: () => options.progress && bar.increment(),
         });
       } finally {
         bar.stop();
-        await upstream.close();
+        await Promise.all(upstreams.map((upstream) => upstream.close()));
       }
+      if (pool && upstreams.length > 1) console.log(`answers by replica: ${urls.map((url, i) => `${url} ${pool.answered[i]}`).join(', ')}`);
+      if (shard) {
+        const share = report.fullMatrixCalls ? ((100 * (report.calls + report.resumed)) / report.fullMatrixCalls).toFixed(1) : '0';
+        console.log(`shard ${shard.index}/${shard.count}: ${report.tasks.length} tasks calibrated, ${report.calls} upstream calls${report.resumed ? ` + ${report.resumed} from an earlier run` : ''} (${share}% of its full matrix); answers in ${options.results ?? shardResultsPath(options.out, shard)}. When every shard is done: --merge`);
+        return;
+      }
+      if (options.merge) console.log(`merged the answers of ${shardResultsFiles(options.out).length} shard results files`);
       const calibrated = withCalibratedScores(registry, report);
       writeFileSync(options.out, serializeRegistryDocument(calibrated, extname(options.out).toLowerCase() === '.json' ? 'json' : 'yaml'));
       if (options.matrix) {
