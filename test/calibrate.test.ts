@@ -133,6 +133,12 @@ t.test('lorauter calibrate against vLLM with planted accuracies: confidence boun
   const svg = readFileSync(join(dir, 'matrix.svg'), 'utf8');
   t.match(svg, /^<svg /);
   t.equal((svg.match(/<rect x=/g) ?? []).length, 20 * 8, 'a cell per task and adapter');
+  // Each task's margin over its runner-up, in the CSV and beside its row of the heat map.
+  const header = csv[0].split(',');
+  const row = csv[1].split(',');
+  const [first, second] = Object.values(calibrated.tasks[0].adapterScores).sort((a, b) => b - a);
+  t.equal(Number(row[header.indexOf('margin')]), Number((first - second).toFixed(4)), 'the margin is the best score less the runner-up\'s');
+  t.match(svg, new RegExp(`\\+${(first - second).toFixed(3)} over ${row[header.indexOf('runner_up')]}`), 'and the heat map says it');
   t.ok(existsSync(`${out}.results.jsonl`));
 
   // A rerun resumes: no call is made twice.
@@ -329,7 +335,7 @@ t.test('a fleet: three shards against three replicas make each call once and mer
   t.notOk(existsSync(out), 'shards write only their results');
 
   const merged = await cli({}, 'calibrate', '--tasks', join(dir, 'tasks.yaml'), '--out', out, '--merge', ...adapters);
-  t.match(merged.stdout, /merged the answers of 3 shard results files/, merged.stdout);
+  t.match(merged.stdout, /merged the answers of 3 shard results files/);
   t.match(merged.stdout, /0 upstream calls \+ \d+ from an earlier run/);
   t.same(parseRegistry(readFileSync(out, 'utf8'), out), parseRegistry(readFileSync(join(dir, 'single.yaml'), 'utf8'), out), 'the registry one process writes');
 
@@ -356,4 +362,29 @@ t.test('replicas: calls spread over every --upstream; a replica that is down cos
   await cli(base, 'calibrate', '--tasks', join(dir, 'tasks.yaml'), '--out', join(dir, 'b.yaml'), '--upstream', urls, ...adapters);
   t.equal(chats(fakes[0]) + chats(fakes[1]) - spread[0] - spread[1], spread.reduce((a, b) => a + b), 'the same calls again, all answered by the two left');
   t.same(parseRegistry(readFileSync(join(dir, 'b.yaml'), 'utf8'), 'b.yaml'), parseRegistry(readFileSync(join(dir, 'a.yaml'), 'utf8'), 'b.yaml'), 'the same registry');
+});
+
+t.test('with REDIS_URL the shards share their answers in Redis, and the merge reads them there', async (t) => {
+  const { RedisServer } = await import('./helpers/redis.js');
+  const redis = await RedisServer.start();
+  t.teardown(() => redis.stop());
+  const planted = plantedRegistry(6, 4, 8);
+  const fake = await startFakeVllm({ baseModel: 'base', staticAdapters: planted.adapterIds });
+  t.teardown(() => fake.stop());
+  fake.behaviour.words = (request: Received, servedBy: string) => [plantedAnswer(planted, request.body.messages[0].content, servedBy)];
+  const chats = () => fake.received.filter((request) => request.path === '/v1/chat/completions').length;
+  const dir = t.testdir({ 'tasks.yaml': YAML.stringify(planted.document) });
+  const adapters = ['--adapters', planted.adapterIds.join(',')];
+  const upstream = { LORAUTER_UPSTREAM: 'vllm', LORAUTER_UPSTREAM_URL: fake.url };
+  await cli(upstream, 'calibrate', '--tasks', join(dir, 'tasks.yaml'), '--out', join(dir, 'single.yaml'), ...adapters);
+  const single = chats();
+  const out = join(dir, 'shared.yaml');
+  const shards = await Promise.all([0, 1].map((i) => cli({ ...upstream, REDIS_URL: redis.url }, 'calibrate', '--tasks', join(dir, 'tasks.yaml'), '--out', out, '--shard', `${i}/2`, ...adapters)));
+  t.match(shards[0].stdout, /answers in Redis \(lorauter:calibration:shared\.yaml:answers\)/);
+  t.equal(chats() - single, single, 'the shards made the calls one process makes, once');
+  const { readdirSync } = await import('node:fs');
+  t.same(readdirSync(dir).filter((name) => name.includes('shard')), [], 'no results files');
+  const merged = await cli({ REDIS_URL: redis.url }, 'calibrate', '--tasks', join(dir, 'tasks.yaml'), '--out', out, '--merge', ...adapters);
+  t.match(merged.stdout, /merged the answers in Redis/);
+  t.same(parseRegistry(readFileSync(out, 'utf8'), out), parseRegistry(readFileSync(join(dir, 'single.yaml'), 'utf8'), out), 'the registry one process writes');
 });

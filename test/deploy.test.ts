@@ -199,6 +199,52 @@ t.test('the PrometheusRule is generated from the rules file (npm run monitoring)
   t.equal(readFileSync(PROMETHEUS_RULE_FILE, 'utf8'), prometheusRuleYaml(), 'not stale');
 });
 
+t.test('calibration Job: an Indexed Job a shard a pod, on one results volume, and the merge Job after it', async (t) => {
+  const { buildCli } = await import('../src/cli/main.js');
+  const calibrate = buildCli().commands.find((command) => command.name() === 'calibrate')!;
+  const flagsOfCalibrate = new Set(calibrate.options.map((option) => option.long));
+  const root = join(ROOT, 'deploy', 'k8s', 'jobs', 'calibrate');
+  const objects = kustomize(root);
+  const merge = kustomize(join(root, 'merge'));
+  for (const object of [...objects, ...merge]) {
+    const [group, version] = object.apiVersion.includes('/') ? object.apiVersion.split('/') : ['', object.apiVersion];
+    const model = await import(`kubernetes-models/${group ? `${group}/` : ''}${version}/${object.kind}`);
+    t.doesNotThrow(() => new model[object.kind](object).validate(), `${object.kind}/${object.metadata.name} validates against the Kubernetes schema`);
+  }
+  const job = objects.find((object) => object.kind === 'Job')!;
+  const mergeJob = merge.find((object) => object.kind === 'Job')!;
+  t.equal(job.spec.completionMode, 'Indexed');
+  const shards = job.spec.completions;
+  t.equal(job.spec.parallelism, shards, 'every shard at once');
+  const [container] = job.spec.template.spec.containers;
+  const [mergeContainer] = mergeJob.spec.template.spec.containers;
+  t.equal(flag(container.args, '--shard'), `$(JOB_COMPLETION_INDEX)/${shards}`, 'the shard is the pod\'s completion index, of `completions`');
+  for (const args of [container.args, mergeContainer.args]) {
+    t.equal(args[0], 'calibrate');
+    for (const arg of args.filter((value: string) => value.startsWith('--'))) t.ok(flagsOfCalibrate.has(arg), `${arg} is a flag of lorauter calibrate`);
+  }
+  t.ok(mergeContainer.args.includes('--merge') && !mergeContainer.args.includes('--shard'), 'the follow-up Job merges');
+  t.equal(flag(mergeContainer.args, '--out'), flag(container.args, '--out'), 'the merge reads the results the shards wrote beside --out');
+  t.equal(flag(mergeContainer.args, '--tasks'), flag(container.args, '--tasks'));
+  for (const variable of container.env as EnvVar[]) t.ok(variable.name in ENVIRONMENT, `${variable.name} is a setting`);
+  t.equal(container.image, mergeContainer.image);
+  t.ok(pinned(container.image), 'the image is pinned');
+  // Both Jobs mount the same results claim (one all pods write) and the tasks config map, where the args say.
+  const mounted = (spec: any, container: any, path: string) => {
+    const mount = (container.volumeMounts as any[]).find((entry) => path.startsWith(`${entry.mountPath}/`));
+    return mount && (spec.volumes as any[]).find((volume) => volume.name === mount.name);
+  };
+  const results = mounted(job.spec.template.spec, container, flag(container.args, '--out')!);
+  t.equal(mounted(mergeJob.spec.template.spec, mergeContainer, flag(mergeContainer.args, '--out')!)?.persistentVolumeClaim?.claimName, results?.persistentVolumeClaim?.claimName, 'one results volume');
+  const claim = objects.find((object) => object.kind === 'PersistentVolumeClaim' && object.metadata.name === results?.persistentVolumeClaim?.claimName);
+  t.ok(claim?.spec.accessModes.includes('ReadWriteMany'), 'a claim every shard pod can write at once');
+  const tasksVolume = mounted(job.spec.template.spec, container, flag(container.args, '--tasks')!);
+  const configMap = objects.find((object) => object.kind === 'ConfigMap' && object.metadata.name === tasksVolume?.configMap?.name);
+  const registry = parseRegistryDocument(configMap!.data['tasks.yaml'], 'tasks.yaml');
+  t.ok(registry.tasks.length >= shards && registry.tasks.every((task) => task.targets?.every((target) => typeof target === 'string')), 'the sample tasks have targets, at least one a shard');
+  t.ok(job.spec.template.spec.restartPolicy === 'Never' && job.spec.backoffLimitPerIndex > 0, 'a failed shard pod is started again for its index (and resumes)');
+});
+
 t.test('docker compose: each profile wires a gateway to its upstream and Redis', async (t) => {
   const compose = YAML.parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true });
   const hostPath = (volume: string) => {

@@ -4,7 +4,7 @@ import type { TaskDefinition, TaskMetric, TaskRegistry } from '../registry/types
 import { bestByBounds } from './elimination.js';
 import { halvingSchedule, meanOf, scheduleCost, successiveHalving, type Round, type Tally } from './halving.js';
 import { metricFor, scoreAnswer } from './metrics.js';
-import { exampleKey, type ResultsFile } from './results-file.js';
+import { exampleKey, type ScoredAnswers } from './results-file.js';
 
 export type CalibrationStrategy = 'bounds' | 'halving' | 'full';
 
@@ -19,7 +19,7 @@ export interface CalibrationOptions {
   /** Examples a task is scored on at most. */
   maxExamples?: number;
   concurrency: number;
-  results: ResultsFile;
+  results: ScoredAnswers;
   /** The upstream's answer with exactly this adapter. */
   ask: (adapter: string, prompt: string) => Promise<string>;
   /** Retries of a failed call before the run stops (what was scored stays saved). */
@@ -121,7 +121,7 @@ export async function calibrate(registry: TaskRegistry, options: CalibrationOpti
     options.onCall?.(false);
     return score;
   };
-  const tasks = await Promise.all(
+  const calibrated = Promise.all(
     plans.map(async (plan): Promise<TaskCalibrationResult> => {
       const scoreFor = (adapter: string, index: number) => scoreOne(plan, adapter, index);
       const result =
@@ -140,6 +140,8 @@ export async function calibrate(registry: TaskRegistry, options: CalibrationOpti
       };
     }),
   );
+  // Answers still being stored are stored whatever happened (a failed run resumes from them).
+  const tasks = await calibrated.finally(() => options.results.flush?.());
   const fullCalls = tasks.reduce((sum, task) => sum + task.fullCalls, 0);
   const fullMatrixCalls = tasks.reduce((sum, task) => sum + adapters.length * task.examples, 0);
   return { tasks, skipped, adapters, calls, resumed, plannedCalls, fullCalls, fullMatrixCalls };

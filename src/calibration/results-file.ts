@@ -12,11 +12,19 @@ export interface ScoredCall {
 
 export const exampleKey = (prompt: string, target: string) => createHash('sha256').update(prompt).update('\u0000').update(target).digest('hex').slice(0, 16);
 
+/** Where scored answers are kept, so that a rerun (or a merge of shards) makes no call twice. */
+export interface ScoredAnswers {
+  get(task: string, adapter: string, example: string): number | undefined;
+  add(call: ScoredCall): void;
+  /** Resolves once every answer added is stored. */
+  flush?(): Promise<void>;
+}
+
 /**
  * Calibration results saved as they arrive (one JSON line each), so that a rerun after a crash or
  * Ctrl-C skips every call already made.
  */
-export class ResultsFile {
+export class ResultsFile implements ScoredAnswers {
   private readonly done = new Map<string, number>();
 
   /** `readAlso`: other results files (other shards') whose answers count as made; new ones go to `path` only. */
@@ -54,4 +62,4 @@ export class ResultsFile {
   }
 }
 
-const keyOf = (call: Omit<ScoredCall, 'score'>) => `${call.task}\u0000${call.adapter}\u0000${call.example}`;
+export const keyOf = (call: Omit<ScoredCall, 'score'>) => `${call.task}\u0000${call.adapter}\u0000${call.example}`;

@@ -1,10 +1,12 @@
 import { Option, type Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { writeFileSync } from 'node:fs';
-import { extname } from 'node:path';
+import { basename, extname } from 'node:path';
+import { Redis } from 'ioredis';
 import { askAdapter } from '../calibration/adapter-probe.js';
 import { calibrate, withCalibratedScores, type CalibrationReport, type CalibrationStrategy } from '../calibration/calibrate.js';
 import { bestAdaptersTable, matrixCsv, matrixHeatmap } from '../calibration/report.js';
+import { RedisAnswers } from '../calibration/redis-answers.js';
 import { ReplicaPool } from '../calibration/replicas.js';
 import { ResultsFile } from '../calibration/results-file.js';
 import { parseShard, shardOf, shardResultsFiles, shardResultsPath } from '../calibration/shards.js';
@@ -77,9 +79,15 @@ export function addCalibrateCommand(program: Command, positiveInt: (value: strin
       const missing = async (adapter: string) => {
         throw Object.assign(new Error(`no saved answer of adapter "${adapter}" for an example: a shard has not finished (rerun it, then --merge)`), { retriable: false });
       };
-      const results = options.merge
-        ? new ResultsFile(options.results ?? `${options.out}.results.jsonl`, shardResultsFiles(options.out))
-        : new ResultsFile(options.results ?? (shard ? shardResultsPath(options.out, shard) : `${options.out}.results.jsonl`));
+      // With Redis (REDIS_URL) every shard's answers go to one hash, named after --out; else to files beside it.
+      const redis = config.cache.redisUrl && !options.results ? new Redis(config.cache.redisUrl, { maxRetriesPerRequest: 2, connectTimeout: 5000, lazyConnect: true }) : undefined;
+      if (redis) await redis.connect();
+      const results = redis
+        ? await RedisAnswers.open(redis, `${config.registry.keyPrefix.replace(/registry:$/, '')}calibration:${basename(options.out)}:answers`)
+        : options.merge
+          ? new ResultsFile(options.results ?? `${options.out}.results.jsonl`, shardResultsFiles(options.out))
+          : new ResultsFile(options.results ?? (shard ? shardResultsPath(options.out, shard) : `${options.out}.results.jsonl`));
+      const where = results instanceof RedisAnswers ? `Redis (${results.key})` : (options.results ?? (shard ? shardResultsPath(options.out, shard) : `${options.out}.results.jsonl`));
       const bar = new cliProgress.SingleBar({ format: 'calibrating {bar} {percentage}% | {value}/{total} calls | ETA {eta_formatted}', stream: process.stderr }, cliProgress.Presets.shades_classic);
       let report: CalibrationReport;
       try {
@@ -98,14 +106,15 @@ export function addCalibrateCommand(program: Command, positiveInt: (value: strin
       } finally {
         bar.stop();
         await Promise.all(upstreams.map((upstream) => upstream.close()));
+        redis?.disconnect();
       }
       if (pool && upstreams.length > 1) console.log(`answers by replica: ${urls.map((url, i) => `${url} ${pool.answered[i]}`).join(', ')}`);
       if (shard) {
         const share = report.fullMatrixCalls ? ((100 * (report.calls + report.resumed)) / report.fullMatrixCalls).toFixed(1) : '0';
-        console.log(`shard ${shard.index}/${shard.count}: ${report.tasks.length} tasks calibrated, ${report.calls} upstream calls${report.resumed ? ` + ${report.resumed} from an earlier run` : ''} (${share}% of its full matrix); answers in ${options.results ?? shardResultsPath(options.out, shard)}. When every shard is done: --merge`);
+        console.log(`shard ${shard.index}/${shard.count}: ${report.tasks.length} tasks calibrated, ${report.calls} upstream calls${report.resumed ? ` + ${report.resumed} from an earlier run` : ''} (${share}% of its full matrix); answers in ${where}. When every shard is done: --merge`);
         return;
       }
-      if (options.merge) console.log(`merged the answers of ${shardResultsFiles(options.out).length} shard results files`);
+      if (options.merge) console.log(redis ? `merged the answers in ${where}` : `merged the answers of ${shardResultsFiles(options.out).length} shard results files`);
       const calibrated = withCalibratedScores(registry, report);
       writeFileSync(options.out, serializeRegistryDocument(calibrated, extname(options.out).toLowerCase() === '.json' ? 'json' : 'yaml'));
       if (options.matrix) {
