@@ -1,9 +1,6 @@
 import t from 'tap';
-import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import YAML from 'yaml';
 import { halvingSchedule, scheduleCost, successiveHalving } from '../src/calibration/halving.js';
 import { bleuScore, exactMatch, metricFor, normalizeAnswer, rougeLScore } from '../src/calibration/metrics.js';
@@ -14,11 +11,7 @@ import { startFakeLorax } from './fakes/lorax.js';
 import { startFakeVllm } from './fakes/vllm.js';
 import type { Received } from './fakes/server.js';
 import { listenGateway } from './helpers/gateway.js';
-
-const run = promisify(execFile);
-const entry = new URL('../src/cli/entry.ts', import.meta.url).pathname;
-const cli = (env: Record<string, string>, ...args: string[]) =>
-  run(process.execPath, ['--import', 'tsx', entry, ...args], { env: { ...process.env, LOG_LEVEL: 'warn', ...env }, maxBuffer: 1 << 24 });
+import { cli, plantedAnswer, plantedRegistry } from './helpers/calibration.js';
 
 t.test('metrics against hand-computed values', async (t) => {
   t.equal(normalizeAnswer('  The Answer:  "Positive"! '), 'answer positive');
@@ -74,33 +67,6 @@ t.test('successive halving schedule: every candidate on a few examples, the bett
   const tie = await successiveHalving(['x', 'own', 'y'], [{ candidates: 3, from: 0, to: 2 }], 'own', async () => 1);
   t.equal(tie.best, 'own');
 });
-
-/** A registry of planted tasks: each has one best adapter (accuracy 0.9) and weaker ones. */
-function plantedRegistry(tasks: number, adapters: number, examples: number) {
-  const adapterIds = Array.from({ length: adapters }, (_, i) => `lora-${i}`);
-  const accuracy = new Map<string, number>();
-  const best = new Map<string, string>();
-  const targetOf = new Map<string, { task: string; target: string }>();
-  const document = { adapters: adapterIds.map((id) => ({ id })), tasks: [] as unknown[] };
-  for (let task = 0; task < tasks; task++) {
-    const id = `task-${task}`;
-    const planted = adapterIds[(task * 5 + 3) % adapters];
-    best.set(id, planted);
-    adapterIds.forEach((adapter, a) => accuracy.set(`${id}/${adapter}`, adapter === planted ? 0.9 : 0.1 + ((task * 7 + a * 13) % 10) * 0.05));
-    const prompts = Array.from({ length: examples }, (_, i) => `Question ${i} of planted task ${task}: which label fits?`);
-    const targets = prompts.map((_, i) => `label ${(task + i) % 3}`);
-    prompts.forEach((prompt, i) => targetOf.set(prompt, { task: id, target: targets[i] }));
-    document.tasks.push({ id, examples: prompts, targets });
-  }
-  return { document, adapterIds, accuracy, best, targetOf };
-}
-
-/** Deterministic per prompt and adapter: the right target with the planted probability. */
-const plantedAnswer = (planted: ReturnType<typeof plantedRegistry>, prompt: string, adapter: string) => {
-  const { task, target } = planted.targetOf.get(prompt)!;
-  const u = createHash('sha256').update(`${prompt}\u0000${adapter}`).digest().readUInt32BE(0) / 2 ** 32;
-  return u < planted.accuracy.get(`${task}/${adapter}`)! ? target : 'something else entirely';
-};
 
 t.test('lorauter calibrate against vLLM with planted accuracies: confidence bounds find the best adapters with at most half the calls, resume, apply', async (t) => {
   const planted = plantedRegistry(20, 8, 16);
@@ -273,12 +239,10 @@ t.test('calibrate fails clearly: no upstream, unknown adapters', async (t) => {
 
 t.test('hub scale (20 tasks × 300 candidates, 20 examples): confidence bounds find the planted best in a fifth of the calls', async (t) => {
   const { calibrate } = await import('../src/calibration/calibrate.js');
-  const { ResultsFile } = await import('../src/calibration/results-file.js');
-  const { PLANTED_SHAPES, plantedMatrix } = await import('./helpers/planted-matrix.js');
-  const dir = t.testdir({});
+  const { answersInMemory, PLANTED_SHAPES, plantedMatrix } = await import('./helpers/planted-matrix.js');
   for (const [budget, needed] of [[1200, 19], [undefined, 20]] as const) {
     const planted = plantedMatrix(PLANTED_SHAPES[0]);
-    const report = await calibrate(planted.registry, { strategy: 'bounds', budget, concurrency: 16, ask: planted.ask, results: new ResultsFile(join(dir, `bounds-${budget}.jsonl`)) });
+    const report = await calibrate(planted.registry, { strategy: 'bounds', budget, concurrency: 16, ask: planted.ask, results: answersInMemory() });
     const found = report.tasks.filter((task) => task.best === planted.best.get(task.task)).length;
     const share = planted.calls() / planted.fullMatrixCalls;
     t.ok(found >= needed, `budget ${budget ?? 'default (half a row)'}: planted best found for ${found}/20 tasks`);
@@ -302,89 +266,4 @@ t.test('confidence bounds: the budget is never exceeded, a bad first answer does
   const tie = await bestByBounds(['x', 'own', 'y'], { budget: 100, examples: 6 }, 'own', async () => (calls++, 1));
   t.equal(tie.best, 'own', 'a tie that more examples cannot break goes to the own adapter');
   t.equal(calls, 18, 'the tied leaders were given every example first');
-});
-
-t.test('a fleet: three shards against three replicas make each call once and merge into the registry one process writes; a shard killed half way resumes', async (t) => {
-  const { spawn } = await import('node:child_process');
-  const planted = plantedRegistry(12, 6, 8);
-  const fakes = await Promise.all(Array.from({ length: 4 }, () => startFakeVllm({ baseModel: 'base', staticAdapters: planted.adapterIds })));
-  t.teardown(() => Promise.all(fakes.map((fake) => fake.stop())));
-  for (const fake of fakes) fake.behaviour.words = (request: Received, servedBy: string) => [plantedAnswer(planted, request.body.messages[0].content, servedBy)];
-  const chats = (fake: (typeof fakes)[number]) => fake.received.filter((request) => request.path === '/v1/chat/completions').length;
-  const dir = t.testdir({ 'tasks.yaml': YAML.stringify(planted.document) });
-  const adapters = ['--adapters', planted.adapterIds.join(',')];
-  const env = (fake: (typeof fakes)[number]) => ({ LORAUTER_UPSTREAM: 'vllm', LORAUTER_UPSTREAM_URL: fake.url });
-
-  // One process, for reference.
-  await cli(env(fakes[3]), 'calibrate', '--tasks', join(dir, 'tasks.yaml'), '--out', join(dir, 'single.yaml'), ...adapters);
-  const single = chats(fakes[3]);
-
-  // Shard 1 killed after a few calls, then the three shards at once, each against its own replica.
-  const out = join(dir, 'fleet.yaml');
-  const killed = spawn(process.execPath, ['--import', 'tsx', entry, 'calibrate', '--tasks', join(dir, 'tasks.yaml'), '--out', out, '--shard', '1/3', '--concurrency', '1', ...adapters], { env: { ...process.env, ...env(fakes[1]) }, stdio: 'ignore' });
-  for (const deadline = Date.now() + 30_000; chats(fakes[1]) < 20 && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 20));
-  killed.kill('SIGKILL');
-  await new Promise((resolve) => killed.once('exit', resolve));
-  const beforeRestart = chats(fakes[1]);
-  t.ok(beforeRestart >= 20 && beforeRestart < single / 3 + 20, `shard 1 killed after ${beforeRestart} calls`);
-  const outputs = await Promise.all([0, 1, 2].map((i) => cli(env(fakes[i]), 'calibrate', '--tasks', join(dir, 'tasks.yaml'), '--out', out, '--shard', `${i}/3`, ...adapters)));
-  t.match(outputs[1].stdout, /shard 1\/3: 4 tasks calibrated, \d+ upstream calls \+ \d+ from an earlier run/);
-  const fleetCalls = chats(fakes[0]) + chats(fakes[1]) + chats(fakes[2]);
-  // Lines cut short by the kill are asked again: at most one call a task that was in flight.
-  t.ok(fleetCalls >= single && fleetCalls <= single + 4, `the fleet made ${fleetCalls} calls, one process ${single}: each call once`);
-  t.notOk(existsSync(out), 'shards write only their results');
-
-  const merged = await cli({}, 'calibrate', '--tasks', join(dir, 'tasks.yaml'), '--out', out, '--merge', ...adapters);
-  t.match(merged.stdout, /merged the answers of 3 shard results files/);
-  t.match(merged.stdout, /0 upstream calls \+ \d+ from an earlier run/);
-  t.same(parseRegistry(readFileSync(out, 'utf8'), out), parseRegistry(readFileSync(join(dir, 'single.yaml'), 'utf8'), out), 'the registry one process writes');
-
-  // A merge with a shard missing names what to do.
-  const partial = t.testdir({ 'tasks.yaml': YAML.stringify(planted.document) });
-  await cli(env(fakes[0]), 'calibrate', '--tasks', join(partial, 'tasks.yaml'), '--out', join(partial, 'out.yaml'), '--shard', '0/2', ...adapters);
-  await t.rejects(cli({}, 'calibrate', '--tasks', join(partial, 'tasks.yaml'), '--out', join(partial, 'out.yaml'), '--merge', ...adapters), /a shard has not finished/);
-});
-
-t.test('replicas: calls spread over every --upstream; a replica that is down costs nothing but its share moving to the others', async (t) => {
-  const planted = plantedRegistry(6, 4, 8);
-  const fakes = await Promise.all(Array.from({ length: 3 }, () => startFakeVllm({ baseModel: 'base', staticAdapters: planted.adapterIds })));
-  t.teardown(() => Promise.all(fakes.map((fake) => fake.stop())));
-  for (const fake of fakes) fake.behaviour.words = (request: Received, servedBy: string) => [plantedAnswer(planted, request.body.messages[0].content, servedBy)];
-  const chats = (fake: (typeof fakes)[number]) => fake.received.filter((request) => request.path === '/v1/chat/completions').length;
-  const dir = t.testdir({ 'tasks.yaml': YAML.stringify(planted.document) });
-  const adapters = ['--adapters', planted.adapterIds.join(',')];
-  const base = { LORAUTER_UPSTREAM: 'vllm', LORAUTER_UPSTREAM_CONNECT_TIMEOUT_MS: '500' };
-  const urls = fakes.map((fake) => fake.url).join(',');
-  await cli(base, 'calibrate', '--tasks', join(dir, 'tasks.yaml'), '--out', join(dir, 'a.yaml'), '--upstream', urls, ...adapters);
-  const spread = fakes.map(chats);
-  t.ok(spread.every((count) => count > 0), `every replica answered: ${spread.join(', ')}`);
-  await fakes[2].stop();
-  await cli(base, 'calibrate', '--tasks', join(dir, 'tasks.yaml'), '--out', join(dir, 'b.yaml'), '--upstream', urls, ...adapters);
-  t.equal(chats(fakes[0]) + chats(fakes[1]) - spread[0] - spread[1], spread.reduce((a, b) => a + b), 'the same calls again, all answered by the two left');
-  t.same(parseRegistry(readFileSync(join(dir, 'b.yaml'), 'utf8'), 'b.yaml'), parseRegistry(readFileSync(join(dir, 'a.yaml'), 'utf8'), 'b.yaml'), 'the same registry');
-});
-
-t.test('with REDIS_URL the shards share their answers in Redis, and the merge reads them there', async (t) => {
-  const { RedisServer } = await import('./helpers/redis.js');
-  const redis = await RedisServer.start();
-  t.teardown(() => redis.stop());
-  const planted = plantedRegistry(6, 4, 8);
-  const fake = await startFakeVllm({ baseModel: 'base', staticAdapters: planted.adapterIds });
-  t.teardown(() => fake.stop());
-  fake.behaviour.words = (request: Received, servedBy: string) => [plantedAnswer(planted, request.body.messages[0].content, servedBy)];
-  const chats = () => fake.received.filter((request) => request.path === '/v1/chat/completions').length;
-  const dir = t.testdir({ 'tasks.yaml': YAML.stringify(planted.document) });
-  const adapters = ['--adapters', planted.adapterIds.join(',')];
-  const upstream = { LORAUTER_UPSTREAM: 'vllm', LORAUTER_UPSTREAM_URL: fake.url };
-  await cli(upstream, 'calibrate', '--tasks', join(dir, 'tasks.yaml'), '--out', join(dir, 'single.yaml'), ...adapters);
-  const single = chats();
-  const out = join(dir, 'shared.yaml');
-  const shards = await Promise.all([0, 1].map((i) => cli({ ...upstream, REDIS_URL: redis.url }, 'calibrate', '--tasks', join(dir, 'tasks.yaml'), '--out', out, '--shard', `${i}/2`, ...adapters)));
-  t.match(shards[0].stdout, /answers in Redis \(lorauter:calibration:shared\.yaml:answers\)/);
-  t.equal(chats() - single, single, 'the shards made the calls one process makes, once');
-  const { readdirSync } = await import('node:fs');
-  t.same(readdirSync(dir).filter((name) => name.includes('shard')), [], 'no results files');
-  const merged = await cli({ REDIS_URL: redis.url }, 'calibrate', '--tasks', join(dir, 'tasks.yaml'), '--out', out, '--merge', ...adapters);
-  t.match(merged.stdout, /merged the answers in Redis/);
-  t.same(parseRegistry(readFileSync(out, 'utf8'), out), parseRegistry(readFileSync(join(dir, 'single.yaml'), 'utf8'), out), 'the registry one process writes');
 });

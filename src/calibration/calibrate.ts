@@ -24,7 +24,8 @@ export interface CalibrationOptions {
   ask: (adapter: string, prompt: string) => Promise<string>;
   /** Retries of a failed call before the run stops (what was scored stays saved). */
   retries?: number;
-  onPlanned?: (calls: number) => void;
+  onPlanned?: (calls: number, tasks: number) => void;
+  onTaskDone?: (task: string) => void;
   onCall?: (resumed: boolean) => void;
 }
 
@@ -102,7 +103,7 @@ export async function calibrate(registry: TaskRegistry, options: CalibrationOpti
     plans.push({ task, candidates, examples, rounds, metric: metricFor(task), planned: options.strategy === 'bounds' ? (candidates.length > 1 ? budget : 0) : scheduleCost(rounds) });
   }
   const plannedCalls = plans.reduce((sum, plan) => sum + plan.planned, 0);
-  options.onPlanned?.(plannedCalls);
+  options.onPlanned?.(plannedCalls, plans.length);
 
   let calls = 0;
   let resumed = 0;
@@ -128,6 +129,7 @@ export async function calibrate(registry: TaskRegistry, options: CalibrationOpti
         options.strategy === 'bounds'
           ? await bestByBounds(plan.candidates, { budget: plan.planned, examples: plan.examples.length }, plan.task.id, scoreFor)
           : await successiveHalving(plan.candidates, plan.rounds, plan.task.id, scoreFor);
+      options.onTaskDone?.(plan.task.id);
       return {
         task: plan.task.id,
         metric: plan.metric,

@@ -7,6 +7,7 @@ import { askAdapter } from '../calibration/adapter-probe.js';
 import { calibrate, withCalibratedScores, type CalibrationReport, type CalibrationStrategy } from '../calibration/calibrate.js';
 import { bestAdaptersTable, matrixCsv, matrixHeatmap } from '../calibration/report.js';
 import { RedisAnswers } from '../calibration/redis-answers.js';
+import { ProgressLines } from '../calibration/progress-lines.js';
 import { ReplicaPool } from '../calibration/replicas.js';
 import { ResultsFile } from '../calibration/results-file.js';
 import { parseShard, shardOf, shardResultsFiles, shardResultsPath } from '../calibration/shards.js';
@@ -36,6 +37,7 @@ interface CalibrateOptions {
   results?: string;
   apply?: string;
   progress: boolean;
+  progressEvery: number;
   upstream?: string;
   shard?: string;
   merge?: boolean;
@@ -61,7 +63,8 @@ export function addCalibrateCommand(program: Command, positiveInt: (value: strin
     .option('-u, --upstream <urls>', 'replicas of the same server, comma-separated (default: LORAUTER_UPSTREAM_URL); --concurrency calls each; a failed call is tried on the others')
     .option('--shard <i/N>', "calibrate shard i of N (every N-th task from the i-th; i from 0, as JOB_COMPLETION_INDEX); its answers go to <out>.shard-i-of-N.results.jsonl; then --merge")
     .option('--merge', "no upstream calls: combine every shard's results for --out into the registry (and --matrix, --apply)")
-    .option('--no-progress', 'no progress bar')
+    .option('--no-progress', 'no progress bar or progress lines')
+    .option('--progress-every <seconds>', 'without a terminal (a Job\'s pod): a progress line this often', positiveInt, 30)
     .action(async (options: CalibrateOptions) => {
       const config = loadConfig({ file: options.config, overrides: { logLevel: 'warn' } });
       if (options.merge && options.shard) throw new Error('--merge combines the shards; give it without --shard');
@@ -89,6 +92,7 @@ export function addCalibrateCommand(program: Command, positiveInt: (value: strin
           : new ResultsFile(options.results ?? (shard ? shardResultsPath(options.out, shard) : `${options.out}.results.jsonl`));
       const where = results instanceof RedisAnswers ? `Redis (${results.key})` : (options.results ?? (shard ? shardResultsPath(options.out, shard) : `${options.out}.results.jsonl`));
       const bar = new cliProgress.SingleBar({ format: 'calibrating {bar} {percentage}% | {value}/{total} calls | ETA {eta_formatted}', stream: process.stderr }, cliProgress.Presets.shades_classic);
+      const lines = options.progress && !process.stderr.isTTY ? new ProgressLines(shard ? `shard ${shard.index}/${shard.count}` : 'calibration', options.progressEvery * 1000) : undefined;
       let report: CalibrationReport;
       try {
         report = await calibrate(shard ? shardOf(registry, shard) : registry, {
@@ -100,11 +104,21 @@ export function addCalibrateCommand(program: Command, positiveInt: (value: strin
           concurrency: options.concurrency * Math.max(1, upstreams.length),
           results,
           ask: pool ? pool.ask : missing,
-          onPlanned: (calls) => options.progress && bar.start(calls, 0),
-          onCall: () => options.progress && bar.increment(),
+          onPlanned: (calls, tasks) => {
+            if (!options.progress) return;
+            if (lines) lines.start(calls, tasks);
+            else bar.start(calls, 0);
+          },
+          onCall: (reused) => {
+            if (!options.progress) return;
+            if (!reused) lines?.call();
+            if (!lines) bar.increment();
+          },
+          onTaskDone: () => lines?.taskDone(),
         });
       } finally {
         bar.stop();
+        lines?.stop();
         await Promise.all(upstreams.map((upstream) => upstream.close()));
         redis?.disconnect();
       }
