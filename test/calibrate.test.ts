@@ -252,7 +252,7 @@ t.test('hub scale (20 tasks × 300 candidates, 20 examples): confidence bounds f
 });
 
 t.test('confidence bounds: the budget is never exceeded, a bad first answer does not lose the best, ties get further examples, then the own adapter', async (t) => {
-  const { bestByBounds } = await import('../src/calibration/elimination.js');
+  const { bestByBounds } = await import('../src/calibration/bounds.js');
   const candidates = Array.from({ length: 40 }, (_, i) => `a${String(i).padStart(2, '0')}`);
   // a07 is right 90% of the time but wrong on its first example; the others right on example 0 only, then 10%.
   const answer = (adapter: string, example: number) => (adapter === 'a07' ? (example === 0 ? 0 : (example * 0.37) % 1 < 0.9 ? 1 : 0) : example === 0 ? 1 : (example * 0.61 + adapter.charCodeAt(2) * 0.07) % 1 < 0.1 ? 1 : 0);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import pLimit from 'p-limit';
 import type { TaskDefinition, TaskMetric, TaskRegistry } from '../registry/types.js';
-import { bestByBounds } from './elimination.js';
+import { bestByBounds } from './bounds.js';
 import { halvingSchedule, meanOf, scheduleCost, successiveHalving, type Round, type Tally } from './halving.js';
 import { metricFor, scoreAnswer } from './metrics.js';
 import { exampleKey, type ScoredAnswers } from './results-file.js';
