@@ -30,6 +30,8 @@ t.test('a fleet: three shards against three replicas make each call once and mer
   killed.kill('SIGKILL');
   await new Promise((resolve) => killed.once('exit', resolve));
   const beforeRestart = chats(fakes[1]);
+  const { stdout: status } = await cli({}, 'calibrate', '--tasks', join(dir, 'tasks.yaml'), '--out', out, '--status', ...adapters);
+  t.match(status, /fleet\.yaml: [0-3]\/12 tasks done, \d+ answers from 1 shard results files \([\d.]+% of the full matrix's 576\); at most \d+ calls left; ETA at most /, status);
   t.ok(beforeRestart >= 20 && beforeRestart < single / 3 + 20, `shard 1 killed after ${beforeRestart} calls`);
   const outputs = await Promise.all([0, 1, 2].map((i) => cli(env(fakes[i]), 'calibrate', '--tasks', join(dir, 'tasks.yaml'), '--out', out, '--shard', `${i}/3`, ...adapters)));
   t.match(outputs[1].stdout, /shard 1\/3: 4 tasks calibrated, \d+ upstream calls \+ \d+ from an earlier run/);
@@ -38,6 +40,7 @@ t.test('a fleet: three shards against three replicas make each call once and mer
   t.ok(fleetCalls >= single && fleetCalls <= single + 4, `the fleet made ${fleetCalls} calls, one process ${single}: each call once`);
   t.notOk(existsSync(out), 'shards write only their results');
 
+  t.match((await cli({}, 'calibrate', '--tasks', join(dir, 'tasks.yaml'), '--out', out, '--status', ...adapters)).stdout, /12\/12 tasks done, \d+ answers from 3 shard results files .*; at most 0 calls left; done/);
   const merged = await cli({}, 'calibrate', '--tasks', join(dir, 'tasks.yaml'), '--out', out, '--merge', ...adapters);
   t.match(merged.stdout, /merged the answers of 3 shard results files/);
   t.match(merged.stdout, /0 upstream calls \+ \d+ from an earlier run/);

@@ -76,14 +76,26 @@ function scoredExamples(task: TaskDefinition, max: number | undefined): { prompt
  * one candidate adapter at a time, answers scored against the targets with the task's metric, and
  * the candidates narrowed by successive halving (or all scored fully).
  */
-export async function calibrate(registry: TaskRegistry, options: CalibrationOptions): Promise<CalibrationReport> {
+type PlanOptions = Pick<CalibrationOptions, 'adapters' | 'shortlist' | 'strategy' | 'budget' | 'maxExamples'>;
+
+interface TaskPlan {
+  task: TaskDefinition;
+  candidates: readonly string[];
+  examples: ReturnType<typeof scoredExamples>;
+  rounds: Round[];
+  metric: TaskMetric;
+  /** The most calls the task takes (confidence bounds may stop before). */
+  planned: number;
+}
+
+/** Each task's candidates, examples and the most calls it takes; the tasks that cannot be calibrated, and why. */
+export function planCalibration(registry: TaskRegistry, options: PlanOptions): { adapters: string[]; plans: TaskPlan[]; skipped: CalibrationReport['skipped'] } {
   const adapters = [...(options.adapters ?? registry.adapters.keys())];
   const unknown = adapters.filter((id) => !registry.adapters.has(id));
   if (unknown.length > 0) throw new CalibrationError(`unknown adapter${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}: the registry knows ${[...registry.adapters.keys()].join(', ')}`);
   if (adapters.length === 0) throw new CalibrationError('no candidate adapters: the registry lists none and --adapters named none');
-  const limit = pLimit(options.concurrency);
   const skipped: CalibrationReport['skipped'] = [];
-  const plans: { task: TaskDefinition; candidates: readonly string[]; examples: ReturnType<typeof scoredExamples>; rounds: Round[]; metric: TaskMetric; planned: number }[] = [];
+  const plans: TaskPlan[] = [];
   for (const task of registry.tasks) {
     const examples = scoredExamples(task, options.maxExamples);
     if (examples.length === 0) {
@@ -102,6 +114,12 @@ export async function calibrate(registry: TaskRegistry, options: CalibrationOpti
     // Bounds: the budget is the most it spends (it stops once the best is clear).
     plans.push({ task, candidates, examples, rounds, metric: metricFor(task), planned: options.strategy === 'bounds' ? (candidates.length > 1 ? budget : 0) : scheduleCost(rounds) });
   }
+  return { adapters, plans, skipped };
+}
+
+export async function calibrate(registry: TaskRegistry, options: CalibrationOptions): Promise<CalibrationReport> {
+  const { adapters, plans, skipped } = planCalibration(registry, options);
+  const limit = pLimit(options.concurrency);
   const plannedCalls = plans.reduce((sum, plan) => sum + plan.planned, 0);
   options.onPlanned?.(plannedCalls, plans.length);
 

@@ -8,6 +8,8 @@ export interface ScoredCall {
   /** Hash of the example and its target, so that a changed example is asked again. */
   example: string;
   score: number;
+  /** When it was scored (ms since the epoch): how fast a run goes, for its ETA. */
+  at?: number;
 }
 
 export const exampleKey = (prompt: string, target: string) => createHash('sha256').update(prompt).update('\u0000').update(target).digest('hex').slice(0, 16);
@@ -26,6 +28,8 @@ export interface ScoredAnswers {
  */
 export class ResultsFile implements ScoredAnswers {
   private readonly done = new Map<string, number>();
+  /** The earliest and latest time an answer was scored, and how many carry one. */
+  readonly timing = { first: Infinity, last: -Infinity, timed: 0 };
 
   /** `readAlso`: other results files (other shards') whose answers count as made; new ones go to `path` only. */
   constructor(
@@ -41,7 +45,9 @@ export class ResultsFile implements ScoredAnswers {
       if (!line.trim()) continue;
       try {
         const call = JSON.parse(line) as ScoredCall;
-        if (typeof call.score === 'number') this.done.set(keyOf(call), call.score);
+        if (typeof call.score !== 'number') continue;
+        this.done.set(keyOf(call), call.score);
+        if (typeof call.at === 'number') this.time(call.at);
       } catch {
         // A line cut short by a crash: that call is made again.
       }
@@ -58,7 +64,25 @@ export class ResultsFile implements ScoredAnswers {
 
   add(call: ScoredCall): void {
     this.done.set(keyOf(call), call.score);
-    appendFileSync(this.path, `${JSON.stringify(call)}\n`);
+    const at = Date.now();
+    this.time(at);
+    appendFileSync(this.path, `${JSON.stringify({ ...call, at })}\n`);
+  }
+
+  /** Answers saved for each task. */
+  byTask(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const key of this.done.keys()) {
+      const task = key.slice(0, key.indexOf('\u0000'));
+      counts.set(task, (counts.get(task) ?? 0) + 1);
+    }
+    return counts;
+  }
+
+  private time(at: number): void {
+    this.timing.first = Math.min(this.timing.first, at);
+    this.timing.last = Math.max(this.timing.last, at);
+    this.timing.timed++;
   }
 }
 

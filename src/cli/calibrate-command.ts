@@ -7,8 +7,9 @@ import { askAdapter } from '../calibration/adapter-probe.js';
 import { calibrate, withCalibratedScores, type CalibrationReport, type CalibrationStrategy } from '../calibration/calibrate.js';
 import { bestAdaptersTable, matrixCsv, matrixHeatmap } from '../calibration/report.js';
 import { RedisAnswers } from '../calibration/redis-answers.js';
-import { ProgressLines } from '../calibration/progress-lines.js';
+import { formatSeconds, ProgressLines } from '../calibration/progress-lines.js';
 import { ReplicaPool } from '../calibration/replicas.js';
+import { calibrationStatus } from '../calibration/status.js';
 import { ResultsFile } from '../calibration/results-file.js';
 import { parseShard, shardOf, shardResultsFiles, shardResultsPath } from '../calibration/shards.js';
 import { nearestTaskAdapters } from '../calibration/shortlist.js';
@@ -41,6 +42,7 @@ interface CalibrateOptions {
   upstream?: string;
   shard?: string;
   merge?: boolean;
+  status?: boolean;
 }
 
 export function addCalibrateCommand(program: Command, positiveInt: (value: string) => number): void {
@@ -63,11 +65,13 @@ export function addCalibrateCommand(program: Command, positiveInt: (value: strin
     .option('-u, --upstream <urls>', 'replicas of the same server, comma-separated (default: LORAUTER_UPSTREAM_URL); --concurrency calls each; a failed call is tried on the others')
     .option('--shard <i/N>', "calibrate shard i of N (every N-th task from the i-th; i from 0, as JOB_COMPLETION_INDEX); its answers go to <out>.shard-i-of-N.results.jsonl; then --merge")
     .option('--merge', "no upstream calls: combine every shard's results for --out into the registry (and --matrix, --apply)")
+    .option('--status', "no upstream calls: how far the shards got (tasks done, answers, share of the full matrix, rate, ETA), while they run")
     .option('--no-progress', 'no progress bar or progress lines')
     .option('--progress-every <seconds>', 'without a terminal (a Job\'s pod): a progress line this often', positiveInt, 30)
     .action(async (options: CalibrateOptions) => {
       const config = loadConfig({ file: options.config, overrides: { logLevel: 'warn' } });
-      if (options.merge && options.shard) throw new Error('--merge combines the shards; give it without --shard');
+      if ((options.merge || options.status) && options.shard) throw new Error('--merge and --status take every shard; give them without --shard');
+      if (options.status) return printStatus(options);
       const urls = options.upstream?.split(',').map((url) => url.trim()).filter(Boolean) ?? (config.upstream.url ? [config.upstream.url] : []);
       if (!options.merge && urls.length === 0) throw new Error('calibrate needs an upstream: set LORAUTER_UPSTREAM_URL (and LORAUTER_UPSTREAM for its kind) or --upstream');
       const shard = options.shard ? parseShard(options.shard) : undefined;
@@ -193,4 +197,16 @@ async function applyToGateway(url: string, registry: TaskRegistry, report: Calib
     }
   }
   console.log(`applied ${calibrated.size} tasks to ${url}`);
+}
+
+/** `--status`: how far the shards of a calibration got, from their results files. */
+async function printStatus(options: CalibrateOptions): Promise<void> {
+  const registry = loadRegistry(options.tasks);
+  const files = shardResultsFiles(options.out);
+  const results = new ResultsFile(options.results ?? `${options.out}.results.jsonl`, files);
+  const status = await calibrationStatus(registry, { adapters: options.adapters?.split(',').map((id) => id.trim()).filter(Boolean), strategy: options.strategy, budget: options.budget, maxExamples: options.examples }, results);
+  const share = status.fullMatrixCalls ? ((100 * status.answers) / status.fullMatrixCalls).toFixed(1) : '0';
+  const eta = status.pending.length === 0 ? 'done' : status.rate ? `ETA at most ${formatSeconds(status.callsLeft / status.rate)} at ${status.rate.toFixed(1)} calls/s` : 'ETA unknown (no timed answers yet)';
+  console.log(`${options.out}: ${status.done.length}/${status.done.length + status.pending.length} tasks done, ${status.answers} answers from ${files.length} shard results files (${share}% of the full matrix's ${status.fullMatrixCalls}); at most ${status.callsLeft} calls left; ${eta}`);
+  if (status.pending.length > 0) console.log(`pending: ${status.pending.slice(0, 10).join(', ')}${status.pending.length > 10 ? `, … (${status.pending.length})` : ''}`);
 }
