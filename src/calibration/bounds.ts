@@ -51,6 +51,8 @@ export async function bestByBounds(
   const lower = (tally: Tally) => wilsonBounds(tally, z).lower;
   const upper = (tally: Tally) => wilsonBounds(tally, z).upper;
   const open = (tally: Tally) => tally.count < options.examples;
+  // Best first: the lower bound, then the mean, then the own adapter and the smaller id.
+  const byLowerBound = (a: Tally, b: Tally) => lower(b) - lower(a) || meanOf(b) - meanOf(a) || byPreference(a, b);
 
   const play = async (players: Tally[]) => {
     budget -= players.length;
@@ -64,21 +66,20 @@ export async function bestByBounds(
     );
   };
 
-  if (all.length > 1 && options.examples > 0) {
-    // One example each (the own adapter first when the budget does not reach them all).
-    for (let at = 0; at < all.length && budget > 0; at += batch) await play(all.slice(at, Math.min(at + batch, at + budget, all.length)));
-    const scored = all.filter((tally) => tally.count > 0);
-    while (budget > 0) {
-      const leader = [...scored].sort((a, b) => lower(b) - lower(a) || meanOf(b) - meanOf(a) || byPreference(a, b))[0];
-      const challengers = scored.filter((tally) => tally !== leader).sort((a, b) => upper(b) - upper(a) || byPreference(a, b));
-      if (challengers.length === 0 || lower(leader) > upper(challengers[0])) break;
-      const players = [leader, ...challengers.filter((tally) => upper(tally) >= lower(leader))].filter(open).slice(0, Math.min(batch, budget));
-      if (players.length === 0) break;
-      await play(players);
-    }
-  }
+  const choosing = all.length > 1 && options.examples > 0;
+  // One example each (the own adapter first when the budget does not reach them all).
+  for (let at = 0; choosing && at < all.length && budget > 0; at += batch) await play(all.slice(at, Math.min(at + batch, at + budget, all.length)));
+  // Only candidates scored once are played again: this set is fixed from here.
   const scored = all.filter((tally) => tally.count > 0);
-  const ranking = () => [...scored].sort((a, b) => lower(b) - lower(a) || meanOf(b) - meanOf(a) || byPreference(a, b));
+  while (choosing && budget > 0) {
+    const [leader] = [...scored].sort(byLowerBound);
+    const challengers = scored.filter((tally) => tally !== leader).sort((a, b) => upper(b) - upper(a) || byPreference(a, b));
+    if (challengers.length === 0 || lower(leader) > upper(challengers[0])) break;
+    const players = [leader, ...challengers.filter((tally) => upper(tally) >= lower(leader))].filter(open).slice(0, Math.min(batch, budget));
+    if (players.length === 0) break;
+    await play(players);
+  }
+  const ranking = () => [...scored].sort(byLowerBound);
   // Leaders with the same bound and mean: a further example each while the budget and examples last.
   const tiedAtTop = (ranked: Tally[]) => ranked.filter((tally) => lower(tally) === lower(ranked[0]) && meanOf(tally) === meanOf(ranked[0]));
   for (let top = tiedAtTop(ranking()); top.length > 1 && budget >= top.length && top.every(open); top = tiedAtTop(ranking()).filter((tally) => top.includes(tally))) {

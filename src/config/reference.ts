@@ -50,7 +50,7 @@ export function configurationReference(): string {
     const settings = SETTINGS.filter((setting) => (setting.path.length === 1 ? '' : setting.path[0]) === section);
     lines.push(`## ${title}`, '', '| Variable | Key | Type | Default | Allowed | Description |', '|---|---|---|---|---|---|');
     for (const setting of settings) {
-      const names = [...setting.names, ...(setting.fileName ? [`${setting.fileName} (a file)`] : [])].map((name) => (name.endsWith('(a file)') ? `\`${name.replace(' (a file)', '')}\` (a file)` : `\`${name}\``));
+      const names = [...setting.names.map((name) => `\`${name}\``), ...(setting.fileName ? [`\`${setting.fileName}\` (a file)`] : [])];
       const fallback = setting.schema.default === undefined ? 'unset' : code(setting.schema.default);
       lines.push(`| ${names.join('<br>')} | \`${setting.path.join('.')}\` | ${typeName(setting)} | ${fallback} | ${cell(allowed(setting))} | ${cell(String(setting.schema.description ?? ''))} |`);
     }

@@ -5,11 +5,8 @@ export class IncompleteStreamError extends Error {
   override name = 'IncompleteStreamError';
 }
 
-/**
- * The `data` payloads of a server-sent-events byte stream, up to (not including) `[DONE]`. With
- * `requireDone` (OpenAI streams) a body that ends before `[DONE]` throws IncompleteStreamError.
- */
-export async function* ssePayloads(body: AsyncIterable<Buffer | Uint8Array | string>, options: { requireDone?: boolean } = {}): AsyncIterable<string> {
+/** The `data` payloads of a server-sent-events byte stream (a native one, to translate), up to (not including) `[DONE]`. */
+export async function* ssePayloads(body: AsyncIterable<Buffer | Uint8Array | string>): AsyncIterable<string> {
   const queue: string[] = [];
   const parser = createParser({ onEvent: (event) => queue.push(event.data) });
   const decoder = new TextDecoder();
@@ -21,7 +18,6 @@ export async function* ssePayloads(body: AsyncIterable<Buffer | Uint8Array | str
       yield data;
     }
   }
-  if (options.requireDone) throw new IncompleteStreamError('The upstream ended the stream before data: [DONE].');
 }
 
 export function sseEvent(data: string): string {
