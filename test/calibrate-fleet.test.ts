@@ -4,17 +4,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { parseRegistry } from '../src/registry/parse.js';
-import { startFakeVllm } from './fakes/vllm.js';
-import type { Received } from './fakes/server.js';
-import { cli, entry, plantedAnswer, plantedRegistry } from './helpers/calibration.js';
+import { cli, entry, plantedRegistry, plantedReplicas } from './helpers/calibration.js';
 
 t.test('a fleet: three shards against three replicas make each call once and merge into the registry one process writes; a shard killed half way resumes', async (t) => {
   const { spawn } = await import('node:child_process');
   const planted = plantedRegistry(12, 6, 8);
-  const fakes = await Promise.all(Array.from({ length: 4 }, () => startFakeVllm({ baseModel: 'base', staticAdapters: planted.adapterIds })));
-  t.teardown(() => Promise.all(fakes.map((fake) => fake.stop())));
-  for (const fake of fakes) fake.behaviour.words = (request: Received, servedBy: string) => [plantedAnswer(planted, request.body.messages[0].content, servedBy)];
-  const chats = (fake: (typeof fakes)[number]) => fake.received.filter((request) => request.path === '/v1/chat/completions').length;
+  const { fakes, chats } = await plantedReplicas(t, planted, 4);
   const dir = t.testdir({ 'tasks.yaml': YAML.stringify(planted.document) });
   const adapters = ['--adapters', planted.adapterIds.join(',')];
   const env = (fake: (typeof fakes)[number]) => ({ LORAUTER_UPSTREAM: 'vllm', LORAUTER_UPSTREAM_URL: fake.url });
@@ -54,10 +49,7 @@ t.test('a fleet: three shards against three replicas make each call once and mer
 
 t.test('replicas: calls spread over every --upstream; a replica that is down costs nothing but its share moving to the others', async (t) => {
   const planted = plantedRegistry(6, 4, 8);
-  const fakes = await Promise.all(Array.from({ length: 3 }, () => startFakeVllm({ baseModel: 'base', staticAdapters: planted.adapterIds })));
-  t.teardown(() => Promise.all(fakes.map((fake) => fake.stop())));
-  for (const fake of fakes) fake.behaviour.words = (request: Received, servedBy: string) => [plantedAnswer(planted, request.body.messages[0].content, servedBy)];
-  const chats = (fake: (typeof fakes)[number]) => fake.received.filter((request) => request.path === '/v1/chat/completions').length;
+  const { fakes, chats } = await plantedReplicas(t, planted, 3);
   const dir = t.testdir({ 'tasks.yaml': YAML.stringify(planted.document) });
   const adapters = ['--adapters', planted.adapterIds.join(',')];
   const base = { LORAUTER_UPSTREAM: 'vllm', LORAUTER_UPSTREAM_CONNECT_TIMEOUT_MS: '500' };
@@ -76,10 +68,8 @@ t.test('with REDIS_URL the shards share their answers in Redis, and the merge re
   const redis = await RedisServer.start();
   t.teardown(() => redis.stop());
   const planted = plantedRegistry(6, 4, 8);
-  const fake = await startFakeVllm({ baseModel: 'base', staticAdapters: planted.adapterIds });
-  t.teardown(() => fake.stop());
-  fake.behaviour.words = (request: Received, servedBy: string) => [plantedAnswer(planted, request.body.messages[0].content, servedBy)];
-  const chats = () => fake.received.filter((request) => request.path === '/v1/chat/completions').length;
+  const { fakes: [fake], chats: answeredBy } = await plantedReplicas(t, planted, 1);
+  const chats = () => answeredBy(fake);
   const dir = t.testdir({ 'tasks.yaml': YAML.stringify(planted.document) });
   const adapters = ['--adapters', planted.adapterIds.join(',')];
   const upstream = { LORAUTER_UPSTREAM: 'vllm', LORAUTER_UPSTREAM_URL: fake.url };
@@ -93,6 +83,8 @@ t.test('with REDIS_URL the shards share their answers in Redis, and the merge re
   t.equal(chats() - single, single, 'the shards made the calls one process makes, once');
   const { readdirSync } = await import('node:fs');
   t.same(readdirSync(dir).filter((name) => name.includes('shard')), [], 'no results files');
+  const { stdout: status } = await cli({ REDIS_URL: redis.url }, 'calibrate', '--tasks', join(dir, 'tasks.yaml'), '--out', out, '--status', ...adapters);
+  t.match(status, /6\/6 tasks done, \d+ answers from Redis \(lorauter:calibration:shared\.yaml:answers\) .*; at most 0 calls left; done/, '--status reads the same answers');
   const merged = await cli({ REDIS_URL: redis.url }, 'calibrate', '--tasks', join(dir, 'tasks.yaml'), '--out', out, '--merge', ...adapters);
   t.match(merged.stdout, /merged the answers in Redis/);
   t.same(parseRegistry(readFileSync(out, 'utf8'), out), parseRegistry(readFileSync(join(dir, 'single.yaml'), 'utf8'), out), 'the registry one process writes');

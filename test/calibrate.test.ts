@@ -239,10 +239,11 @@ t.test('calibrate fails clearly: no upstream, unknown adapters', async (t) => {
 
 t.test('hub scale (20 tasks × 300 candidates, 20 examples): confidence bounds find the planted best in a fifth of the calls', async (t) => {
   const { calibrate } = await import('../src/calibration/calibrate.js');
-  const { answersInMemory, PLANTED_SHAPES, plantedMatrix } = await import('./helpers/planted-matrix.js');
+  const { PLANTED_SHAPES, plantedMatrix } = await import('./helpers/planted-matrix.js');
+  const { AnswerTable } = await import('../src/calibration/results-file.js');
   for (const [budget, needed] of [[1200, 19], [undefined, 20]] as const) {
     const planted = plantedMatrix(PLANTED_SHAPES[0]);
-    const report = await calibrate(planted.registry, { strategy: 'bounds', budget, concurrency: 16, ask: planted.ask, results: answersInMemory() });
+    const report = await calibrate(planted.registry, { strategy: 'bounds', budget, concurrency: 16, ask: planted.ask, results: new AnswerTable() });
     const found = report.tasks.filter((task) => task.best === planted.best.get(task.task)).length;
     const share = planted.calls() / planted.fullMatrixCalls;
     t.ok(found >= needed, `budget ${budget ?? 'default (half a row)'}: planted best found for ${found}/20 tasks`);

@@ -1,19 +1,20 @@
 import type { Redis } from 'ioredis';
-import { keyOf, type ScoredAnswers, type ScoredCall } from './results-file.js';
+import { AnswerTable, keyOf, type ScoredCall } from './results-file.js';
 
 /**
  * Scored answers in a Redis hash that every shard of one calibration shares (REDIS_URL): read whole at the start, each
  * new answer written as it arrives; `flush` waits for the writes. The merge reads the same hash.
  */
-export class RedisAnswers implements ScoredAnswers {
-  private readonly done = new Map<string, number>();
+export class RedisAnswers extends AnswerTable {
   private readonly writes = new Set<Promise<unknown>>();
   private failure: Error | undefined;
 
   private constructor(
     private readonly redis: Redis,
     readonly key: string,
-  ) {}
+  ) {
+    super();
+  }
 
   static async open(redis: Redis, key: string): Promise<RedisAnswers> {
     const answers = new RedisAnswers(redis, key);
@@ -21,18 +22,9 @@ export class RedisAnswers implements ScoredAnswers {
     return answers;
   }
 
-  get size(): number {
-    return this.done.size;
-  }
-
-  get(task: string, adapter: string, example: string): number | undefined {
-    return this.done.get(keyOf({ task, adapter, example }));
-  }
-
-  add(call: ScoredCall): void {
-    const field = keyOf(call);
-    this.done.set(field, call.score);
-    const write = this.redis.hset(this.key, field, String(call.score)).catch((error: Error) => void (this.failure ??= error));
+  override add(call: ScoredCall): void {
+    super.add(call);
+    const write = this.redis.hset(this.key, keyOf(call), String(call.score)).catch((error: Error) => void (this.failure ??= error));
     this.writes.add(write);
     void write.finally(() => this.writes.delete(write));
   }

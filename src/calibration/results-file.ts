@@ -23,36 +23,13 @@ export interface ScoredAnswers {
 }
 
 /**
- * Calibration results saved as they arrive (one JSON line each), so that a rerun after a crash or
- * Ctrl-C skips every call already made.
+ * Scored answers in memory, by task, adapter and example: the table the stores below keep, and what a run that never
+ * resumes needs alone. `timing` follows the answers that say when they were scored.
  */
-export class ResultsFile implements ScoredAnswers {
-  private readonly done = new Map<string, number>();
+export class AnswerTable implements ScoredAnswers {
+  protected readonly done = new Map<string, number>();
   /** The earliest and latest time an answer was scored, and how many carry one. */
   readonly timing = { first: Infinity, last: -Infinity, timed: 0 };
-
-  /** `readAlso`: other results files (other shards') whose answers count as made; new ones go to `path` only. */
-  constructor(
-    private readonly path: string,
-    readAlso: readonly string[] = [],
-  ) {
-    for (const file of [path, ...readAlso]) this.read(file);
-  }
-
-  private read(path: string): void {
-    if (!existsSync(path)) return;
-    for (const line of readFileSync(path, 'utf8').split('\n')) {
-      if (!line.trim()) continue;
-      try {
-        const call = JSON.parse(line) as ScoredCall;
-        if (typeof call.score !== 'number') continue;
-        this.done.set(keyOf(call), call.score);
-        if (typeof call.at === 'number') this.time(call.at);
-      } catch {
-        // A line cut short by a crash: that call is made again.
-      }
-    }
-  }
 
   get size(): number {
     return this.done.size;
@@ -64,9 +41,7 @@ export class ResultsFile implements ScoredAnswers {
 
   add(call: ScoredCall): void {
     this.done.set(keyOf(call), call.score);
-    const at = Date.now();
-    this.time(at);
-    appendFileSync(this.path, `${JSON.stringify({ ...call, at })}\n`);
+    if (call.at !== undefined) this.time(call.at);
   }
 
   /** Answers saved for each task. */
@@ -83,6 +58,40 @@ export class ResultsFile implements ScoredAnswers {
     this.timing.first = Math.min(this.timing.first, at);
     this.timing.last = Math.max(this.timing.last, at);
     this.timing.timed++;
+  }
+}
+
+/**
+ * Calibration results saved as they arrive (one JSON line each, with when it was scored), so that a rerun after a
+ * crash or Ctrl-C skips every call already made.
+ */
+export class ResultsFile extends AnswerTable {
+  /** `readAlso`: other results files (other shards') whose answers count as made; new ones go to `path` only. */
+  constructor(
+    private readonly path: string,
+    readAlso: readonly string[] = [],
+  ) {
+    super();
+    for (const file of [path, ...readAlso]) this.read(file);
+  }
+
+  override add(call: ScoredCall): void {
+    const timed = { ...call, at: Date.now() };
+    super.add(timed);
+    appendFileSync(this.path, `${JSON.stringify(timed)}\n`);
+  }
+
+  private read(path: string): void {
+    if (!existsSync(path)) return;
+    for (const line of readFileSync(path, 'utf8').split('\n')) {
+      if (!line.trim()) continue;
+      try {
+        const call = JSON.parse(line) as ScoredCall;
+        if (typeof call.score === 'number') super.add({ ...call, at: typeof call.at === 'number' ? call.at : undefined });
+      } catch {
+        // A line cut short by a crash: that call is made again.
+      }
+    }
   }
 }
 

@@ -1,6 +1,6 @@
 import type { TaskRegistry } from '../registry/types.js';
 import { calibrate, planCalibration, type CalibrationOptions } from './calibrate.js';
-import type { ResultsFile } from './results-file.js';
+import type { AnswerTable } from './results-file.js';
 
 export interface CalibrationStatus {
   done: string[];
@@ -17,7 +17,7 @@ export interface CalibrationStatus {
  * How far a calibration got, from the answers saved (every shard's): a task is done when its strategy reaches its
  * choice from them alone, which is replayed here without a call.
  */
-export async function calibrationStatus(registry: TaskRegistry, options: Pick<CalibrationOptions, 'adapters' | 'shortlist' | 'strategy' | 'budget' | 'maxExamples'>, results: ResultsFile): Promise<CalibrationStatus> {
+export async function calibrationStatus(registry: TaskRegistry, options: Pick<CalibrationOptions, 'adapters' | 'shortlist' | 'strategy' | 'budget' | 'maxExamples'>, results: AnswerTable): Promise<CalibrationStatus> {
   const { adapters, plans } = planCalibration(registry, options);
   const byTask = results.byTask();
   const notSaved = async () => {

@@ -10,7 +10,7 @@ import { RedisAnswers } from '../calibration/redis-answers.js';
 import { formatSeconds, ProgressLines } from '../calibration/progress-lines.js';
 import { ReplicaPool } from '../calibration/replicas.js';
 import { calibrationStatus } from '../calibration/status.js';
-import { ResultsFile } from '../calibration/results-file.js';
+import { ResultsFile, type AnswerTable } from '../calibration/results-file.js';
 import { parseShard, shardOf, shardResultsFiles, shardResultsPath } from '../calibration/shards.js';
 import { nearestTaskAdapters } from '../calibration/shortlist.js';
 import { prepareEncoder } from '../encoders/kinds.js';
@@ -71,36 +71,43 @@ export function addCalibrateCommand(program: Command, positiveInt: (value: strin
     .action(async (options: CalibrateOptions) => {
       const config = loadConfig({ file: options.config, overrides: { logLevel: 'warn' } });
       if ((options.merge || options.status) && options.shard) throw new Error('--merge and --status take every shard; give them without --shard');
-      if (options.status) return printStatus(options);
-      const urls = options.upstream?.split(',').map((url) => url.trim()).filter(Boolean) ?? (config.upstream.url ? [config.upstream.url] : []);
-      if (!options.merge && urls.length === 0) throw new Error('calibrate needs an upstream: set LORAUTER_UPSTREAM_URL (and LORAUTER_UPSTREAM for its kind) or --upstream');
+      // --merge and --status make no upstream call: they read what the shards saved.
+      const readsShards = Boolean(options.merge || options.status);
+      const urls = listed(options.upstream) ?? (config.upstream.url ? [config.upstream.url] : []);
+      if (!readsShards && urls.length === 0) throw new Error('calibrate needs an upstream: set LORAUTER_UPSTREAM_URL (and LORAUTER_UPSTREAM for its kind) or --upstream');
       const shard = options.shard ? parseShard(options.shard) : undefined;
       const registry = loadRegistry(options.tasks);
       if (!registry.tasks.some((task) => task.targets?.some((target) => target !== null && target !== undefined))) {
         throw new Error(`No task in ${options.tasks} has example targets, and calibration scores each adapter's answers against them: give the tasks "targets" (one per example, null where unknown; FLAN JSONL lines carry them in "targets"). Nothing was written.`);
       }
+      const adapters = listed(options.adapters);
       const shortlist = options.shortlist ? await shortlistFor(registry, config, options.shortlist) : undefined;
+      // With Redis (REDIS_URL) every shard's answers go to one hash, named after --out; else to files beside it.
+      const redis = config.cache.redisUrl && !options.results ? new Redis(config.cache.redisUrl, { maxRetriesPerRequest: 2, connectTimeout: 5000, lazyConnect: true }) : undefined;
+      if (redis) await redis.connect();
+      const resultsPath = options.results ?? (shard ? shardResultsPath(options.out, shard) : `${options.out}.results.jsonl`);
+      const shardFiles = readsShards && !redis ? shardResultsFiles(options.out) : [];
+      const results = redis ? await RedisAnswers.open(redis, `${config.registry.keyPrefix.replace(/registry:$/, '')}calibration:${basename(options.out)}:answers`) : new ResultsFile(resultsPath, shardFiles);
+      const where = results instanceof RedisAnswers ? `Redis (${results.key})` : resultsPath;
+      if (options.status) {
+        try {
+          return await printStatus(options, registry, { adapters, shortlist, strategy: options.strategy, budget: options.budget, maxExamples: options.examples }, results, redis ? where : `${shardFiles.length} shard results files`);
+        } finally {
+          redis?.disconnect();
+        }
+      }
       const upstreams = options.merge ? [] : urls.map((url) => createUpstream({ ...config, upstream: { ...config.upstream, url } }, registry.adapters, new GatewayMetrics(), createLogger('warn'))!);
       const pool = options.merge ? undefined : new ReplicaPool(upstreams.map((upstream) => (adapter: string, prompt: string) => askAdapter(upstream, adapter, prompt, { maxTokens: options.maxTokens, apiKey: config.upstream.apiKey, timeoutMs: config.upstream.headersTimeoutMs + config.upstream.bodyTimeoutMs })));
       // A merge makes no call: every answer must be in a shard's results.
       const missing = async (adapter: string) => {
         throw Object.assign(new Error(`no saved answer of adapter "${adapter}" for an example: a shard has not finished (rerun it, then --merge)`), { retriable: false });
       };
-      // With Redis (REDIS_URL) every shard's answers go to one hash, named after --out; else to files beside it.
-      const redis = config.cache.redisUrl && !options.results ? new Redis(config.cache.redisUrl, { maxRetriesPerRequest: 2, connectTimeout: 5000, lazyConnect: true }) : undefined;
-      if (redis) await redis.connect();
-      const results = redis
-        ? await RedisAnswers.open(redis, `${config.registry.keyPrefix.replace(/registry:$/, '')}calibration:${basename(options.out)}:answers`)
-        : options.merge
-          ? new ResultsFile(options.results ?? `${options.out}.results.jsonl`, shardResultsFiles(options.out))
-          : new ResultsFile(options.results ?? (shard ? shardResultsPath(options.out, shard) : `${options.out}.results.jsonl`));
-      const where = results instanceof RedisAnswers ? `Redis (${results.key})` : (options.results ?? (shard ? shardResultsPath(options.out, shard) : `${options.out}.results.jsonl`));
       const bar = new cliProgress.SingleBar({ format: 'calibrating {bar} {percentage}% | {value}/{total} calls | ETA {eta_formatted}', stream: process.stderr }, cliProgress.Presets.shades_classic);
       const lines = options.progress && !process.stderr.isTTY ? new ProgressLines(shard ? `shard ${shard.index}/${shard.count}` : 'calibration', options.progressEvery * 1000) : undefined;
       let report: CalibrationReport;
       try {
         report = await calibrate(shard ? shardOf(registry, shard) : registry, {
-          adapters: options.adapters?.split(',').map((id) => id.trim()).filter(Boolean),
+          adapters,
           shortlist,
           strategy: options.strategy,
           budget: options.budget,
@@ -128,21 +135,19 @@ export function addCalibrateCommand(program: Command, positiveInt: (value: strin
       }
       if (pool && upstreams.length > 1) console.log(`answers by replica: ${urls.map((url, i) => `${url} ${pool.answered[i]}`).join(', ')}`);
       if (shard) {
-        const share = report.fullMatrixCalls ? ((100 * (report.calls + report.resumed)) / report.fullMatrixCalls).toFixed(1) : '0';
-        console.log(`shard ${shard.index}/${shard.count}: ${report.tasks.length} tasks calibrated, ${report.calls} upstream calls${report.resumed ? ` + ${report.resumed} from an earlier run` : ''} (${share}% of its full matrix); answers in ${where}. When every shard is done: --merge`);
+        console.log(`shard ${shard.index}/${shard.count}: ${report.tasks.length} tasks calibrated, ${report.calls} upstream calls${report.resumed ? ` + ${report.resumed} from an earlier run` : ''} (${shareOfMatrix(report)}% of its full matrix); answers in ${where}. When every shard is done: --merge`);
         return;
       }
-      if (options.merge) console.log(redis ? `merged the answers in ${where}` : `merged the answers of ${shardResultsFiles(options.out).length} shard results files`);
+      if (options.merge) console.log(redis ? `merged the answers in ${where}` : `merged the answers of ${shardFiles.length} shard results files`);
       const calibrated = withCalibratedScores(registry, report);
       writeFileSync(options.out, serializeRegistryDocument(calibrated, extname(options.out).toLowerCase() === '.json' ? 'json' : 'yaml'));
       if (options.matrix) {
         writeFileSync(options.matrix, matrixCsv(report));
         writeFileSync(options.matrix.replace(/(\.csv)?$/i, '.svg'), matrixHeatmap(report));
       }
-      const share = report.fullMatrixCalls ? ((100 * (report.calls + report.resumed)) / report.fullMatrixCalls).toFixed(1) : '0';
       console.log(
         `calibrated ${report.tasks.length} tasks × ${report.adapters.length} adapters (${options.strategy}${shortlist ? `, shortlist of the ${options.shortlist} nearest tasks' adapters` : ''}): ${report.calls} upstream calls` +
-          `${report.resumed ? ` + ${report.resumed} from an earlier run` : ''}, ${share}% of the ${report.fullMatrixCalls} the full matrix takes`,
+          `${report.resumed ? ` + ${report.resumed} from an earlier run` : ''}, ${shareOfMatrix(report)}% of the ${report.fullMatrixCalls} the full matrix takes`,
       );
       for (const skipped of report.skipped) console.log(`skipped ${skipped.task}: ${skipped.reason}`);
       console.table(bestAdaptersTable(report));
@@ -199,14 +204,21 @@ async function applyToGateway(url: string, registry: TaskRegistry, report: Calib
   console.log(`applied ${calibrated.size} tasks to ${url}`);
 }
 
-/** `--status`: how far the shards of a calibration got, from their results files. */
-async function printStatus(options: CalibrateOptions): Promise<void> {
-  const registry = loadRegistry(options.tasks);
-  const files = shardResultsFiles(options.out);
-  const results = new ResultsFile(options.results ?? `${options.out}.results.jsonl`, files);
-  const status = await calibrationStatus(registry, { adapters: options.adapters?.split(',').map((id) => id.trim()).filter(Boolean), strategy: options.strategy, budget: options.budget, maxExamples: options.examples }, results);
+/** `--status`: how far the shards of a calibration got, from the answers they saved (`source`: where those are). */
+async function printStatus(options: CalibrateOptions, registry: TaskRegistry, plan: Parameters<typeof calibrationStatus>[1], results: AnswerTable, source: string): Promise<void> {
+  const status = await calibrationStatus(registry, plan, results);
   const share = status.fullMatrixCalls ? ((100 * status.answers) / status.fullMatrixCalls).toFixed(1) : '0';
   const eta = status.pending.length === 0 ? 'done' : status.rate ? `ETA at most ${formatSeconds(status.callsLeft / status.rate)} at ${status.rate.toFixed(1)} calls/s` : 'ETA unknown (no timed answers yet)';
-  console.log(`${options.out}: ${status.done.length}/${status.done.length + status.pending.length} tasks done, ${status.answers} answers from ${files.length} shard results files (${share}% of the full matrix's ${status.fullMatrixCalls}); at most ${status.callsLeft} calls left; ${eta}`);
+  console.log(`${options.out}: ${status.done.length}/${status.done.length + status.pending.length} tasks done, ${status.answers} answers from ${source} (${share}% of the full matrix's ${status.fullMatrixCalls}); at most ${status.callsLeft} calls left; ${eta}`);
   if (status.pending.length > 0) console.log(`pending: ${status.pending.slice(0, 10).join(', ')}${status.pending.length > 10 ? `, … (${status.pending.length})` : ''}`);
+}
+
+/** Calls made in this run and reused from earlier ones, as a share (%) of what the full matrix takes. */
+function shareOfMatrix(report: CalibrationReport): string {
+  return report.fullMatrixCalls ? ((100 * (report.calls + report.resumed)) / report.fullMatrixCalls).toFixed(1) : '0';
+}
+
+/** A comma-separated option as its items; undefined when it was not given. */
+function listed(text: string | undefined): string[] | undefined {
+  return text?.split(',').map((item) => item.trim()).filter(Boolean);
 }

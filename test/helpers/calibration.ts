@@ -1,6 +1,9 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
+import type { Test } from 'tap';
+import { startFakeVllm } from '../fakes/vllm.js';
+import type { Received } from '../fakes/server.js';
 
 const run = promisify(execFile);
 export const entry = new URL('../../src/cli/entry.ts', import.meta.url).pathname;
@@ -35,3 +38,15 @@ export const plantedAnswer = (planted: ReturnType<typeof plantedRegistry>, promp
   return u < planted.accuracy.get(`${task}/${adapter}`)! ? target : 'something else entirely';
 };
 
+
+/**
+ * `count` fake vLLM replicas that answer with the planted accuracies, stopped when the test ends; `chats(fake)` is
+ * how many chat calls a replica answered.
+ */
+export async function plantedReplicas(t: Test, planted: ReturnType<typeof plantedRegistry>, count: number) {
+  const fakes = await Promise.all(Array.from({ length: count }, () => startFakeVllm({ baseModel: 'base', staticAdapters: planted.adapterIds })));
+  t.teardown(() => Promise.all(fakes.map((fake) => fake.stop())));
+  for (const fake of fakes) fake.behaviour.words = (request: Received, servedBy: string) => [plantedAnswer(planted, request.body.messages[0].content, servedBy)];
+  const chats = (fake: (typeof fakes)[number]) => fake.received.filter((request) => request.path === '/v1/chat/completions').length;
+  return { fakes, chats };
+}

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import type { ScoredAnswers } from '../../src/calibration/results-file.js';
 import type { TaskRegistry } from '../../src/registry/types.js';
 
 export interface PlantedShape {
@@ -50,11 +49,3 @@ export function plantedMatrix(shape: PlantedShape, tasks = 20, candidates = 300,
   return { registry, best, ask, calls: () => calls, fullMatrixCalls: tasks * candidates * examples };
 }
 
-/** Answers kept in memory only: for runs that never resume (a results file would append tens of thousands of lines). */
-export function answersInMemory(): ScoredAnswers {
-  const done = new Map<string, number>();
-  return {
-    get: (task, adapter, example) => done.get(`${task}\u0000${adapter}\u0000${example}`),
-    add: (call) => void done.set(`${call.task}\u0000${call.adapter}\u0000${call.example}`, call.score),
-  };
-}
