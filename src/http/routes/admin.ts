@@ -138,7 +138,7 @@ export const adminDisabledPlugin: FastifyPluginAsync = async (app) => {
     throw unknownUrl(request.method, request.url);
   };
   for (const route of Object.values(ROUTES)) app.route({ ...route, attachValidation: true, handler: refuse });
-  for (const url of ['/v1/tasks/:id', '/v1/adapters', '/v1/adapters/:id']) {
+  for (const url of new Set(Object.values(ROUTES).map((route) => route.url))) {
     const taken = Object.values(ROUTES).filter((route) => route.url === url).map((route) => route.method as string);
     const others = ['GET', 'PUT', 'DELETE', 'POST', 'PATCH'].filter((method) => !taken.includes(method)) as ('GET' | 'PUT' | 'DELETE' | 'POST' | 'PATCH')[];
     app.route({ method: others, url, schema: { hide: true }, handler: refuse });
