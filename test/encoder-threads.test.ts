@@ -5,6 +5,7 @@ import { encoderWorkers, prepareEncoder } from '../src/encoders/kinds.js';
 import { loadConfig } from '../src/config/load.js';
 import { loadRegistry } from '../src/registry/load.js';
 import { FLAN_TASKS, startGateway } from './helpers/gateway.js';
+import { until } from './helpers/wait.js';
 
 const registry = loadRegistry(FLAN_TASKS);
 const examples = registry.tasks.slice(0, 12).map((task) => task.examples.slice(0, 16));
@@ -37,19 +38,10 @@ function fakeClock() {
   return { clock: () => now, advance: (ms: number) => void (now += ms), get now() { return now; } };
 }
 
-/** Waits (bounded) for a condition: another thread's or a timer's work, never a fixed time. */
-async function until(check: () => boolean, what: string, limitMs = 20_000) {
-  const deadline = Date.now() + limitMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 1));
-  }
-}
-
 /** `count` more passes of the encoder's watchdog: what a late prompt needs to be noticed. */
 const watchdogPasses = (encoder: ThreadedBuiltinEncoder, count: number) => {
   const target = encoder.stats.watchdogPasses + count;
-  return until(() => encoder.stats.watchdogPasses >= target, `${count} watchdog passes`);
+  return until(() => encoder.stats.watchdogPasses >= target, `${count} watchdog passes`, { everyMs: 1 });
 };
 
 const bits = (vectors: Float32Array[]) => vectors.map((vector) => Buffer.from(vector.buffer, vector.byteOffset, vector.byteLength).toString('hex'));
@@ -147,7 +139,7 @@ t.test('close answers every prompt still queued, or held by a thread', async (t)
   const hanging = threaded({ script: fixture('hanging-thread.ts'), clock: fakeClock().clock });
   await hanging.encoder.started();
   const held = Promise.all(prompts.slice(0, 40).map((prompt) => hanging.encoder.encode([prompt])));
-  await until(() => hanging.encoder.stats.localTexts === 39, 'the 39 prompts the thread did not take');
+  await until(() => hanging.encoder.stats.localTexts === 39, 'the 39 prompts the thread did not take', { everyMs: 1 });
   await hanging.encoder.close();
   t.same(bits((await held).flat()), expected, 'held by a thread at close: answered');
   t.equal(hanging.encoder.stats.localTexts, 40);
@@ -166,7 +158,7 @@ t.test('a thread that holds a prompt too long: the others are encoded here at on
       return vector;
     }),
   );
-  await until(() => answeredAt.length === 5, 'the five prompts the thread did not take');
+  await until(() => answeredAt.length === 5, 'the five prompts the thread did not take', { everyMs: 1 });
   t.same(answeredAt, [0, 0, 0, 0, 0], 'the 5 the thread did not take: encoded on the idle event loop, before any timeout');
   await watchdogPasses(encoder, 2);
   time.advance(199);
@@ -179,7 +171,7 @@ t.test('a thread that holds a prompt too long: the others are encoded here at on
   t.same(bits(vectors.flat()), bits(prompts.slice(0, 6).map((prompt) => local.encodeOne(prompt))));
   t.same(encoded, { worker: 0, event_loop: 6 });
   t.match(problems, [/did not answer within 200 ms/]);
-  await until(() => encoder.stats.spawned === 2, 'the replacement thread');
+  await until(() => encoder.stats.spawned === 2, 'the replacement thread', { everyMs: 1 });
   await encoder.started();
   t.equal(encoder.readyThreads, 1, 'replaced');
 });
@@ -191,7 +183,7 @@ t.test('a thread that exits holding a prompt: the prompt is encoded here, the th
   const vectors = await Promise.all(prompts.slice(0, 6).map((prompt) => encoder.encode([prompt])));
   t.same(bits(vectors.flat()), bits(prompts.slice(0, 6).map((prompt) => local.encodeOne(prompt))));
   t.match(problems, [/exited with code 3/]);
-  await until(() => encoder.stats.spawned === 2, 'the replacement thread');
+  await until(() => encoder.stats.spawned === 2, 'the replacement thread', { everyMs: 1 });
   await encoder.started();
   t.equal(encoder.readyThreads, 1, 'replaced');
 });

@@ -11,17 +11,11 @@ import { startFakeVllm } from './fakes/vllm.js';
 import { listenGateway, tinyLlamaRegistry } from './helpers/gateway.js';
 import { DASHBOARD_FILE, dashboardJson } from './helpers/monitoring.js';
 import { freePort, RedisServer } from './helpers/redis.js';
+import { until } from './helpers/wait.js';
 
 const ADMIN = 'dashboard-admin-key';
-
-/** Waits (bounded) for a condition. */
-async function until(check: () => Promise<boolean>, what: string, limitMs = 30_000) {
-  const deadline = Date.now() + limitMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
+// Prometheus scrapes every second: a few scrapes, however busy the machine.
+const DASHBOARD_WAIT = { limitMs: 30_000, everyMs: 100 };
 
 t.test('the dashboard file is generated from its panels (npm run monitoring)', async (t) => {
   t.equal(readFileSync(DASHBOARD_FILE, 'utf8'), dashboardJson(), 'not stale');
@@ -61,7 +55,7 @@ t.test("every panel's query parses and returns data from a real Prometheus scrap
     return (await response.json()) as { status: string; error?: string; data?: { result: unknown[] } };
   };
   const scraped = async () => (await query('up{job="lorauter"} == 1').catch(() => undefined))?.data?.result.length === 1;
-  await until(scraped, `Prometheus scraping the gateway:\n${prometheusOutput.slice(-2000)}`);
+  await until(scraped, `Prometheus scraping the gateway:\n${prometheusOutput.slice(-2000)}`, DASHBOARD_WAIT);
 
   // The load: new prompts, one that belongs to the base model, a bad request, chats whose merges load and chats
   // whose merges the server refuses, streams, a registry change, a moment without Redis.
@@ -78,7 +72,7 @@ t.test("every panel's query parses and returns data from a real Prometheus scrap
     t.equal((await chat(mixed, { stream: true })).status, 200);
   }
   const metricsText = async () => (await fetch(`${gw.url}/metrics`)).text();
-  await until(async () => /lorauter_merge_builds_total\{outcome="done"\}/.test(await metricsText()) && /lorauter_merge_builds_total\{outcome="failed"\}/.test(await metricsText()), 'a merge build that loads and one that the server refuses');
+  await until(async () => /lorauter_merge_builds_total\{outcome="done"\}/.test(await metricsText()) && /lorauter_merge_builds_total\{outcome="failed"\}/.test(await metricsText()), 'a merge build that loads and one that the server refuses', DASHBOARD_WAIT);
   for (let i = 0; i < 3; i++) t.equal((await chat(mixed, { lorauter: { top_k: 2 } })).status, 200);
   t.equal((await post('/v1/tasks/dashboard-task', { examples: ['an example prompt about dashboards'] }, { authorization: `Bearer ${ADMIN}` })).status, 201);
   await gw.gateway.liveRouter.settled();
@@ -103,7 +97,7 @@ t.test("every panel's query parses and returns data from a real Prometheus scrap
   };
   // Scrapes come every second: wait until the last of the load is in.
   let empty: string[] = [];
-  await until(async () => (empty = await missing()).length === 0, 'every panel to have data').catch(() => {});
+  await until(async () => (empty = await missing()).length === 0, 'every panel to have data', DASHBOARD_WAIT).catch(() => {});
   t.same(empty, [], 'every query parses and returns data');
   for (const variable of ['job', 'instance']) {
     const values = (await (await fetch(`${prometheusUrl}/api/v1/label/${variable}/values?match[]=lorauter_ready`)).json()) as { data: string[] };
