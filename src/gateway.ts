@@ -4,6 +4,7 @@ import { RedisEmbeddingStore } from './cache/redis-store.js';
 import type { Config } from './config/schema.js';
 import type { Encoder } from './encoders/encoder.js';
 import { prepareEncoder } from './encoders/kinds.js';
+import { hubLog } from './encoders/hub/progress-log.js';
 import { GatewayMetrics } from './observability/metrics.js';
 import { exampleGroups, withDefaultBaseExamples } from './registry/base-examples.js';
 import { demoRegistry } from './registry/demo.js';
@@ -79,6 +80,7 @@ export async function createGateway(config: Config, logger: Logger, parts: Gatew
           encoderLogger.warn({ err: error }, message);
         },
         encoded: (thread, count) => metrics.encodedPrompts.inc({ thread }, count),
+        hub: hubLog(encoderLogger),
       });
   const redis = config.cache.redisUrl
     ? new RedisEmbeddingStore(
@@ -138,6 +140,7 @@ export async function createGateway(config: Config, logger: Logger, parts: Gatew
       registry: liveRegistry.storeKind,
       encoder: liveRouter.current.encoder.fingerprint,
       dimensions: liveRouter.current.encoder.dimensions,
+      ...(liveRouter.current.encoder.model ? { encoder_model: liveRouter.current.encoder.model } : {}),
       redis: redis ? 'enabled' : 'disabled',
       upstream: upstream ? `${upstream.kind} ${withoutCredentials(config.upstream.url!)}` : 'none',
       startupMs: Math.round(performance.now() - started),

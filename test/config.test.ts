@@ -33,6 +33,14 @@ t.test('encoder settings: exactly the documented environment names, nested in th
       LORAUTER_ENCODER_BATCH_WAIT_MS: '0.5',
       LORAUTER_HYBRID_WEIGHT: '0.7',
       LORAUTER_ENCODER_MAX_DIMENSIONS: '512',
+      LORAUTER_ENCODER_QUANTIZED: 'on',
+      HF_ENDPOINT: 'https://hf-mirror.example',
+      HF_TOKEN: 'hf_abc',
+      HF_HUB_OFFLINE: '1',
+      HF_HOME: '/data/hf',
+      HF_HUB_CACHE: '/data/hub-cache',
+      LORAUTER_HUB_TIMEOUT_MS: '2500',
+      LORAUTER_HUB_RETRIES: '5',
     },
   });
   t.same(config.encoder, {
@@ -52,7 +60,12 @@ t.test('encoder settings: exactly the documented environment names, nested in th
     timeoutMs: 10000,
     retries: 2,
     maxRetryWaitMs: 5000,
+    quantized: true,
+    hub: { endpoint: 'https://hf-mirror.example', token: 'hf_abc', offline: true, home: '/data/hf', cacheDir: '/data/hub-cache', timeoutMs: 2500, retries: 5 },
   });
+  t.same(loadConfig({ env: {} }).encoder.hub, { endpoint: 'https://huggingface.co', offline: false, timeoutMs: 10000, retries: 3 }, 'the hub by default');
+  t.equal(loadConfig({ env: { HUGGINGFACE_HUB_CACHE: '/old' } }).encoder.hub.cacheDir, '/old', 'the older name of HF_HUB_CACHE');
+  t.equal(loadConfig({ env: { HUGGINGFACE_HUB_CACHE: '/old', HF_HUB_CACHE: '/new' } }).encoder.hub.cacheDir, '/new', 'HF_HUB_CACHE wins, as in huggingface_hub');
   t.equal(loadConfig({ env: {} }).encoder.kind, 'builtin', 'built-in by default');
   const dir = t.testdir({ 'c.yaml': 'encoder:\n  kind: onnx\n  model: /m\n' });
   t.match(loadConfig({ env: {}, file: join(dir, 'c.yaml') }).encoder, { kind: 'onnx', model: '/m' });

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import type { EncodePurpose, Encoder } from '../encoders/encoder.js';
+import type { EncodePurpose, Encoder, EncoderModel } from '../encoders/encoder.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { embeddingKey } from './keys.js';
 import type { RedisEmbeddingStore } from './redis-store.js';
@@ -27,6 +27,7 @@ export class CachingEncoder implements Encoder {
   readonly kind: string;
   readonly fingerprint: string;
   readonly dimensions: number;
+  readonly model?: EncoderModel;
   private readonly memory: LRUCache<string, Float32Array> | undefined;
 
   constructor(
@@ -36,6 +37,7 @@ export class CachingEncoder implements Encoder {
     this.kind = inner.kind;
     this.fingerprint = inner.fingerprint;
     this.dimensions = inner.dimensions;
+    this.model = inner.model;
     this.memory = options.maxEntries > 0 ? new LRUCache({ max: options.maxEntries }) : undefined;
   }
 

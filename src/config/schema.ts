@@ -9,11 +9,29 @@ export const DEFAULT_MIN_CONFIDENCE = 0.01;
 
 export const PoolingMode = (options: Record<string, unknown> = {}) => Type.Union([Type.Literal('mean'), Type.Literal('cls'), Type.Literal('last_token')], options);
 
+/** Where models named by id come from and are kept: the Hugging Face ecosystem's own variables. */
+export const HubSettingsSchema = Type.Object(
+  {
+    endpoint: Type.String({ env: 'HF_ENDPOINT', minLength: 1, default: 'https://huggingface.co', description: 'the Hugging Face hub, or a mirror of it' }),
+    token: Type.Optional(Type.String({ env: 'HF_TOKEN', minLength: 1, description: 'token for gated and private models (unset: the file HF_TOKEN_PATH, else $HF_HOME/token, as huggingface-cli login writes it)' })),
+    tokenPath: Type.Optional(Type.String({ env: 'HF_TOKEN_PATH', minLength: 1, description: 'a file holding the token' })),
+    offline: Type.Boolean({ env: 'HF_HUB_OFFLINE', default: false, description: 'never ask the hub: models come from the cache, or start-up fails saying what is missing' }),
+    home: Type.Optional(Type.String({ env: 'HF_HOME', minLength: 1, description: 'Hugging Face home (unset: $XDG_CACHE_HOME/huggingface, else ~/.cache/huggingface)' })),
+    cacheDir: Type.Optional(Type.String({ env: ['HUGGINGFACE_HUB_CACHE', 'HF_HUB_CACHE'], minLength: 1, description: 'the model cache, shared with Python tools (unset: $HF_HOME/hub)' })),
+    timeoutMs: Type.Integer({ env: 'LORAUTER_HUB_TIMEOUT_MS', minimum: 100, maximum: 600000, default: 10000, description: 'bound on each hub request until its headers, and on any silence within a download' }),
+    retries: Type.Integer({ env: 'LORAUTER_HUB_RETRIES', minimum: 0, maximum: 20, default: 3, description: 'a download cut off or answered 5xx is taken up again (from where it stopped) this many times' }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export type HubSettings = Static<typeof HubSettingsSchema>;
+
 export const EncoderSettingsSchema = Type.Object(
   {
     kind: Type.Union([Type.Literal('builtin'), Type.Literal('onnx'), Type.Literal('remote'), Type.Literal('hybrid')], { env: 'LORAUTER_ENCODER', default: 'builtin', description: 'how prompts are embedded: built-in n-gram, ONNX sentence encoder, a remote embeddings server, or both mixed' }),
     maxDimensions: Type.Integer({ env: 'LORAUTER_ENCODER_MAX_DIMENSIONS', minimum: 8, maximum: 8192, default: 1024, description: 'builtin: exact projection up to this many tasks, hashing beyond' }),
-    model: Type.Optional(Type.String({ env: 'LORAUTER_ENCODER_MODEL', minLength: 1, description: 'onnx, hybrid: sentence-transformers model folder exported to ONNX' })),
+    model: Type.Optional(Type.String({ env: 'LORAUTER_ENCODER_MODEL', minLength: 1, description: 'onnx, hybrid: a Hugging Face model id with an optional revision (BAAI/bge-small-en-v1.5, owner/name@commit), or a sentence-transformers model folder exported to ONNX' })),
+    quantized: Type.Boolean({ env: 'LORAUTER_ENCODER_QUANTIZED', default: false, description: 'onnx, hybrid: load the quantized export (model_quantized.onnx) rather than the full-precision one' }),
     url: Type.Optional(Type.String({ env: 'LORAUTER_ENCODER_URL', minLength: 1, description: 'remote, hybrid: OpenAI-compatible embeddings server' })),
     modelName: Type.Optional(Type.String({ env: 'LORAUTER_ENCODER_MODEL_NAME', minLength: 1, description: 'remote: the `model` sent to the embeddings server' })),
     apiKey: Type.Optional(Type.String({ env: 'LORAUTER_ENCODER_API_KEY', description: 'remote: sent as Authorization: Bearer' })),
@@ -28,6 +46,7 @@ export const EncoderSettingsSchema = Type.Object(
     timeoutMs: Type.Integer({ env: 'LORAUTER_ENCODER_TIMEOUT_MS', minimum: 1, maximum: 600000, default: 10000, description: 'remote: one embeddings request; builtin: how long a worker thread may hold a prompt, and a prompt wait for one' }),
     retries: Type.Integer({ env: 'LORAUTER_ENCODER_RETRIES', minimum: 0, maximum: 10, default: 2, description: 'remote: retries on 429, 5xx and connection errors' }),
     maxRetryWaitMs: Type.Integer({ env: 'LORAUTER_ENCODER_MAX_RETRY_WAIT_MS', minimum: 0, maximum: 60000, default: 5000, description: 'remote: the longest Retry-After honoured' }),
+    hub: HubSettingsSchema,
   },
   { additionalProperties: false, default: {} },
 );

@@ -12,9 +12,19 @@ export interface Encoder {
   /** Changes whenever what `encode` computes changes; part of every embedding cache key. */
   readonly fingerprint: string;
   readonly dimensions: number;
+  /** The neural model behind it, when there is one (for /readyz and the start-up log). */
+  readonly model?: EncoderModel;
   /** Encoders with instruction prefixes encode queries and task examples differently. */
   encode(texts: readonly string[], purpose?: EncodePurpose): Promise<Float32Array[]>;
   close?(): Promise<void>;
+}
+
+/** A neural encoder's model: a local folder, or a hub repository at the commit it resolved to. */
+export interface EncoderModel {
+  path: string;
+  repo?: string;
+  revision?: string;
+  commit?: string;
 }
 
 export interface InstructionPrefixes {

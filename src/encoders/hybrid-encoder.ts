@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { l2Normalize, type EncodePurpose, type Encoder } from './encoder.js';
+import { l2Normalize, type EncodePurpose, type Encoder, type EncoderModel } from './encoder.js';
 
 /**
  * The built-in (lexical) vector and a neural vector, each L2-normalised, concatenated as
@@ -10,6 +10,7 @@ export class HybridEncoder implements Encoder {
   readonly kind = 'hybrid';
   readonly fingerprint: string;
   readonly dimensions: number;
+  readonly model?: EncoderModel;
   private readonly lexicalScale: number;
   private readonly neuralScale: number;
 
@@ -20,6 +21,7 @@ export class HybridEncoder implements Encoder {
   ) {
     if (!(neuralWeight >= 0 && neuralWeight <= 1)) throw new RangeError('the neural weight must be in [0, 1]');
     this.dimensions = lexical.dimensions + neural.dimensions;
+    this.model = neural.model;
     this.lexicalScale = Math.sqrt(1 - neuralWeight);
     this.neuralScale = Math.sqrt(neuralWeight);
     this.fingerprint = `hybrid:${createHash('sha256').update(JSON.stringify([lexical.fingerprint, neural.fingerprint, neuralWeight])).digest('hex').slice(0, 16)}`;

@@ -7,6 +7,8 @@ import { EncoderSetupError } from './errors.js';
 import { HybridEncoder } from './hybrid-encoder.js';
 import { OnnxEncoder } from './onnx/onnx-encoder.js';
 import { RemoteEncoder } from './remote/remote-encoder.js';
+import { hubModelId } from './hub/model-id.js';
+import { resolveHubModel, type HubEvents } from './hub/resolve-model.js';
 
 export type ExampleSets = readonly { examples: readonly string[] }[];
 
@@ -31,6 +33,8 @@ export interface PreparedEncoder {
 export interface EncoderObserver {
   problem?(message: string, error?: unknown): void;
   encoded?(thread: EncodingThread, count: number): void;
+  /** A model named by hub id: its resolution, downloads and their progress. */
+  hub?: HubEvents;
 }
 
 interface EncoderKindEntry {
@@ -57,9 +61,14 @@ function servingBuiltin(settings: EncoderSettings, tasks: ExampleSets, observer:
   });
 }
 
-const loadOnnx = (settings: EncoderSettings) => {
-  if (!settings.model) throw new EncoderSetupError(`LORAUTER_ENCODER=${settings.kind} needs LORAUTER_ENCODER_MODEL, a sentence-transformers model folder exported to ONNX`);
-  return OnnxEncoder.load({ ...settings, model: settings.model });
+/** The ONNX encoder of a local folder, or of a hub id once its export is in the cache. */
+const loadOnnx = async (settings: EncoderSettings, observer: EncoderObserver = {}) => {
+  if (!settings.model) throw new EncoderSetupError(`LORAUTER_ENCODER=${settings.kind} needs LORAUTER_ENCODER_MODEL: a Hugging Face model id (e.g. Xenova/all-MiniLM-L6-v2) or a sentence-transformers model folder exported to ONNX`);
+  const id = hubModelId(settings.model);
+  if (!id) return OnnxEncoder.load({ ...settings, model: settings.model });
+  const resolved = await resolveHubModel(id, { hub: settings.hub, quantized: settings.quantized, events: observer.hub });
+  observer.hub?.resolved?.(resolved);
+  return OnnxEncoder.load({ ...settings, model: resolved.graph, source: resolved.source });
 };
 
 const connectRemote = (settings: EncoderSettings) => {
@@ -82,12 +91,12 @@ export const ENCODER_KINDS: Record<EncoderKind, EncoderKindEntry> = {
       close: async () => {},
     }),
   },
-  onnx: { prepare: async (settings) => fixed('onnx', await loadOnnx(settings)) },
+  onnx: { prepare: async (settings, observer) => fixed('onnx', await loadOnnx(settings, observer)) },
   remote: { prepare: async (settings) => fixed('remote', await connectRemote(settings)) },
   hybrid: {
-    prepare: async (settings) => {
+    prepare: async (settings, observer) => {
       // The neural half: a local ONNX model when one is named, else the embeddings server.
-      const neural = settings.model ? await loadOnnx(settings) : settings.url ? await connectRemote(settings) : undefined;
+      const neural = settings.model ? await loadOnnx(settings, observer) : settings.url ? await connectRemote(settings) : undefined;
       if (!neural) throw new EncoderSetupError('LORAUTER_ENCODER=hybrid needs a neural encoder: LORAUTER_ENCODER_MODEL (ONNX) or LORAUTER_ENCODER_URL (embeddings server)');
       return {
         kind: 'hybrid',

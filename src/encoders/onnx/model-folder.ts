@@ -4,11 +4,14 @@ import { basename, dirname, join } from 'node:path';
 import { EncoderSetupError } from '../errors.js';
 import type { Pooling } from '../pooling.js';
 
-/** Where transformers.js / optimum exports put the graph, in the order they are tried. */
-export const MODEL_FILES = ['onnx/model.onnx', 'model.onnx', 'onnx/model_quantized.onnx', 'model_quantized.onnx'];
+import { EXPORT_HINT, graphCandidates } from './export-files.js';
 
-const EXPORT_HINT =
-  'Export a sentence-transformers model with `optimum-cli export onnx --model sentence-transformers/all-MiniLM-L6-v2 --task feature-extraction DIR` (see docs/encoders.md, "Neural encoders").';
+/** Where a model read from the hub came from: the repository, the revision asked for, the commit it named. */
+export interface ModelSource {
+  repo: string;
+  revision?: string;
+  commit: string;
+}
 
 /** A sentence-transformers model folder exported to ONNX, read and checked. */
 export interface ModelFolder {
@@ -22,10 +25,11 @@ export interface ModelFolder {
   pooling?: Pooling;
   /** SHA-256 of the graph and the tokenizer files: what the embeddings depend on. */
   contentHash: string;
+  source?: ModelSource;
 }
 
 /** Reads a model folder (or a .onnx file inside one); a missing or unusable file is an EncoderSetupError that says what to do. */
-export async function readModelFolder(path: string): Promise<ModelFolder> {
+export async function readModelFolder(path: string, options: { quantized?: boolean; source?: ModelSource } = {}): Promise<ModelFolder> {
   if (!existsSync(path)) throw new EncoderSetupError(`LORAUTER_ENCODER_MODEL: ${path} does not exist. ${EXPORT_HINT}`);
   let dir = path;
   let modelPath: string | undefined;
@@ -34,8 +38,9 @@ export async function readModelFolder(path: string): Promise<ModelFolder> {
     dir = dirname(path);
     if (basename(dir) === 'onnx') dir = dirname(dir);
   } else {
-    modelPath = MODEL_FILES.map((file) => join(dir, file)).find((file) => existsSync(file));
-    if (!modelPath) throw new EncoderSetupError(`${dir}: no ONNX graph found (looked for ${MODEL_FILES.join(', ')}). ${EXPORT_HINT}`);
+    const candidates = graphCandidates(options.quantized ?? false);
+    modelPath = candidates.map((file) => join(dir, file)).find((file) => existsSync(file));
+    if (!modelPath) throw new EncoderSetupError(`${dir}: no ONNX graph found (looked for ${candidates.join(', ')}). ${EXPORT_HINT}`);
   }
   const tokenizerJson = readJson(dir, 'tokenizer.json', 'the fast tokenizer; save it with tokenizer.save_pretrained(DIR)');
   const tokenizerConfig = readJson(dir, 'tokenizer_config.json', 'save it with tokenizer.save_pretrained(DIR)');
@@ -58,6 +63,7 @@ export async function readModelFolder(path: string): Promise<ModelFolder> {
     maxLength: maxLengthOf(config, tokenizerConfig, sentenceConfig),
     pooling,
     contentHash: hash.digest('hex'),
+    source: options.source,
   };
 }
 

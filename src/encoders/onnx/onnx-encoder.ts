@@ -2,15 +2,19 @@ import { Tokenizer } from '@huggingface/tokenizers';
 import { createHash } from 'node:crypto';
 import ort from 'onnxruntime-node';
 import { EncoderUnavailableError } from '../../errors.js';
-import { withPrefix, type EncodePurpose, type Encoder } from '../encoder.js';
+import { withPrefix, type EncodePurpose, type Encoder, type EncoderModel } from '../encoder.js';
 import { EncoderSetupError } from '../errors.js';
 import { MicroBatcher } from '../micro-batcher.js';
 import { poolTokens, type Pooling } from '../pooling.js';
-import { readModelFolder, type ModelFolder } from './model-folder.js';
+import { readModelFolder, type ModelFolder, type ModelSource } from './model-folder.js';
 
 export interface OnnxEncoderOptions {
   /** Model folder, or a .onnx file inside one. */
   model: string;
+  /** Prefer the quantized export of a folder that has both. */
+  quantized?: boolean;
+  /** The hub repository and commit the folder was downloaded from. */
+  source?: ModelSource;
   /** Overrides 1_Pooling/config.json; mean when neither says. */
   pooling?: Pooling;
   queryPrefix: string;
@@ -34,6 +38,7 @@ const CHARACTERS_PER_TOKEN_BOUND = 64;
 export class OnnxEncoder implements Encoder {
   readonly kind = 'onnx';
   readonly fingerprint: string;
+  readonly model: EncoderModel;
   private readonly batcher: MicroBatcher<string, Float32Array>;
 
   private constructor(
@@ -49,13 +54,14 @@ export class OnnxEncoder implements Encoder {
   ) {
     this.batcher = new MicroBatcher((texts) => this.run(texts), { maxBatch: options.maxBatch, maxWaitMs: options.batchWaitMs });
     this.fingerprint = `onnx:${createHash('sha256')
-      .update(JSON.stringify([folder.contentHash, pooling, options.queryPrefix, options.examplePrefix, folder.maxLength, 'l2']))
+      .update(JSON.stringify([folder.contentHash, pooling, options.queryPrefix, options.examplePrefix, folder.maxLength, 'l2', ...(folder.source ? [folder.source.repo, folder.source.commit] : [])]))
       .digest('hex')
       .slice(0, 16)}`;
+    this.model = { path: folder.modelPath, ...folder.source };
   }
 
   static async load(options: OnnxEncoderOptions): Promise<OnnxEncoder> {
-    const folder = await readModelFolder(options.model);
+    const folder = await readModelFolder(options.model, { quantized: options.quantized, source: options.source });
     let session: ort.InferenceSession;
     try {
       session = await ort.InferenceSession.create(folder.modelPath, {

@@ -29,7 +29,9 @@ export const healthPlugin: FastifyPluginAsync<{ gateway: HealthServices }> = asy
       const { ready, upstream } = readiness(gateway);
       // The registry version this replica knows and the one its routing index is built from (equal once a change is in).
       const registry = { store: gateway.liveRegistry.storeKind, version: gateway.liveRegistry.version, routed_version: gateway.liveRouter.version };
-      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', tasks: gateway.router.taskCount, redis, upstream, registry });
+      const { fingerprint, model } = gateway.encoder;
+      const encoder = { fingerprint, ...(model ? { model } : {}) };
+      return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', tasks: gateway.router.taskCount, redis, upstream, registry, encoder });
     },
   );
 

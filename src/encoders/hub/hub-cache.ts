@@ -1,0 +1,87 @@
+import { getRepoFolderName } from '@huggingface/hub';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, copyFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import type { HubSettings } from '../../config/schema.js';
+
+/** The hub cache folder, found the way huggingface_hub finds it, so that Python tools and the gateway share one. */
+export function hubCacheDir(settings: Pick<HubSettings, 'cacheDir' | 'home'>, env: NodeJS.ProcessEnv = process.env): string {
+  if (settings.cacheDir) return settings.cacheDir;
+  const home = settings.home ?? join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'huggingface');
+  return join(home, 'hub');
+}
+
+/** Where the token of `huggingface-cli login` is kept. */
+export function storedTokenPath(settings: Pick<HubSettings, 'home' | 'tokenPath'>, env: NodeJS.ProcessEnv = process.env): string {
+  return settings.tokenPath ?? join(settings.home ?? join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'huggingface'), 'token');
+}
+
+/**
+ * One model repository in the standard cache layout (`models--owner--name/`): `blobs/<etag>` hold
+ * the files' bytes, `snapshots/<commit>/<path>` link to them, `refs/<revision>` name a commit.
+ */
+export class RepoCache {
+  readonly folder: string;
+
+  constructor(readonly cacheDir: string, readonly repo: string) {
+    this.folder = join(cacheDir, getRepoFolderName({ type: 'model', name: repo }));
+  }
+
+  blobPath(etag: string): string {
+    return join(this.folder, 'blobs', etag);
+  }
+
+  snapshotDir(commit: string): string {
+    return join(this.folder, 'snapshots', commit);
+  }
+
+  /** The commit a branch or tag named the last time the hub was asked. */
+  readRef(revision: string): string | undefined {
+    const path = join(this.folder, 'refs', revision);
+    if (!existsSync(path)) return undefined;
+    const commit = readFileSync(path, 'utf8').trim();
+    return commit || undefined;
+  }
+
+  writeRef(revision: string, commit: string): void {
+    const path = join(this.folder, 'refs', revision);
+    mkdirSync(dirname(path), { recursive: true });
+    const temporary = `${path}.${process.pid}.tmp`;
+    writeFileSync(temporary, commit);
+    renameSync(temporary, path);
+  }
+
+  /** True when the snapshot holds the file (its link resolves to a blob). */
+  has(commit: string, file: string): boolean {
+    return existsSync(join(this.snapshotDir(commit), file));
+  }
+
+  /** Every file of a cached snapshot, by its path in the repository. */
+  snapshotFiles(commit: string): string[] {
+    const root = this.snapshotDir(commit);
+    if (!existsSync(root)) return [];
+    const files: string[] = [];
+    const walk = (dir: string) => {
+      for (const entry of readdirSync(dir, { withFileTypes: true })) {
+        const path = join(dir, entry.name);
+        if (entry.isDirectory()) walk(path);
+        else if (existsSync(path) && statSync(path).isFile()) files.push(relative(root, path).split('\\').join('/'));
+      }
+    };
+    walk(root);
+    return files.sort();
+  }
+
+  /** Links `snapshots/<commit>/<file>` to its blob, relatively as huggingface_hub does (a copy where links are refused). */
+  link(commit: string, file: string, etag: string): void {
+    const pointer = join(this.snapshotDir(commit), file);
+    const blob = this.blobPath(etag);
+    mkdirSync(dirname(pointer), { recursive: true });
+    rmSync(pointer, { force: true });
+    try {
+      symlinkSync(relative(dirname(pointer), blob), pointer);
+    } catch {
+      copyFileSync(blob, pointer);
+    }
+  }
+}
