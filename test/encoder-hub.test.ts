@@ -11,21 +11,10 @@ import { resolveHubModel, type HubEvents } from '../src/encoders/hub/resolve-mod
 import { prepareEncoder } from '../src/encoders/kinds.js';
 import { startStandInHub, type StandInHub } from './fakes/hub.js';
 import { FLAN_TASKS, startGateway } from './helpers/gateway.js';
+import { EXPORT_FILES, exportRepo, MODEL_DIR } from './helpers/hub-model.js';
 
-// The ONNX fixture (scripts/build-onnx-fixture.py) served as a hub repository would hold it.
 const FIXTURE = new URL('./fixtures/onnx/', import.meta.url).pathname;
-const MODEL_DIR = join(FIXTURE, 'model');
 const read = (path: string) => readFileSync(join(MODEL_DIR, path));
-const EXPORT_FILES = ['onnx/model.onnx', 'config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', '1_Pooling/config.json', 'sentence_bert_config.json'];
-const exportRepo = (extra: Record<string, Buffer> = {}) => ({
-  ...Object.fromEntries([...EXPORT_FILES, 'vocab.txt'].map((path) => [path, read(path)])),
-  'README.md': Buffer.from('# tiny MiniLM-shaped encoder\n'),
-  // Files a whole-repository download would fetch and the encoder never reads.
-  'pytorch_model.bin': Buffer.alloc(300_000, 7),
-  'onnx/model_quantized.onnx': readFileSync(join(FIXTURE, 'no-token-types.onnx')),
-  ...extra,
-});
-
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 const gitOid = (bytes: Buffer) => createHash('sha1').update(`blob ${bytes.length}\0`).update(bytes).digest('hex');
 

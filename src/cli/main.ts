@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { evaluateRouting } from '../router/evaluation.js';
 import { addCalibrateCommand } from './calibrate-command.js';
+import { addModelsCommand } from './models-command.js';
 import { sweepPlot } from './sweep-plot.js';
 import { startServer, stopOnSignals } from '../server.js';
 
@@ -166,6 +167,7 @@ export function buildCli(): Command {
       }
     });
   addCalibrateCommand(program, positiveInt);
+  addModelsCommand(program);
   return program;
 }
 

@@ -1,15 +1,9 @@
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { promisify } from 'node:util';
 import type { Test } from 'tap';
 import { startFakeVllm } from '../fakes/vllm.js';
 import type { Received } from '../fakes/server.js';
 
-const run = promisify(execFile);
-export const entry = new URL('../../src/cli/entry.ts', import.meta.url).pathname;
-/** `lorauter …` as a process, with `env` added. */
-export const cli = (env: Record<string, string>, ...args: string[]) =>
-  run(process.execPath, ['--import', 'tsx', entry, ...args], { env: { ...process.env, LOG_LEVEL: 'warn', ...env }, maxBuffer: 1 << 24 });
+export { cli, entry } from './cli.js';
 
 /** A registry of planted tasks: each has one best adapter (accuracy 0.9) and weaker ones. */
 export function plantedRegistry(tasks: number, adapters: number, examples: number) {

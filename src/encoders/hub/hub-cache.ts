@@ -85,3 +85,56 @@ export class RepoCache {
     }
   }
 }
+
+/** One revision of a model in the cache, as `lorauter models list` shows it. */
+export interface CachedRevision {
+  repo: string;
+  commit: string;
+  /** Branches and tags that name it (refs/…). */
+  refs: string[];
+  files: string[];
+  /** Bytes of the blobs its files link to. */
+  bytes: number;
+  snapshot: string;
+}
+
+function refsOf(folder: string): Map<string, string[]> {
+  const byCommit = new Map<string, string[]>();
+  const root = join(folder, 'refs');
+  const walk = (dir: string) => {
+    if (!existsSync(dir)) return;
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else {
+        const commit = readFileSync(path, 'utf8').trim();
+        byCommit.set(commit, [...(byCommit.get(commit) ?? []), relative(root, path).split('\\').join('/')]);
+      }
+    }
+  };
+  walk(root);
+  return byCommit;
+}
+
+/**
+ * Every model revision in a hub cache, files in subfolders included. (@huggingface/hub's
+ * scanCacheDir, as of 2.17, skips subfolders such as onnx/ and a repository without refs/.)
+ */
+export function listCachedModels(cacheDir: string): CachedRevision[] {
+  if (!existsSync(cacheDir)) return [];
+  const revisions: CachedRevision[] = [];
+  for (const entry of readdirSync(cacheDir, { withFileTypes: true })) {
+    if (!entry.isDirectory() || !entry.name.startsWith('models--')) continue;
+    const repo = entry.name.slice('models--'.length).split('--').join('/');
+    const cache = new RepoCache(cacheDir, repo);
+    const snapshots = join(cache.folder, 'snapshots');
+    if (!existsSync(snapshots)) continue;
+    const refs = refsOf(cache.folder);
+    for (const commit of readdirSync(snapshots).sort()) {
+      const files = cache.snapshotFiles(commit);
+      const bytes = files.reduce((sum, file) => sum + statSync(join(cache.snapshotDir(commit), file)).size, 0);
+      revisions.push({ repo, commit, refs: refs.get(commit) ?? [], files, bytes, snapshot: cache.snapshotDir(commit) });
+    }
+  }
+  return revisions.sort((a, b) => a.repo.localeCompare(b.repo) || b.refs.length - a.refs.length);
+}
