@@ -17,13 +17,22 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY bin ./bin
 COPY openapi ./openapi
-# Optional neural encoder baked in: a sentence-transformers ONNX export inside the build context,
-# e.g. --build-arg ENCODER=onnx --build-arg ENCODER_MODEL=docker/models/all-MiniLM-L6-v2 (or ENCODER=hybrid).
-# Without them the built-in encoder is used and the placeholder folder is copied.
+# Optional neural encoder baked in, ENCODER_MODEL either
+# - a Hugging Face model id (ENCODER_MODEL=Xenova/all-MiniLM-L6-v2, or @<commit> to pin it): its ONNX export is
+#   pulled now into the image's hub cache (/models/hf); a gated one needs the token as a build secret:
+#   docker build --secret id=hf_token,env=HF_TOKEN --build-arg ENCODER=onnx --build-arg ENCODER_MODEL=owner/name .
+# - or a folder in the build context (ENCODER_MODEL=docker/models/all-MiniLM-L6-v2), copied with docker/models.
+# The image starts offline (HF_HUB_OFFLINE=1): set HF_HUB_OFFLINE=0 to let it fetch another model at start-up.
 ARG ENCODER=builtin
-ARG ENCODER_MODEL=docker/models/none
-COPY ${ENCODER_MODEL} /models/encoder
-ENV LORAUTER_ENCODER=${ENCODER} LORAUTER_ENCODER_MODEL=/models/encoder
+ARG ENCODER_MODEL=
+ARG ENCODER_QUANTIZED=off
+ARG HF_ENDPOINT=https://huggingface.co
+COPY docker/models ./docker/models
+ENV HF_HOME=/models/hf LORAUTER_ENCODER=${ENCODER} LORAUTER_ENCODER_MODEL=${ENCODER_MODEL} LORAUTER_ENCODER_QUANTIZED=${ENCODER_QUANTIZED}
+RUN --mount=type=secret,id=hf_token,env=HF_TOKEN \
+    if [ -n "$ENCODER_MODEL" ] && [ ! -e "$ENCODER_MODEL" ]; then node bin/lorauter.js models pull "$ENCODER_MODEL"; fi \
+    && mkdir -p /models/hf && chown -R node:node /models/hf
+ENV HF_HUB_OFFLINE=1
 USER node
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"

@@ -1,13 +1,18 @@
 // No Docker engine or cluster here: the manifests are rendered with the real `kubectl kustomize`, the compose
 // file parsed, and their wiring checked against the app itself (config names, probe paths, registry, shutdown grace).
 import t, { type Test as Tap } from 'tap';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { ENVIRONMENT, loadConfig } from '../src/config/load.js';
 import { parseRegistryDocument } from '../src/registry/document.js';
 import { shutdownBudgetMs } from '../src/server.js';
+import { hubModelId } from '../src/encoders/hub/model-id.js';
+import { startStandInHub } from './fakes/hub.js';
 import { startGateway } from './helpers/gateway.js';
+import { exportRepo } from './helpers/hub-model.js';
 import { kustomize, kustomizeWith, overlayRoot, type K8sObject } from './helpers/kustomize.js';
 import { PROMETHEUS_RULE_FILE, prometheusRuleYaml, RULES_FILE } from './helpers/monitoring.js';
 
@@ -194,6 +199,59 @@ for (const overlay of ['vllm', 'llamacpp']) {
     t.ok(expressions.some((expr: string) => expr.includes(`job="${service.metadata.name}"`)), `the rules select job="${service.metadata.name}"`);
   });
 }
+
+for (const overlay of ['vllm', 'llamacpp']) {
+  t.test(`kubernetes overlay ${overlay} with the hub-encoder component: an init container pulls the model the gateway then loads offline`, async (t) => {
+    const plain = kustomize(overlayRoot(overlay));
+    const objects = kustomizeWith(overlay, ['hub-encoder']);
+    const deployment = objects.find((object) => object.kind === 'Deployment' && object.metadata.name === 'lorauter')!.spec.template.spec;
+    const gateway = deployment.containers.find((container: { name: string }) => container.name === 'lorauter');
+    const [pull] = deployment.initContainers;
+    t.equal(pull.image, gateway.image, 'the gateway image pulls');
+    t.same(pull.args, ['models', 'pull'], 'lorauter models pull (of LORAUTER_ENCODER_MODEL)');
+    const configMap = objects.find((object) => object.kind === 'ConfigMap' && object.metadata.name === pull.envFrom[0].configMapRef.name)!;
+    t.same(gateway.envFrom, pull.envFrom, 'both read the model and the cache from one ConfigMap');
+    const settings = configMap.data as Record<string, string>;
+    const environment = (container: { env: EnvVar[] }) => ({ ...settings, ...Object.fromEntries(container.env.filter((v) => v.value !== undefined).map((v) => [v.name, v.value!])) });
+    const pulling = loadConfig({ env: environment(pull) });
+    const serving = loadConfig({ env: environment(gateway) });
+    t.equal(pulling.encoder.hub.offline, false, 'the init container may reach the hub');
+    t.equal(serving.encoder.hub.offline, true, 'the gateway starts offline, from what was pulled');
+    t.equal(serving.encoder.kind, 'onnx');
+    t.equal(serving.encoder.model, pulling.encoder.model);
+    t.ok(hubModelId(serving.encoder.model!), `${serving.encoder.model} is a hub id`);
+    const mountOfCache = (container: { volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[] }) => container.volumeMounts.find((mount) => mount.mountPath === serving.encoder.hub.cacheDir);
+    t.ok(mountOfCache(pull) && !mountOfCache(pull)!.readOnly, 'the init container writes the cache');
+    t.equal(mountOfCache(gateway)?.name, mountOfCache(pull)?.name, 'on the volume the gateway reads');
+    t.ok(deployment.volumes.some((volume: { name: string }) => volume.name === mountOfCache(pull)!.name));
+    const token = (pull.env as EnvVar[]).find((v) => v.name === 'HF_TOKEN')?.valueFrom?.secretKeyRef;
+    t.match(token, { name: 'lorauter-secrets', optional: true }, 'a gated model\'s token from the Secret, when there');
+    t.equal(pull.securityContext.runAsNonRoot, true);
+    t.same(objects.filter((object) => object.kind !== 'Deployment' && object !== configMap), plain.filter((object) => object.kind !== 'Deployment'), 'nothing else changes');
+  });
+}
+
+t.test('Dockerfile: ENCODER_MODEL as a hub id is pulled at build time, as a build-context folder is copied', async (t) => {
+  const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
+  // The RUN step's shell, as the build runs it, with `lorauter` from source and the image's hub cache in a temporary folder.
+  const step = /^RUN --mount=type=secret,id=hf_token,env=HF_TOKEN \\\n\s+(if .*; fi)/m.exec(dockerfile)?.[1];
+  t.ok(step, 'the pull step');
+  t.match(dockerfile, /^ENV HF_HOME=\/models\/hf .*LORAUTER_ENCODER_MODEL=\$\{ENCODER_MODEL\}/m);
+  t.ok(dockerfile.indexOf('ENV HF_HUB_OFFLINE=1') > dockerfile.indexOf(step!), 'offline after the pull');
+  const hub = await startStandInHub();
+  t.teardown(() => hub.stop());
+  const commit = hub.push('lorauter-test/minilm-tiny', exportRepo());
+  const home = t.testdir({});
+  const shell = step!.replace('node bin/lorauter.js', `${process.execPath} --import tsx ${join(ROOT, 'src/cli/entry.ts')}`);
+  // Not execFileSync: the stand-in hub answers from this process's event loop.
+  const build = async (model: string) => (await promisify(execFile)('sh', ['-c', shell], { cwd: ROOT, env: { ...process.env, ENCODER_MODEL: model, HF_HOME: home, HF_ENDPOINT: hub.url, LOG_LEVEL: 'warn' }, encoding: 'utf8' })).stdout;
+  t.match(await build('lorauter-test/minilm-tiny'), new RegExp(`commit ${commit}`), 'an id is pulled');
+  t.ok(existsSync(join(home, 'hub', 'models--lorauter-test--minilm-tiny', 'snapshots', commit, 'onnx', 'model.onnx')), 'into HF_HOME/hub');
+  const requests = hub.requests.length;
+  t.equal(await build('docker/models/none'), '', 'a folder in the context is not pulled');
+  t.equal(await build(''), '', 'nor is anything without a model');
+  t.equal(hub.requests.length, requests);
+});
 
 t.test('the PrometheusRule is generated from the rules file (npm run monitoring)', async (t) => {
   t.equal(readFileSync(PROMETHEUS_RULE_FILE, 'utf8'), prometheusRuleYaml(), 'not stale');

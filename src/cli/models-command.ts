@@ -47,14 +47,16 @@ export function addModelsCommand(program: Command): void {
   models
     .command('pull')
     .description('download the ONNX export of a hub model into the cache (HF_ENDPOINT, HF_TOKEN, HF_HUB_CACHE) and check that it loads')
-    .argument('<model>', 'owner/name, optionally @revision (a branch, tag or commit)')
+    .argument('[model]', 'owner/name, optionally @revision (a branch, tag or commit); default: LORAUTER_ENCODER_MODEL')
     .option('--quantized', 'the quantized export (model_quantized.onnx); env LORAUTER_ENCODER_QUANTIZED')
     .option('--no-check', 'do not load the model once downloaded')
     .option('--json', 'print what was pulled as JSON')
-    .action(async (model: string, options) => {
+    .action(async (named: string | undefined, options) => {
+      const config = loadConfig({ overrides: { logLevel: 'warn' } });
+      const model = named ?? config.encoder.model;
+      if (!model) throw new Error('Name the model to pull (owner/name[@revision]) or set LORAUTER_ENCODER_MODEL.');
       const id = hubModelId(model);
       if (!id) throw new Error(`${model}: not a hub model id (owner/name or owner/name@revision), or a local path that exists`);
-      const config = loadConfig({ overrides: { logLevel: 'warn' } });
       const quantized = Boolean(options.quantized) || config.encoder.quantized;
       const progress = pullProgress();
       let resolved;
