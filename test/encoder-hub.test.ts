@@ -9,6 +9,7 @@ import { EncoderSetupError } from '../src/encoders/errors.js';
 import { hubModelId } from '../src/encoders/hub/model-id.js';
 import { resolveHubModel, type HubEvents } from '../src/encoders/hub/resolve-model.js';
 import { prepareEncoder } from '../src/encoders/kinds.js';
+import { selectExportFiles } from '../src/encoders/onnx/export-files.js';
 import { startStandInHub, type StandInHub } from './fakes/hub.js';
 import { FLAN_TASKS, startGateway } from './helpers/gateway.js';
 import { EXPORT_FILES, exportRepo, MODEL_DIR } from './helpers/hub-model.js';
@@ -297,4 +298,14 @@ t.test('a silent hub: bounded by LORAUTER_HUB_TIMEOUT_MS; a cached model is used
     t.same(readFileSync(done.graph), read('onnx/model.onnx'), 'taken up after the silence');
     t.match(hub.downloadsOf('onnx/model.onnx').at(-1)?.range, /^bytes=[1-9]/);
   });
+});
+
+t.test('which files an export needs: the graph asked for, its external weights, the tokenizer and config, pooling when there', async (t) => {
+  const files = ['onnx/model.onnx', 'onnx/model.onnx_data', 'onnx/model_quantized.onnx', 'tokenizer.json', 'tokenizer_config.json', 'config.json', '1_Pooling/config.json', 'vocab.txt', 'model.safetensors'];
+  t.same(selectExportFiles(files, false, 'r'), { graph: 'onnx/model.onnx', files: ['onnx/model.onnx', 'tokenizer.json', 'tokenizer_config.json', 'config.json', 'onnx/model.onnx_data', '1_Pooling/config.json'] });
+  t.same(selectExportFiles(files, true, 'r').graph, 'onnx/model_quantized.onnx');
+  t.notOk(selectExportFiles(files, true, 'r').files.includes('onnx/model.onnx_data'), "the full graph's weights are not the quantized one's");
+  t.same(selectExportFiles(['model.onnx', 'tokenizer.json', 'tokenizer_config.json', 'config.json'], false, 'r').graph, 'model.onnx', 'a graph at the top level');
+  t.same(selectExportFiles(['model_quantized.onnx', 'tokenizer.json', 'tokenizer_config.json', 'config.json'], false, 'r').graph, 'model_quantized.onnx', 'only a quantized one: it is used, as from a folder');
+  t.throws(() => selectExportFiles(['onnx/model.onnx', 'tokenizer.json', 'tokenizer_config.json', 'config.json'], true, 'owner/name'), /owner\/name has no quantized ONNX export .* it has onnx\/model\.onnx\): unset LORAUTER_ENCODER_QUANTIZED/);
 });

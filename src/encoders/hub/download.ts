@@ -118,6 +118,9 @@ export async function downloadBlob(file: RepoFile, context: DownloadContext): Pr
     lockfilePath: lockPath,
     realpath: false,
     stale: 30_000,
+    // By default a lock found stale while held (an event loop blocked past `stale`) throws from a timer and ends the
+    // process; the bytes are verified before they are kept, so going on is safe.
+    onCompromised: () => {},
     retries: { retries: Math.max(1, Math.ceil(context.lockWaitMs / 1000)), factor: 1, minTimeout: 1000, maxTimeout: 1000 },
   });
   try {
