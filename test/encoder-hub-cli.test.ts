@@ -1,5 +1,5 @@
 import t from 'tap';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startStandInHub } from './fakes/hub.js';
@@ -14,7 +14,9 @@ t.test('models pull, models list, then serve from the cache offline: routes as t
   const hub = await startStandInHub();
   t.teardown(() => hub.stop());
   const commit = hub.push('lorauter-test/minilm-tiny', exportRepo());
-  const cacheDir = join(mkdtempSync(join(tmpdir(), 'lorauter-pull-')), 'hub');
+  const root = mkdtempSync(join(tmpdir(), 'lorauter-pull-'));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  const cacheDir = join(root, 'hub');
   const hubEnv = { HF_ENDPOINT: hub.url, HF_HUB_CACHE: cacheDir, HF_HOME: join(cacheDir, '..', 'home') };
 
   const pulled = await cli(hubEnv, 'models', 'pull', 'lorauter-test/minilm-tiny');

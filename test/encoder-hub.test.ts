@@ -1,6 +1,6 @@
 import t, { type Test as Tap } from 'tap';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config/load.js';
@@ -27,6 +27,7 @@ async function setup(t: Tap) {
   const hub = await startStandInHub();
   t.teardown(() => hub.stop());
   const root = mkdtempSync(join(tmpdir(), 'lorauter-hub-'));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
   return { hub, cacheDir: join(root, 'hub') };
 }
 
