@@ -2,6 +2,7 @@ import t, { type Test as Tap } from 'tap';
 import OpenAI from 'openai';
 import { startFakeVllm } from './fakes/vllm.js';
 import { listenGateway, tinyLlamaRegistry } from './helpers/gateway.js';
+import { until } from './helpers/wait.js';
 
 const registry = await tinyLlamaRegistry();
 const base = 'tiny-llama';
@@ -35,6 +36,21 @@ t.test('top1: the heaviest adapter in model', async (t) => {
   let text = '';
   for await (const chunk of stream) text += chunk.choices[0]?.text ?? '';
   t.match(text, /model=sst2/);
+});
+
+t.test('a streamed answer read to [DONE]: what follows is drained, not cut off, so the upstream connection is reused', async (t) => {
+  const { fake, client } = await setup(t, { vllmMode: 'top1' });
+  // The body's last chunk comes on its own after [DONE], as from a server that writes them apart.
+  fake.behaviour = { endDelayMs: 30 };
+  for (let i = 0; i < 5; i++) {
+    const stream = await client.chat.completions.create({ model: 'lorauter', messages: [{ role: 'user', content: sentiment }], stream: true });
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? '';
+    t.match(text, /model=sst2/);
+  }
+  const streams = () => fake.received.filter((request) => request.path === '/v1/chat/completions');
+  await until(() => streams().every((request) => request.closed), 'the upstream to finish the five answers');
+  t.same(streams().map((request) => request.aborted), [false, false, false, false, false], 'none cut off by the gateway');
 });
 
 t.test('unknown model names get vLLM\'s 404, passed through', async (t) => {

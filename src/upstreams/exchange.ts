@@ -95,7 +95,9 @@ export async function exchange(client: UpstreamClient, prepared: PreparedRequest
   const body = response.body;
   const model = prepared.answerModel;
   const rename = (payload: string) => (model ? withModelField(payload, model) : payload);
-  const text = prepared.translateStream ? framed(prepared.translateStream(ssePayloads(body)), rename) : openAIStreamText(body, rename);
+  // Reading stops at [DONE]: the rest of the body (its last chunk) is drained, not destroyed, so the connection is reused.
+  const chunks = body.iterator({ destroyOnReturn: false });
+  const text = prepared.translateStream ? framed(prepared.translateStream(ssePayloads(chunks)), rename) : openAIStreamText(chunks, rename);
   return { status: 200, headers: response.headers, events: endedWithErrorEvent(text, body, options.signal, client.origin, release) };
 }
 
@@ -113,10 +115,15 @@ async function* framed(payloads: AsyncIterable<string>, rewrite: (payload: strin
   yield SSE_DONE;
 }
 
+/** Bytes an upstream may still send after [DONE] before its connection is given up rather than reused. */
+const DRAIN_LIMIT_BYTES = 64 * 1024;
+
 /** The stream's text as it goes to the client; one that fails midway ends with an error event and [DONE]. */
 async function* endedWithErrorEvent(text: AsyncIterable<string>, body: Dispatcher.ResponseData['body'], signal: AbortSignal, origin: string, release: () => void) {
+  let complete = false;
   try {
     yield* text;
+    complete = true;
   } catch (error) {
     if (signal.aborted && signal.reason instanceof ShutdownAbort) {
       yield sseEvent(JSON.stringify({ error: { message: signal.reason.message, type: 'service_unavailable', param: null, code: 'shutting_down' } }));
@@ -135,7 +142,12 @@ async function* endedWithErrorEvent(text: AsyncIterable<string>, body: Dispatche
     yield SSE_DONE;
   } finally {
     release();
-    if (!body.readableEnded) body.destroy();
+    if (!body.readableEnded) {
+      // Complete: whatever follows [DONE] is read and dropped (bounded by the body timeout and DRAIN_LIMIT_BYTES).
+      // Cut short (the client left, an error): the upstream request is aborted, so that it stops generating.
+      if (complete && !signal.aborted) body.dump({ limit: DRAIN_LIMIT_BYTES }).catch(() => {});
+      else body.destroy();
+    }
   }
 }
 

@@ -8,6 +8,8 @@ export interface Received {
   body: any;
   /** The client went away before the answer was complete. */
   aborted: boolean;
+  /** The exchange is over: answered whole, or cut off (then `aborted`). */
+  closed?: boolean;
 }
 
 export interface Behaviour {
@@ -19,6 +21,8 @@ export interface Behaviour {
   failAfterChunks?: number;
   /** Words to answer with; a function gets the request and what served it (the fake's own summary: model, adapter or scales). */
   words?: string[] | ((request: Received, servedBy: string) => string[]);
+  /** Wait this long between `data: [DONE]` and the end of the body (its last chunk arriving on its own). */
+  endDelayMs?: number;
   /** Streams end without `data: [DONE]` (a server that stopped early but cleanly). */
   omitDone?: boolean;
   /** Answer every request with this instead (a misbehaving server). */
@@ -75,6 +79,7 @@ export class FakeServer {
     const record: Received = { method: req.method ?? 'GET', path, headers: req.headers, body: raw, aborted: false };
     res.on('close', () => {
       if (!res.writableFinished) record.aborted = true;
+      record.closed = true;
     });
     this.received.push(record);
     if (raw && String(req.headers['content-type'] ?? '').includes('application/json')) {
@@ -111,6 +116,7 @@ export class FakeServer {
       if (this.behaviour.chunkDelayMs) await sleep(this.behaviour.chunkDelayMs);
     }
     if (done && !this.behaviour.omitDone) res.write('data: [DONE]\n\n');
+    if (this.behaviour.endDelayMs) await sleep(this.behaviour.endDelayMs);
     res.end();
   }
 }
