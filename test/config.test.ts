@@ -41,6 +41,7 @@ t.test('encoder settings: exactly the documented environment names, nested in th
       HF_HUB_CACHE: '/data/hub-cache',
       LORAUTER_HUB_TIMEOUT_MS: '2500',
       LORAUTER_HUB_RETRIES: '5',
+      LORAUTER_HUB_LOCK_WAIT_MS: '30000',
     },
   });
   t.same(config.encoder, {
@@ -61,9 +62,9 @@ t.test('encoder settings: exactly the documented environment names, nested in th
     retries: 2,
     maxRetryWaitMs: 5000,
     quantized: true,
-    hub: { endpoint: 'https://hf-mirror.example', token: 'hf_abc', offline: true, home: '/data/hf', cacheDir: '/data/hub-cache', timeoutMs: 2500, retries: 5 },
+    hub: { endpoint: 'https://hf-mirror.example', token: 'hf_abc', offline: true, home: '/data/hf', cacheDir: '/data/hub-cache', timeoutMs: 2500, retries: 5, lockWaitMs: 30000 },
   });
-  t.same(loadConfig({ env: {} }).encoder.hub, { endpoint: 'https://huggingface.co', offline: false, timeoutMs: 10000, retries: 3 }, 'the hub by default');
+  t.same(loadConfig({ env: {} }).encoder.hub, { endpoint: 'https://huggingface.co', offline: false, timeoutMs: 10000, retries: 3, lockWaitMs: 600000 }, 'the hub by default');
   t.equal(loadConfig({ env: { HUGGINGFACE_HUB_CACHE: '/old' } }).encoder.hub.cacheDir, '/old', 'the older name of HF_HUB_CACHE');
   t.equal(loadConfig({ env: { HUGGINGFACE_HUB_CACHE: '/old', HF_HUB_CACHE: '/new' } }).encoder.hub.cacheDir, '/new', 'HF_HUB_CACHE wins, as in huggingface_hub');
   t.equal(loadConfig({ env: {} }).encoder.kind, 'builtin', 'built-in by default');

@@ -20,7 +20,7 @@ const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex
 const gitOid = (bytes: Buffer) => createHash('sha1').update(`blob ${bytes.length}\0`).update(bytes).digest('hex');
 
 function hubSettings(hub: StandInHub, cacheDir: string, overrides: Partial<HubSettings> = {}): HubSettings {
-  return { endpoint: hub.url, cacheDir, home: join(cacheDir, '..', 'home'), offline: false, timeoutMs: 2000, retries: 3, ...overrides };
+  return { endpoint: hub.url, cacheDir, home: join(cacheDir, '..', 'home'), offline: false, timeoutMs: 2000, retries: 3, lockWaitMs: 60_000, ...overrides };
 }
 
 async function setup(t: Tap) {
@@ -264,6 +264,14 @@ t.test('downloads: cut half way, taken up where they stopped; a range ignored; b
     hub.faults.set('onnx/model.onnx', ['corrupt']);
     const healed = await resolveHubModel({ repo: 'lorauter-test/minilm-tiny' }, { hub: hubSettings(hub, fresh, { retries: 1 }), quantized: false });
     t.same(readFileSync(healed.graph), graph, 'one bad copy, then a good one');
+  });
+
+  t.test('another process holding the file\'s lock longer than LORAUTER_HUB_LOCK_WAIT_MS: a clear failure, nothing written', async (t) => {
+    const fresh = join(cacheDir, '..', 'cache-6');
+    mkdirSync(join(fresh, '.locks', 'models--lorauter-test--minilm-tiny', `${sha256(graph)}.lorauter-lock`), { recursive: true });
+    const failed = await setupFailure(resolveHubModel({ repo: 'lorauter-test/minilm-tiny' }, { hub: hubSettings(hub, fresh, { lockWaitMs: 1000 }), quantized: false }));
+    t.match(failed, /another process kept downloading the same file for too long/);
+    t.notOk(existsSync(join(fresh, 'models--lorauter-test--minilm-tiny', 'blobs', sha256(graph))));
   });
 
   t.test('two starts at once on one cache: each file downloaded once', async (t) => {

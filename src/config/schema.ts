@@ -19,6 +19,7 @@ export const HubSettingsSchema = Type.Object(
     home: Type.Optional(Type.String({ env: 'HF_HOME', minLength: 1, description: 'Hugging Face home (unset: $XDG_CACHE_HOME/huggingface, else ~/.cache/huggingface)' })),
     cacheDir: Type.Optional(Type.String({ env: ['HUGGINGFACE_HUB_CACHE', 'HF_HUB_CACHE'], minLength: 1, description: 'the model cache, shared with Python tools (unset: $HF_HOME/hub)' })),
     timeoutMs: Type.Integer({ env: 'LORAUTER_HUB_TIMEOUT_MS', minimum: 100, maximum: 600000, default: 10000, description: 'bound on each hub request until its headers, and on any silence within a download' }),
+    lockWaitMs: Type.Integer({ env: 'LORAUTER_HUB_LOCK_WAIT_MS', minimum: 1000, maximum: 3600000, default: 600000, description: 'how long a start waits for another process (sharing the cache) to finish downloading the same file' }),
     retries: Type.Integer({ env: 'LORAUTER_HUB_RETRIES', minimum: 0, maximum: 20, default: 3, description: 'a download cut off or answered 5xx is taken up again (from where it stopped) this many times' }),
   },
   { additionalProperties: false, default: {} },

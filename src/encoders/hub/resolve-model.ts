@@ -35,8 +35,6 @@ export interface ResolveOptions {
   hub: HubSettings;
   quantized: boolean;
   events?: HubEvents;
-  /** How long to wait for another process downloading the same file (default: 10 minutes). */
-  lockWaitMs?: number;
 }
 
 function tokenOf(hub: HubSettings): string | undefined {
@@ -166,7 +164,7 @@ export async function resolveHubModel(id: HubModelId, options: ResolveOptions): 
         fetchLog: log,
         cache,
         retries: hub.retries,
-        lockWaitMs: options.lockWaitMs ?? 600_000,
+        lockWaitMs: hub.lockWaitMs,
         onStart: events.downloading,
         onProgress: events.progress,
         onRetry: events.retry,
