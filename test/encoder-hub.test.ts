@@ -1,11 +1,12 @@
 import t, { type Test as Tap } from 'tap';
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config/load.js';
 import type { HubSettings } from '../src/config/schema.js';
 import { EncoderSetupError } from '../src/encoders/errors.js';
+import { hubCacheDir, storedTokenPath } from '../src/encoders/hub/hub-cache.js';
 import { hubModelId } from '../src/encoders/hub/model-id.js';
 import { resolveHubModel, type HubEvents } from '../src/encoders/hub/resolve-model.js';
 import { prepareEncoder } from '../src/encoders/kinds.js';
@@ -317,4 +318,13 @@ t.test('which files an export needs: the graph asked for, its external weights, 
   t.same(selectExportFiles(['model.onnx', 'tokenizer.json', 'tokenizer_config.json', 'config.json'], false, 'r').graph, 'model.onnx', 'a graph at the top level');
   t.same(selectExportFiles(['model_quantized.onnx', 'tokenizer.json', 'tokenizer_config.json', 'config.json'], false, 'r').graph, 'model_quantized.onnx', 'only a quantized one: it is used, as from a folder');
   t.throws(() => selectExportFiles(['onnx/model.onnx', 'tokenizer.json', 'tokenizer_config.json', 'config.json'], true, 'owner/name'), /owner\/name has no quantized ONNX export .* it has onnx\/model\.onnx\): unset LORAUTER_ENCODER_QUANTIZED/);
+});
+
+t.test('where the cache and the login token are, as huggingface_hub finds them', async (t) => {
+  t.equal(hubCacheDir({ cacheDir: '/c' }, {}), '/c', 'HF_HUB_CACHE');
+  t.equal(hubCacheDir({ home: '/h' }, {}), '/h/hub', 'HF_HOME/hub');
+  t.equal(hubCacheDir({}, { XDG_CACHE_HOME: '/x' }), '/x/huggingface/hub', '$XDG_CACHE_HOME/huggingface/hub');
+  t.equal(hubCacheDir({}, {}), join(homedir(), '.cache', 'huggingface', 'hub'), '~/.cache/huggingface/hub');
+  t.equal(storedTokenPath({ home: '/h' }, {}), '/h/token');
+  t.equal(storedTokenPath({ tokenPath: '/t' }, {}), '/t', 'HF_TOKEN_PATH');
 });

@@ -4,16 +4,19 @@ import { homedir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import type { HubSettings } from '../../config/schema.js';
 
+/** HF_HOME, else $XDG_CACHE_HOME/huggingface, else ~/.cache/huggingface: as huggingface_hub finds it. */
+function hubHome(settings: Pick<HubSettings, 'home'>, env: NodeJS.ProcessEnv): string {
+  return settings.home ?? join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'huggingface');
+}
+
 /** The hub cache folder, found the way huggingface_hub finds it, so that Python tools and the gateway share one. */
 export function hubCacheDir(settings: Pick<HubSettings, 'cacheDir' | 'home'>, env: NodeJS.ProcessEnv = process.env): string {
-  if (settings.cacheDir) return settings.cacheDir;
-  const home = settings.home ?? join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'huggingface');
-  return join(home, 'hub');
+  return settings.cacheDir ?? join(hubHome(settings, env), 'hub');
 }
 
 /** Where the token of `huggingface-cli login` is kept. */
 export function storedTokenPath(settings: Pick<HubSettings, 'home' | 'tokenPath'>, env: NodeJS.ProcessEnv = process.env): string {
-  return settings.tokenPath ?? join(settings.home ?? join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'huggingface'), 'token');
+  return settings.tokenPath ?? join(hubHome(settings, env), 'token');
 }
 
 /**
