@@ -1,5 +1,5 @@
 import t from 'tap';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startStandInHub } from './fakes/hub.js';
@@ -38,6 +38,13 @@ t.test('models pull, models list, then serve from the cache offline: routes as t
   );
   t.equal(failed?.code, 1);
   t.match(failed?.stderr, /no such model at/);
+
+  // Another command that loads the encoder downloads what it lacks the same way, its progress on stderr.
+  const subset = join(root, 'subset.jsonl');
+  writeFileSync(subset, readFileSync(FLAN_TASKS, 'utf8').split('\n').filter(Boolean).slice(0, 4).join('\n'));
+  const evaluated = await cli({ HF_ENDPOINT: hub.url, HF_HUB_CACHE: join(root, 'eval-cache'), LORAUTER_ENCODER_MODEL: 'lorauter-test/minilm-tiny' }, 'eval', '--tasks', subset, '--encoders', 'onnx', '--folds', '2', '--json');
+  t.match(evaluated.stderr, /downloading onnx\/model\.onnx \(2\.0 MB\)/, 'eval: the download shows');
+  t.match(JSON.parse(evaluated.stdout)[0], { encoder: /onnx/ }, 'and evaluates with it');
 
   const serve = { LOG_LEVEL: 'info', LORAUTER_TASKS: FLAN_TASKS, LORAUTER_ENCODER: 'onnx', LORAUTER_ENCODER_WORKERS: '0' };
   await hub.stop();

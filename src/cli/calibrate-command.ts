@@ -14,6 +14,7 @@ import { ResultsFile, type AnswerTable } from '../calibration/results-file.js';
 import { parseShard, shardOf, shardResultsFiles, shardResultsPath } from '../calibration/shards.js';
 import { nearestTaskAdapters } from '../calibration/shortlist.js';
 import { prepareEncoder } from '../encoders/kinds.js';
+import { hubProgress } from './hub-progress.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { createLogger } from '../logger.js';
@@ -158,7 +159,8 @@ export function addCalibrateCommand(program: Command, positiveInt: (value: strin
 
 /** The adapters of each task's k nearest tasks, by the configured encoder (fitted on the registry when it is the built-in one). */
 async function shortlistFor(registry: TaskRegistry, config: Config, k: number): Promise<Map<string, string[]>> {
-  const prepared = await prepareEncoder(config.encoder);
+  const progress = hubProgress();
+  const prepared = await prepareEncoder(config.encoder, { hub: progress }).finally(() => progress.stop());
   try {
     return await nearestTaskAdapters(registry, prepared.forTasks(registry.tasks), k);
   } finally {

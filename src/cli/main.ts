@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { evaluateRouting } from '../router/evaluation.js';
 import { addCalibrateCommand } from './calibrate-command.js';
 import { addModelsCommand } from './models-command.js';
+import { hubProgress } from './hub-progress.js';
 import { sweepPlot } from './sweep-plot.js';
 import { startServer, stopOnSignals } from '../server.js';
 
@@ -104,7 +105,9 @@ export function buildCli(): Command {
       if (unknown.length > 0) throw new InvalidArgumentError(`unknown encoder kind ${unknown.join(', ')}; known: ${Object.keys(ENCODER_KINDS).join(', ')}`);
       const reports = [];
       for (const kind of kinds) {
-        const prepared = await prepareEncoder({ ...config.encoder, kind, ...(options.maxDimensions ? { maxDimensions: options.maxDimensions } : {}) });
+        // A model named by hub id may be downloaded first: its progress on stderr.
+        const progress = hubProgress();
+        const prepared = await prepareEncoder({ ...config.encoder, kind, ...(options.maxDimensions ? { maxDimensions: options.maxDimensions } : {}) }, { hub: progress }).finally(() => progress.stop());
         try {
           reports.push(
             await evaluateRouting(registry, {

@@ -1,45 +1,11 @@
-import cliProgress from 'cli-progress';
 import type { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { hubCacheDir, listCachedModels } from '../encoders/hub/hub-cache.js';
 import { describeModelId, hubModelId } from '../encoders/hub/model-id.js';
-import { resolveHubModel, type HubEvents } from '../encoders/hub/resolve-model.js';
+import { resolveHubModel } from '../encoders/hub/resolve-model.js';
+import { hubProgress, mb } from './hub-progress.js';
 import { OnnxEncoder } from '../encoders/onnx/onnx-encoder.js';
 import { selectExportFiles } from '../encoders/onnx/export-files.js';
-
-const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
-
-/** A bar a file on a terminal; elsewhere (a Docker build, an init container's log) a line a file and each quarter. */
-function pullProgress(): HubEvents & { stop(): void } {
-  if (!process.stderr.isTTY) {
-    const quarters = new Map<string, number>();
-    return {
-      downloading: (file, resumedFrom) => {
-        quarters.set(file.path, 0);
-        process.stderr.write(`${resumedFrom > 0 ? 'resuming' : 'downloading'} ${file.path} (${mb(file.size)})${resumedFrom > 0 ? ` from ${mb(resumedFrom)}` : ''}\n`);
-      },
-      progress: ({ file, bytes, total }) => {
-        const quarter = Math.floor((4 * bytes) / total);
-        if (quarter > (quarters.get(file) ?? 0)) {
-          quarters.set(file, quarter);
-          process.stderr.write(`  ${file}: ${quarter * 25}% (${mb(bytes)})\n`);
-        }
-      },
-      retry: (file, error, attempt) => process.stderr.write(`  ${file}: interrupted (${error.message}); try ${attempt + 1}\n`),
-      fellBack: (reason) => process.stderr.write(`the hub could not be reached (${reason}): using the cached snapshot\n`),
-      stop: () => {},
-    };
-  }
-  const bars = new cliProgress.MultiBar({ format: '{file} {bar} {percentage}% | {size}', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic);
-  const byFile = new Map<string, cliProgress.SingleBar>();
-  return {
-    downloading: (file, resumedFrom) => void byFile.set(file.path, bars.create(file.size, resumedFrom, { file: file.path.padEnd(28), size: mb(file.size) })),
-    progress: ({ file, bytes }) => byFile.get(file)?.update(bytes),
-    retry: (file, error, attempt) => bars.log(`${file}: interrupted (${error.message}); try ${attempt + 1}\n`),
-    fellBack: (reason) => bars.log(`the hub could not be reached (${reason}): using the cached snapshot\n`),
-    stop: () => bars.stop(),
-  };
-}
 
 /** `lorauter models pull ID[@REV]` fills the cache ahead of time (a Docker build, an init container); `lorauter models list` shows it. */
 export function addModelsCommand(program: Command): void {
@@ -58,7 +24,7 @@ export function addModelsCommand(program: Command): void {
       const id = hubModelId(model);
       if (!id) throw new Error(`${model}: not a hub model id (owner/name or owner/name@revision), or a local path that exists`);
       const quantized = Boolean(options.quantized) || config.encoder.quantized;
-      const progress = pullProgress();
+      const progress = hubProgress();
       let resolved;
       try {
         resolved = await resolveHubModel(id, { hub: config.encoder.hub, quantized, events: progress });
