@@ -13,9 +13,8 @@ import { prepareEncoder } from '../src/encoders/kinds.js';
 import { selectExportFiles } from '../src/encoders/onnx/export-files.js';
 import { startStandInHub, type StandInHub } from './fakes/hub.js';
 import { FLAN_TASKS, startGateway } from './helpers/gateway.js';
-import { EXPORT_FILES, exportRepo, MODEL_DIR } from './helpers/hub-model.js';
+import { EXPORT_FILES, exportRepo, MODEL_DIR, ONNX_FIXTURE } from './helpers/hub-model.js';
 
-const FIXTURE = new URL('./fixtures/onnx/', import.meta.url).pathname;
 const read = (path: string) => readFileSync(join(MODEL_DIR, path));
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 const gitOid = (bytes: Buffer) => createHash('sha1').update(`blob ${bytes.length}\0`).update(bytes).digest('hex');
@@ -128,6 +127,10 @@ t.test('a hub id: only the export is downloaded, verified, into the Hugging Face
     t.equal(quantized.graph, join(resolved.dir, 'onnx/model_quantized.onnx'));
     t.equal(hub.downloadsOf('onnx/model_quantized.onnx').length, 1);
     t.equal(hub.downloadsOf('onnx/model.onnx').length, 1, 'the full graph not fetched again');
+    const quantizedOnly = join(cacheDir, '..', 'quantized-only');
+    await resolveHubModel({ repo: 'lorauter-test/minilm-tiny' }, { hub: hubSettings(hub, quantizedOnly), quantized: true });
+    const full = await setupFailure(resolveHubModel({ repo: 'lorauter-test/minilm-tiny' }, { hub: hubSettings(hub, quantizedOnly, { offline: true }), quantized: false }));
+    t.match(full, /lacks the full-precision graph/, 'offline, a cached quantized graph does not stand in for the full one');
   });
 });
 
@@ -156,7 +159,7 @@ t.test('the ONNX encoder from a hub id routes exactly as from the local folder',
   t.not(fromHub.gateway.encoder.fingerprint, local.gateway.encoder.fingerprint, 'the commit is part of the fingerprint');
 
   t.test('a new upload upstream: a new commit, a new fingerprint; the pinned commit keeps the old', async (t) => {
-    const graph = readFileSync(join(FIXTURE, 'no-token-types.onnx'));
+    const graph = readFileSync(join(ONNX_FIXTURE, 'no-token-types.onnx'));
     const next = hub.push('lorauter-test/minilm-tiny', exportRepo({ 'onnx/model.onnx': graph }));
     const moved = await prepareEncoder({ ...loadConfig({ env: {} }).encoder, queryPrefix: "query: ", examplePrefix: "passage: ", kind: 'onnx', model: 'lorauter-test/minilm-tiny', hub: hubSettings(hub, cacheDir) });
     const pinned = await prepareEncoder({ ...loadConfig({ env: {} }).encoder, queryPrefix: "query: ", examplePrefix: "passage: ", kind: 'onnx', model: `lorauter-test/minilm-tiny@${commit}`, hub: hubSettings(hub, cacheDir) });

@@ -25,12 +25,7 @@ export function addModelsCommand(program: Command): void {
       if (!id) throw new Error(`${model}: not a hub model id (owner/name or owner/name@revision), or a local path that exists`);
       const quantized = Boolean(options.quantized) || config.encoder.quantized;
       const progress = hubProgress();
-      let resolved;
-      try {
-        resolved = await resolveHubModel(id, { hub: config.encoder.hub, quantized, events: progress });
-      } finally {
-        progress.stop();
-      }
+      const resolved = await resolveHubModel(id, { hub: config.encoder.hub, quantized, events: progress }).finally(() => progress.stop());
       let dimensions: number | undefined;
       if (options.check) {
         const encoder = await OnnxEncoder.load({ ...config.encoder, model: resolved.graph, source: resolved.source });

@@ -1,30 +1,30 @@
 import { downloadFile, HubApiError, type ListFileEntry } from '@huggingface/hub';
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { pipeline } from 'node:stream/promises';
 import lockfile from 'proper-lockfile';
 import type { RepoCache } from './hub-cache.js';
-import { failureOf, HubOfflineError, HubTimeoutError, RangeIgnoredError, type HubFetchLog } from './hub-fetch.js';
+import { failureOf, HubTimeoutError, RangeIgnoredError, type HubFetchLog } from './hub-fetch.js';
 
 /** A file of a repository at one commit, as the hub's tree lists it. */
 export interface RepoFile {
   path: string;
   size: number;
-  /** Its blob's name in the cache: the SHA-256 of an LFS file, else its git object id. */
+  /**
+   * Its blob's name in the cache and what its bytes must hash to: the SHA-256 of an LFS file, else
+   * its git blob id (SHA-1 of `blob <size>\0` and the bytes).
+   */
   etag: string;
-  /** LFS files: what the bytes must hash to. */
-  sha256?: string;
-  /** Other files: their git blob id (SHA-1 of `blob <size>\0` and the bytes). */
-  gitOid?: string;
+  lfs: boolean;
 }
 
 export function repoFile(entry: ListFileEntry): RepoFile {
-  if (entry.lfs) return { path: entry.path, size: entry.lfs.size, etag: entry.lfs.oid, sha256: entry.lfs.oid };
+  if (entry.lfs) return { path: entry.path, size: entry.lfs.size, etag: entry.lfs.oid, lfs: true };
   if (!entry.oid) throw new Error(`the hub listed ${entry.path} without an object id`);
-  return { path: entry.path, size: entry.size, etag: entry.oid, gitOid: entry.oid };
+  return { path: entry.path, size: entry.size, etag: entry.oid, lfs: false };
 }
 
 export interface DownloadProgress {
@@ -62,7 +62,6 @@ export class DownloadInterruptedError extends Error {
 
 /** Worth another try from where the download stopped: a cut or silent connection, a 5xx or 429, a range ignored, bytes that did not verify. */
 export function isTransient(error: unknown): boolean {
-  if (error instanceof HubOfflineError) return false;
   if (error instanceof HubTimeoutError || error instanceof RangeIgnoredError || error instanceof VerificationError || error instanceof DownloadInterruptedError) return true;
   if (error instanceof HubApiError) return error.statusCode >= 500 || error.statusCode === 429;
   // undici: "fetch failed" (no connection), "terminated" (cut while reading), socket errors.
@@ -72,7 +71,7 @@ export function isTransient(error: unknown): boolean {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function digestOf(path: string, file: RepoFile): Promise<string> {
-  const hash = file.sha256 ? createHash('sha256') : createHash('sha1').update(`blob ${statSync(path).size}\0`);
+  const hash = file.lfs ? createHash('sha256') : createHash('sha1').update(`blob ${statSync(path).size}\0`);
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
   return hash.digest('hex');
 }
@@ -111,8 +110,8 @@ export async function downloadBlob(file: RepoFile, context: DownloadContext): Pr
   const blob = context.cache.blobPath(file.etag);
   if (existsSync(blob)) return 0;
   mkdirSync(dirname(blob), { recursive: true });
-  // Beside huggingface_hub's own .locks (which are flock()ed files): another gateway or pull on a shared volume waits.
-  const lockPath = join(context.cache.cacheDir, '.locks', context.cache.folder.slice(context.cache.cacheDir.length + 1), `${file.etag}.lorauter-lock`);
+  // Another gateway or pull on a shared volume waits.
+  const lockPath = context.cache.lockPath(file.etag);
   mkdirSync(dirname(lockPath), { recursive: true });
   const release = await lockfile.lock(blob, {
     lockfilePath: lockPath,
@@ -134,10 +133,9 @@ export async function downloadBlob(file: RepoFile, context: DownloadContext): Pr
         await transfer(file, partial, context);
         const size = statSync(partial).size;
         const digest = size === file.size ? await digestOf(partial, file) : '';
-        const expected = file.sha256 ?? file.gitOid;
-        if (digest !== expected) {
+        if (digest !== file.etag) {
           rmSync(partial, { force: true });
-          throw new VerificationError(`${file.path}: the bytes received (${size} of ${file.size}) do not hash to ${expected}`);
+          throw new VerificationError(`${file.path}: the bytes received (${size} of ${file.size}) do not hash to ${file.etag}`);
         }
         break;
       } catch (reason) {

@@ -19,6 +19,20 @@ export function storedTokenPath(settings: Pick<HubSettings, 'home' | 'tokenPath'
   return settings.tokenPath ?? join(hubHome(settings, env), 'token');
 }
 
+/** The files under `root` that `keep` accepts (all by default), by their `/`-separated paths from it; none when it is absent. */
+function filesBelow(root: string, keep: (path: string) => boolean = () => true): string[] {
+  const files: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (keep(path)) files.push(relative(root, path).split('\\').join('/'));
+    }
+  };
+  if (existsSync(root)) walk(root);
+  return files;
+}
+
 /**
  * One model repository in the standard cache layout (`models--owner--name/`): `blobs/<etag>` hold
  * the files' bytes, `snapshots/<commit>/<path>` link to them, `refs/<revision>` name a commit.
@@ -32,6 +46,11 @@ export class RepoCache {
 
   blobPath(etag: string): string {
     return join(this.folder, 'blobs', etag);
+  }
+
+  /** Beside huggingface_hub's own `.locks/<repo folder>/` (flock()ed files, which Node cannot take): a lock of our own. */
+  lockPath(etag: string): string {
+    return join(this.cacheDir, '.locks', relative(this.cacheDir, this.folder), `${etag}.lorauter-lock`);
   }
 
   snapshotDir(commit: string): string {
@@ -59,20 +78,10 @@ export class RepoCache {
     return existsSync(join(this.snapshotDir(commit), file));
   }
 
-  /** Every file of a cached snapshot, by its path in the repository. */
+  /** Every file of a cached snapshot (a link that resolves), by its path in the repository. */
   snapshotFiles(commit: string): string[] {
     const root = this.snapshotDir(commit);
-    if (!existsSync(root)) return [];
-    const files: string[] = [];
-    const walk = (dir: string) => {
-      for (const entry of readdirSync(dir, { withFileTypes: true })) {
-        const path = join(dir, entry.name);
-        if (entry.isDirectory()) walk(path);
-        else if (existsSync(path) && statSync(path).isFile()) files.push(relative(root, path).split('\\').join('/'));
-      }
-    };
-    walk(root);
-    return files.sort();
+    return filesBelow(root, (path) => existsSync(path) && statSync(path).isFile()).sort();
   }
 
   /** Links `snapshots/<commit>/<file>` to its blob, relatively as huggingface_hub does (a copy where links are refused). */
@@ -104,18 +113,10 @@ export interface CachedRevision {
 function refsOf(folder: string): Map<string, string[]> {
   const byCommit = new Map<string, string[]>();
   const root = join(folder, 'refs');
-  const walk = (dir: string) => {
-    if (!existsSync(dir)) return;
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      const path = join(dir, entry.name);
-      if (entry.isDirectory()) walk(path);
-      else {
-        const commit = readFileSync(path, 'utf8').trim();
-        byCommit.set(commit, [...(byCommit.get(commit) ?? []), relative(root, path).split('\\').join('/')]);
-      }
-    }
-  };
-  walk(root);
+  for (const ref of filesBelow(root)) {
+    const commit = readFileSync(join(root, ref), 'utf8').trim();
+    byCommit.set(commit, [...(byCommit.get(commit) ?? []), ref]);
+  }
   return byCommit;
 }
 

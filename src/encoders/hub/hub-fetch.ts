@@ -8,17 +8,6 @@ export class HubTimeoutError extends Error {
   override name = 'HubTimeoutError';
 }
 
-export class HubOfflineError extends Error {
-  override name = 'HubOfflineError';
-}
-
-export interface HubFetchOptions {
-  timeoutMs: number;
-  offline: boolean;
-  /** Aborts whatever is in flight (a download found silent, a start-up given up). */
-  signal?: AbortSignal;
-}
-
 /** What the fetch saw last: the hub's `X-Error-Code` of a refusal (GatedRepo, RepoNotFound, RevisionNotFound…), which the library's errors leave out. */
 export interface HubFetchLog {
   lastErrorCode?: string;
@@ -80,20 +69,19 @@ function watchSilence(response: Response, timeoutMs: number, url: string): Respo
 
 /**
  * The fetch handed to @huggingface/hub: every request has `timeoutMs` until its headers, and its
- * body may not go silent for longer; offline, none is made; a resumed download (a range from past
- * the start) must be answered with that range.
+ * body may not go silent for longer; a resumed download (a range from past the start) must be
+ * answered with that range.
  */
-export function hubFetch(options: HubFetchOptions, log: HubFetchLog = {}): typeof fetch {
+export function hubFetch(timeoutMs: number, log: HubFetchLog = {}): typeof fetch {
   const fail = (error: Error): never => {
     log.lastFailure = error;
     throw error;
   };
   return async (input, init = {}) => {
     const url = String(input instanceof Request ? input.url : input);
-    if (options.offline) fail(new HubOfflineError(`HF_HUB_OFFLINE is set: not fetching ${url}`));
     const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(new HubTimeoutError(`the hub did not answer ${url} within ${options.timeoutMs} ms (LORAUTER_HUB_TIMEOUT_MS)`)), options.timeoutMs);
-    const signals = [timeout.signal, ...(options.signal ? [options.signal] : []), ...(init.signal ? [init.signal] : [])];
+    const timer = setTimeout(() => timeout.abort(new HubTimeoutError(`the hub did not answer ${url} within ${timeoutMs} ms (LORAUTER_HUB_TIMEOUT_MS)`)), timeoutMs);
+    const signals = init.signal ? [timeout.signal, init.signal] : [timeout.signal];
     let response: Response;
     try {
       response = await fetch(input, { ...init, signal: AbortSignal.any(signals) });
@@ -111,6 +99,6 @@ export function hubFetch(options: HubFetchOptions, log: HubFetchLog = {}): typeo
         fail(new RangeIgnoredError(`${url}: asked for bytes from ${start}, got ${response.status} ${response.headers.get('content-range') ?? 'without a Content-Range'}`));
       }
     }
-    return watchSilence(response, options.timeoutMs, url);
+    return watchSilence(response, timeoutMs, url);
   };
 }

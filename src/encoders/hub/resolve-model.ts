@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HubSettings } from '../../config/schema.js';
 import { EncoderSetupError } from '../errors.js';
-import { ExportFilesError, selectExportFiles, graphCandidates, type ExportSelection } from '../onnx/export-files.js';
+import { askedGraphs, ExportFilesError, selectExportFiles, type ExportSelection } from '../onnx/export-files.js';
 import type { ModelSource } from '../onnx/model-folder.js';
 import { downloadBlob, isTransient, repoFile, type DownloadProgress, type RepoFile } from './download.js';
 import { hubCacheDir, RepoCache, storedTokenPath } from './hub-cache.js';
@@ -48,22 +48,24 @@ function cachedExport(cache: RepoCache, commit: string, quantized: boolean): Exp
   try {
     const selection = selectExportFiles(cache.snapshotFiles(commit), quantized, cache.repo);
     // Offline the full graph must not silently fall back on a quantized one that happens to be cached.
-    const preferred = graphCandidates(quantized).filter((graph) => quantized || !graph.includes('quantized'));
-    return preferred.includes(selection.graph) ? selection : undefined;
+    return askedGraphs(quantized).includes(selection.graph) ? selection : undefined;
   } catch {
     return undefined;
   }
 }
 
-function fromCache(cache: RepoCache, id: HubModelId, commit: string, selection: ExportSelection): ResolvedModel {
+/** The model at `commit`; without `downloaded`, served from the cache without asking the hub. */
+function resolvedModel(cache: RepoCache, id: HubModelId, commit: string, selection: ExportSelection, downloaded?: ResolvedModel['downloaded']): ResolvedModel {
   const dir = cache.snapshotDir(commit);
-  return { dir, graph: join(dir, selection.graph), source: { repo: id.repo, revision: id.revision, commit }, downloaded: { files: 0, bytes: 0 }, fromCache: true };
+  return { dir, graph: join(dir, selection.graph), source: { repo: id.repo, revision: id.revision, commit }, downloaded: downloaded ?? { files: 0, bytes: 0 }, fromCache: !downloaded };
 }
+
+const hubUrlOf = (hub: HubSettings) => hub.endpoint.replace(/\/$/, '');
 
 /** What to do about a refusal or failure of the hub, as a start-up error. */
 function explain(error: unknown, id: HubModelId, hub: HubSettings, token: string | undefined, log: HubFetchLog): EncoderSetupError {
   const name = describeModelId(id);
-  const page = `${hub.endpoint.replace(/\/$/, '')}/${id.repo}`;
+  const page = `${hubUrlOf(hub)}/${id.repo}`;
   if (error instanceof ExportFilesError) return new EncoderSetupError(`LORAUTER_ENCODER_MODEL=${name}: ${error.message}`);
   if (error instanceof HubApiError) {
     const said = error.message.split('. URL:')[0];
@@ -125,15 +127,15 @@ export async function resolveHubModel(id: HubModelId, options: ResolveOptions): 
   const cached = cachedCommit ? cachedExport(cache, cachedCommit, quantized) : undefined;
   if (hub.offline) {
     if (!cachedCommit || !cached) throw offlineMissing(id, cache, cachedCommit, quantized);
-    return fromCache(cache, id, cachedCommit, cached);
+    return resolvedModel(cache, id, cachedCommit, cached);
   }
   // A commit's files never change: a pinned model in the cache needs no request at all.
-  if (pinned && cached) return fromCache(cache, id, pinned, cached);
+  if (pinned && cached) return resolvedModel(cache, id, pinned, cached);
 
   const token = tokenOf(hub);
   const log: HubFetchLog = {};
-  const fetch = hubFetch({ timeoutMs: hub.timeoutMs, offline: false }, log);
-  const access = { hubUrl: hub.endpoint.replace(/\/$/, ''), accessToken: token, fetch };
+  const fetch = hubFetch(hub.timeoutMs, log);
+  const access = { hubUrl: hubUrlOf(hub), accessToken: token, fetch };
   let commit: string;
   let listed: RepoFile[];
   try {
@@ -146,7 +148,7 @@ export async function resolveHubModel(id: HubModelId, options: ResolveOptions): 
   } catch (error) {
     if (cachedCommit && cached && isTransient(error)) {
       events.fellBack?.((error as Error).message, cachedCommit);
-      return fromCache(cache, id, cachedCommit, cached);
+      return resolvedModel(cache, id, cachedCommit, cached);
     }
     throw explain(error, id, hub, token, log);
   }
@@ -174,8 +176,7 @@ export async function resolveHubModel(id: HubModelId, options: ResolveOptions): 
       downloaded.bytes += bytes;
     }
     if (id.revision !== commit) cache.writeRef(id.revision ?? 'main', commit);
-    const dir = cache.snapshotDir(commit);
-    return { dir, graph: join(dir, selection.graph), source: { repo: id.repo, revision: id.revision, commit }, downloaded, fromCache: false };
+    return resolvedModel(cache, id, commit, selection, downloaded);
   } catch (error) {
     throw explain(error, id, hub, token, log);
   }

@@ -6,6 +6,11 @@
 const FULL_GRAPHS = ['onnx/model.onnx', 'model.onnx'];
 const QUANTIZED_GRAPHS = ['onnx/model_quantized.onnx', 'model_quantized.onnx'];
 
+/** The graphs of the precision asked for, in order. */
+export function askedGraphs(quantized: boolean): string[] {
+  return quantized ? QUANTIZED_GRAPHS : FULL_GRAPHS;
+}
+
 /** The graphs tried, in order: the quantized export only when asked for; the full one falls back on it. */
 export function graphCandidates(quantized: boolean): string[] {
   return quantized ? QUANTIZED_GRAPHS : [...FULL_GRAPHS, ...QUANTIZED_GRAPHS];
