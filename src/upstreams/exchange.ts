@@ -2,7 +2,7 @@ import type { Dispatcher } from 'undici';
 import { GatewayError } from '../errors.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { toGatewayError, type UpstreamClient } from './client.js';
-import { IncompleteStreamError, openAIStreamText, SSE_DONE, sseEvent, ssePayloads } from './sse.js';
+import { IncompleteStreamError, OpenAIStreamRelay, SSE_DONE, sseEvent, ssePayloads } from './sse.js';
 import type { UpstreamLimiter } from './limiter.js';
 import { withModelField } from './model-field.js';
 import type { PreparedRequest } from './types.js';
@@ -13,7 +13,7 @@ import type { PreparedRequest } from './types.js';
  */
 export type UpstreamAnswer =
   | { status: number; headers: Dispatcher.ResponseData['headers']; json: string }
-  | { status: 200; headers: Dispatcher.ResponseData['headers']; events: AsyncIterable<string | Buffer> };
+  | { status: 200; headers: Dispatcher.ResponseData['headers']; events: AsyncIterable<string> };
 
 export interface ExchangeOptions {
   stream: boolean;
@@ -97,8 +97,26 @@ export async function exchange(client: UpstreamClient, prepared: PreparedRequest
   const rename = (payload: string) => (model ? withModelField(payload, model) : payload);
   // Reading stops at [DONE]: the rest of the body (its last chunk) is drained, not destroyed, so the connection is reused.
   const chunks = body.iterator({ destroyOnReturn: false });
-  const text = prepared.translateStream ? framed(prepared.translateStream(ssePayloads(chunks)), rename) : openAIStreamText(chunks, rename);
-  return { status: 200, headers: response.headers, events: endedWithErrorEvent(text, body, options.signal, client.origin, release) };
+  const [source, relay] = prepared.translateStream ? [framed(prepared.translateStream(ssePayloads(chunks)), rename), passedOnUntilDone()] : [chunks, new OpenAIStreamRelay(rename)];
+  return { status: 200, headers: response.headers, events: clientStream(source, relay, body, options.signal, client.origin, release) };
+}
+
+/** What turns the source's chunks into the client's text, and says when [DONE] went by. */
+interface StreamRelay {
+  push(chunk: Buffer | string): string;
+  readonly done: boolean;
+}
+
+/** Translated events, already framed and ended by [DONE]: passed on as they are. */
+function passedOnUntilDone(): StreamRelay {
+  const relay = {
+    done: false,
+    push: (text: Buffer | string) => {
+      relay.done = text === SSE_DONE;
+      return String(text);
+    },
+  };
+  return relay;
 }
 
 function withModel(answer: unknown, model: string | undefined): unknown {
@@ -118,11 +136,20 @@ async function* framed(payloads: AsyncIterable<string>, rewrite: (payload: strin
 /** Bytes an upstream may still send after [DONE] before its connection is given up rather than reused. */
 const DRAIN_LIMIT_BYTES = 64 * 1024;
 
-/** The stream's text as it goes to the client; one that fails midway ends with an error event and [DONE]. */
-async function* endedWithErrorEvent(text: AsyncIterable<string>, body: Dispatcher.ResponseData['body'], signal: AbortSignal, origin: string, release: () => void) {
+/**
+ * The stream's text as it goes to the client, up to [DONE] (one generator between the upstream's body and the client:
+ * each layer of promises here is paid on every event); one that fails midway or ends before [DONE] ends with an error
+ * event and [DONE].
+ */
+async function* clientStream(source: AsyncIterable<Buffer | string>, relay: StreamRelay, body: Dispatcher.ResponseData['body'], signal: AbortSignal, origin: string, release: () => void) {
   let complete = false;
   try {
-    yield* text;
+    for await (const chunk of source) {
+      const text = relay.push(chunk);
+      if (text) yield text;
+      if (relay.done) break;
+    }
+    if (!relay.done) throw new IncompleteStreamError('The upstream ended the stream before data: [DONE].');
     complete = true;
   } catch (error) {
     if (signal.aborted && signal.reason instanceof ShutdownAbort) {

@@ -28,35 +28,39 @@ export const SSE_DONE = 'data: [DONE]\n\n';
 
 /**
  * An OpenAI stream passed on as it arrives, whole lines at a time: each `data:` payload through `rewrite` (the rest —
- * comments, event names, blank separators, line endings — as it came), up to and including `data: [DONE]`; a body
- * that ends before it throws IncompleteStreamError. Lighter than parsing every event: a chunk in, a chunk out.
+ * comments, event names, blank separators, line endings — as it came), up to and including `data: [DONE]`, after which
+ * `done` is set and nothing more is passed on. A chunk of bytes in, the text of its complete lines out (empty while a
+ * line is still incomplete): lighter than parsing every event, and no promise between the upstream and the client.
  */
-export async function* openAIStreamText(body: AsyncIterable<Buffer | Uint8Array | string>, rewrite: (payload: string) => string): AsyncIterable<string> {
-  const decoder = new TextDecoder();
-  let pending = '';
-  for await (const chunk of body) {
-    pending += typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
-    const end = pending.lastIndexOf('\n') + 1;
-    if (end === 0) continue;
-    const lines = pending.slice(0, end).split('\n');
-    pending = pending.slice(end);
-    // The text ended with a newline: the last element is empty.
-    lines.pop();
+export class OpenAIStreamRelay {
+  done = false;
+  private pending = '';
+  private readonly decoder = new TextDecoder();
+
+  constructor(private readonly rewrite: (payload: string) => string) {}
+
+  push(chunk: Uint8Array | string): string {
+    if (this.done) return '';
+    const text = this.pending + (typeof chunk === 'string' ? chunk : this.decoder.decode(chunk, { stream: true }));
+    const end = text.lastIndexOf('\n') + 1;
+    this.pending = text.slice(end);
     let out = '';
-    for (const line of lines) {
-      if (!line.startsWith('data:')) {
-        out += `${line}\n`;
+    for (let start = 0; start < end; ) {
+      const next = text.indexOf('\n', start) + 1;
+      if (!text.startsWith('data:', start)) {
+        out += text.slice(start, next);
+        start = next;
         continue;
       }
-      const crlf = line.endsWith('\r') ? '\r' : '';
-      const payload = line.slice(line.startsWith('data: ') ? 6 : 5, line.length - crlf.length);
+      const crlf = text.charCodeAt(next - 2) === 13 ? '\r' : '';
+      const payload = text.slice(start + (text.charCodeAt(start + 5) === 32 ? 6 : 5), next - 1 - crlf.length);
       if (payload === '[DONE]') {
-        yield `${out}${line}\n${crlf}\n`;
-        return;
+        this.done = true;
+        return `${out}${text.slice(start, next)}${crlf}\n`;
       }
-      out += `data: ${rewrite(payload)}${crlf}\n`;
+      out += `data: ${this.rewrite(payload)}${crlf}\n`;
+      start = next;
     }
-    if (out) yield out;
+    return out;
   }
-  throw new IncompleteStreamError('The upstream ended the stream before data: [DONE].');
 }
