@@ -4,6 +4,7 @@ import type { Dispatcher } from 'undici';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import type { UpstreamClient } from '../upstreams/client.js';
 import { exchange, openAIShapedError } from '../upstreams/exchange.js';
+import { endsWithDone } from '../upstreams/sse.js';
 import type { UpstreamLimiter } from '../upstreams/limiter.js';
 import type { PreparedRequest } from '../upstreams/types.js';
 
@@ -55,6 +56,8 @@ async function writeEventStream(reply: FastifyReply, events: AsyncIterable<strin
   reply.hijack();
   for await (const text of events) {
     if (response.destroyed) break;
+    // The last event and the end of the chunked body in one write.
+    if (endsWithDone(text)) return void response.end(text);
     if (!response.write(text)) await drainedOrClosed(response);
   }
   response.end();

@@ -146,11 +146,12 @@ async function* clientStream(source: AsyncIterable<Buffer | string>, relay: Stre
   try {
     for await (const chunk of source) {
       const text = relay.push(chunk);
+      // Complete before [DONE] is yielded: the writer may end the response there and never ask for more.
+      complete = relay.done;
       if (text) yield text;
-      if (relay.done) break;
+      if (complete) break;
     }
-    if (!relay.done) throw new IncompleteStreamError('The upstream ended the stream before data: [DONE].');
-    complete = true;
+    if (!complete) throw new IncompleteStreamError('The upstream ended the stream before data: [DONE].');
   } catch (error) {
     if (signal.aborted && signal.reason instanceof ShutdownAbort) {
       yield sseEvent(JSON.stringify({ error: { message: signal.reason.message, type: 'service_unavailable', param: null, code: 'shutting_down' } }));
