@@ -9,14 +9,14 @@ if (process.argv.includes('--help') || process.argv.includes('-h')) {
 
 Needs nothing outside the repository: the FLAN tasks in test/fixtures, the ONNX fixture in test/fixtures/onnx,
 synthetic registries it generates; each server runs in a process of its own, autocannon drives it from this one.
-About 5 minutes with the defaults.
+About 9 minutes with the defaults on a 2-core machine.
 
 Settings (environment):
   BENCH_SECONDS=8              seconds a measured run
   BENCH_CONNECTIONS=16         concurrent connections
   BENCH_SCALES=flan48,1500,100000  registry sizes for /v1/route (flan48: 48 FLAN tasks; numbers: synthetic tasks)
   BENCH_PROXY=0                skip the proxied chat rows
-  BENCH_PROXY_ROUNDS=3         rounds of the gateway and the minimal proxy taking turns
+  BENCH_PROXY_ROUNDS=5         rounds of the gateway and the minimal proxy taking turns (a run's p99 varies by ±5 ms)
   BENCH_NODE_FLAGS=...         flags for the servers' node (e.g. --cpu-prof)
 
 Also: npm run bench:composition (-- --help), npm run bench:llamacpp (a real llama-server).`);
@@ -115,7 +115,7 @@ if (proxy) {
   ] as const;
   // The gateway and the minimal proxy take turns (ROUNDS each, medians reported): one run after the other
   // would put the machine's drift between them.
-  const rounds = Number(process.env.BENCH_PROXY_ROUNDS ?? 3);
+  const rounds = Number(process.env.BENCH_PROXY_ROUNDS ?? 5);
   const median = (results: LoadResult[]): LoadResult => {
     const sorted = [...results].sort((a, b) => a.requestsPerSecond - b.requestsPerSecond);
     const p99s = results.map((result) => result.p99Ms).sort((a, b) => a - b);
