@@ -113,13 +113,14 @@ if (proxy) {
     ['non-stream', false],
     ['stream', true],
   ] as const;
-  // The gateway and the minimal proxy take turns (ROUNDS each, medians reported): one run after the other
-  // would put the machine's drift between them.
+  // The gateway and the minimal proxy take turns (ROUNDS each): one run after the other would put the machine's
+  // drift between them. The comparisons are the medians of each round's own (a gateway run against the minimal
+  // proxy's run just before it), the other columns medians of the runs.
   const rounds = Number(process.env.BENCH_PROXY_ROUNDS ?? 5);
+  const middle = (values: number[]) => [...values].sort((a, b) => a - b)[(values.length - 1) >> 1];
   const median = (results: LoadResult[]): LoadResult => {
     const sorted = [...results].sort((a, b) => a.requestsPerSecond - b.requestsPerSecond);
-    const p99s = results.map((result) => result.p99Ms).sort((a, b) => a - b);
-    return { ...sorted[sorted.length >> 1], p99Ms: p99s[p99s.length >> 1] };
+    return { ...sorted[(sorted.length - 1) >> 1], p99Ms: middle(results.map((result) => result.p99Ms)) };
   };
   for (const [mode, stream] of cases) {
     const direct = await load({ url: `${upstreamUrl}/v1/chat/completions`, body: () => ({ model: 'sst2', messages, stream }), seconds, connections });
@@ -132,18 +133,25 @@ if (proxy) {
       routedRuns.push(await load({ url: `${gatewayUrl}/v1/chat/completions`, body: () => ({ model: 'lorauter', messages, stream }), seconds, connections }));
       missRuns.push(await load({ url: `${gatewayUrl}/v1/chat/completions`, body: (i) => ({ model: 'lorauter', messages: [{ role: 'user', content: newPrompt(i + round * 100_000) }], stream }), seconds, connections }));
     }
-    const [bare, routed, miss] = [median(bareRuns), median(routedRuns), median(missRuns)];
-    const row = (name: string, result: LoadResult) => ({
-      scenario: `${name} (${mode})`,
-      'req/s': fmt(result.requestsPerSecond, 0),
-      'p50 ms': result.p50Ms,
-      'p99 ms': result.p99Ms,
-      'vs direct': fmt(result.requestsPerSecond / direct.requestsPerSecond),
-      'vs minimal proxy': result === direct ? '' : fmt(result.requestsPerSecond / bare.requestsPerSecond),
-      'p99 vs minimal ms': result === direct ? '' : fmt(result.p99Ms - bare.p99Ms, 1),
-      errors: result.errors + result.non2xx,
-    });
-    proxyRows.push(row('direct to upstream', direct), row(`minimal Node proxy (baseline hop), median of ${rounds}`, bare), row(`gateway, routed, decision cached, median of ${rounds}`, routed), row(`gateway, routed, new prompt each time, median of ${rounds}`, miss));
+    const row = (name: string, runs: LoadResult[], paired = true) => {
+      const result = median(runs);
+      return {
+        scenario: `${name} (${mode})`,
+        'req/s': fmt(result.requestsPerSecond, 0),
+        'p50 ms': result.p50Ms,
+        'p99 ms': result.p99Ms,
+        'vs direct': fmt(result.requestsPerSecond / direct.requestsPerSecond),
+        'vs minimal proxy': paired ? fmt(middle(runs.map((run, i) => run.requestsPerSecond / bareRuns[i].requestsPerSecond))) : '',
+        'p99 vs minimal ms': paired ? fmt(middle(runs.map((run, i) => run.p99Ms - bareRuns[i].p99Ms)), 1) : '',
+        errors: runs.reduce((sum, run) => sum + run.errors + run.non2xx, 0),
+      };
+    };
+    proxyRows.push(
+      row('direct to upstream', [direct], false),
+      row(`minimal Node proxy (baseline hop), median of ${rounds}`, bareRuns),
+      row(`gateway, routed, decision cached, median of ${rounds}`, routedRuns),
+      row(`gateway, routed, new prompt each time, median of ${rounds}`, missRuns),
+    );
   }
   await stopChild(gateway);
   await stopChild(minimal);
