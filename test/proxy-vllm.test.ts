@@ -53,6 +53,26 @@ t.test('a streamed answer read to [DONE]: what follows is drained, not cut off, 
   t.same(streams().map((request) => request.aborted), [false, false, false, false, false], 'none cut off by the gateway');
 });
 
+t.test('a streamed answer carries the request id and the decision headers, and is counted in /metrics like any answer', async (t) => {
+  const { gw } = await setup(t, { vllmMode: 'top1' });
+  const response = await fetch(`${gw.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-request-id': 'stream-1' },
+    body: JSON.stringify({ model: 'lorauter', messages: [{ role: 'user', content: sentiment }], stream: true }),
+  });
+  t.equal(response.status, 200);
+  t.equal(response.headers.get('x-request-id'), 'stream-1');
+  t.equal(response.headers.get('content-type'), 'text/event-stream; charset=utf-8');
+  t.equal(response.headers.get('x-lorauter-composition'), 'top1');
+  t.match(response.headers.get('x-lorauter-adapters'), /^sst2=/);
+  t.match(await response.text(), /"model":"lorauter"[\s\S]*data: \[DONE\]\n\n$/);
+  // The response's end is counted by the onResponse hook, which runs once the stream has finished.
+  const counted = /lorauter_http_requests_total\{route="\/v1\/chat\/completions",method="POST",status="200"\} 1\n/;
+  let metrics = '';
+  await until(async () => counted.test((metrics = await (await fetch(`${gw.url}/metrics`)).text())), 'the streamed answer to be counted');
+  t.match(metrics, /lorauter_http_request_duration_seconds_count\{route="\/v1\/chat\/completions"\} 1\n/);
+});
+
 t.test('unknown model names get vLLM\'s 404, passed through', async (t) => {
   const { client } = await setup(t, { vllmMode: 'top1' });
   t.equal((await client.chat.completions.create({ model: 'nope', messages: [{ role: 'user', content: 'hi' }] }).catch((error) => error)).status, 404);
