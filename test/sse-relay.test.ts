@@ -4,10 +4,10 @@ import { withModelField } from '../src/upstreams/model-field.js';
 
 /** The text the relay passes on for these chunks, and whether it saw [DONE]. */
 function relay(chunks: (string | Uint8Array)[]): { text: string; done: boolean } {
-  const relay = new OpenAIStreamRelay((payload) => withModelField(payload, 'lorauter'));
+  const streamRelay = new OpenAIStreamRelay((payload) => withModelField(payload, 'lorauter'));
   let text = '';
-  for (const chunk of chunks) text += relay.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-  return { text, done: relay.done };
+  for (const chunk of chunks) text += streamRelay.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+  return { text, done: streamRelay.done };
 }
 
 t.test('an OpenAI stream passes whole lines on, each data payload renamed, framing kept, up to [DONE]', async (t) => {

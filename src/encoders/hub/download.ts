@@ -70,6 +70,9 @@ export function isTransient(error: unknown): boolean {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The bytes a partial download holds (0 when there is none). */
+const bytesIn = (path: string) => (existsSync(path) ? statSync(path).size : 0);
+
 async function digestOf(path: string, file: RepoFile): Promise<string> {
   const hash = file.lfs ? createHash('sha256') : createHash('sha1').update(`blob ${statSync(path).size}\0`);
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
@@ -77,7 +80,7 @@ async function digestOf(path: string, file: RepoFile): Promise<string> {
 }
 
 async function transfer(file: RepoFile, partial: string, context: DownloadContext): Promise<void> {
-  const start = existsSync(partial) ? statSync(partial).size : 0;
+  const start = bytesIn(partial);
   const source = await downloadFile({
     repo: { type: 'model', name: context.repo },
     path: file.path,
@@ -125,11 +128,11 @@ export async function downloadBlob(file: RepoFile, context: DownloadContext): Pr
   try {
     if (existsSync(blob)) return 0;
     const partial = `${blob}.incomplete`;
-    const resumedFrom = existsSync(partial) ? statSync(partial).size : 0;
+    const resumedFrom = bytesIn(partial);
     context.onStart?.(file, resumedFrom);
     for (let attempt = 0; ; attempt++) {
       try {
-        if (existsSync(partial) && statSync(partial).size > file.size) rmSync(partial);
+        if (bytesIn(partial) > file.size) rmSync(partial);
         await transfer(file, partial, context);
         const size = statSync(partial).size;
         const digest = size === file.size ? await digestOf(partial, file) : '';
