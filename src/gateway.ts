@@ -17,6 +17,7 @@ import { LiveRouter } from './router/live-router.js';
 import { Router } from './router/router.js';
 import { createUpstream, type Upstream } from './upstreams/index.js';
 import type { UpstreamDriver } from './upstreams/types.js';
+import { InflightExchanges } from './upstreams/exchange-abort.js';
 import { expectedMixtures } from './composition/warm-start.js';
 
 /** Everything the HTTP layer needs, built once at start-up. */
@@ -37,7 +38,7 @@ export interface Gateway {
   /** False once shutdown has begun, so that /readyz takes the instance out of rotation. */
   accepting: boolean;
   /** Upstream exchanges in flight; aborted with a ShutdownAbort when the shutdown grace runs out. */
-  inflight: Set<AbortController>;
+  inflight: InflightExchanges;
   close(): Promise<void>;
 }
 
@@ -165,7 +166,7 @@ export async function createGateway(config: Config, logger: Logger, parts: Gatew
     redis,
     upstream,
     accepting: true,
-    inflight: new Set(),
+    inflight: new InflightExchanges(),
     async close() {
       gateway.accepting = false;
       await liveRegistry.close();

@@ -7,6 +7,7 @@ import { exchange, openAIShapedError } from '../upstreams/exchange.js';
 import { endsWithDone } from '../upstreams/sse.js';
 import type { UpstreamLimiter } from '../upstreams/limiter.js';
 import type { PreparedRequest } from '../upstreams/types.js';
+import { ExchangeAbort, type InflightExchanges } from '../upstreams/exchange-abort.js';
 
 export interface ProxyTarget {
   client: UpstreamClient;
@@ -15,7 +16,7 @@ export interface ProxyTarget {
   /** The gateway checks API keys itself: the client's Authorization is not forwarded. */
   checksKeys: boolean;
   /** Where in-flight exchanges are registered, for shutdown. */
-  inflight: Set<AbortController>;
+  inflight: InflightExchanges;
   limiter: UpstreamLimiter;
   metrics: GatewayMetrics;
 }
@@ -35,7 +36,7 @@ export async function relayUpstream(request: FastifyRequest, reply: FastifyReply
   const headers: Record<string, string> = { 'x-request-id': request.id, accept: stream ? 'text/event-stream' : 'application/json' };
   const authorization = upstreamAuthorization(target.apiKey, request, target.checksKeys);
   if (authorization) headers.authorization = authorization;
-  const answer = await exchange(target.client, prepared, { stream, headers, signal: controller.signal, metrics: target.metrics, kind: target.kind, endpoint, limiter: target.limiter, since });
+  const answer = await exchange(target.client, prepared, { stream, headers, signal: controller, metrics: target.metrics, kind: target.kind, endpoint, limiter: target.limiter, since });
   reply.code(answer.status);
   copyHeaders(answer.headers, reply);
   if ('json' in answer) return reply.send(answer.json);
@@ -93,10 +94,10 @@ export async function relayRaw(request: FastifyRequest, reply: FastifyReply, tar
   if (raw.contentType) headers['content-type'] = raw.contentType;
   const authorization = upstreamAuthorization(target.apiKey, request, target.checksKeys);
   if (authorization) headers.authorization = authorization;
-  const release = await target.limiter.acquire(controller.signal);
+  const release = await target.limiter.acquire(controller);
   let response: Dispatcher.ResponseData;
   try {
-    response = await target.client.request({ method: raw.method, path: raw.url, body: raw.body, headers, signal: controller.signal });
+    response = await target.client.request({ method: raw.method, path: raw.url, body: raw.body, headers, signal: controller });
   } catch (error) {
     release();
     target.metrics.upstreamRequests.inc({ upstream: target.kind, endpoint: 'passthrough', outcome: 'unreachable' });
@@ -120,8 +121,8 @@ export async function relayRaw(request: FastifyRequest, reply: FastifyReply, tar
  * The exchange's abort controller, registered as in flight until the answer ends (shutdown aborts
  * what is left at its grace deadline); a client that goes away aborts it.
  */
-function inFlight(reply: FastifyReply, target: ProxyTarget): AbortController {
-  const controller = new AbortController();
+function inFlight(reply: FastifyReply, target: ProxyTarget): ExchangeAbort {
+  const controller = new ExchangeAbort();
   target.inflight.add(controller);
   reply.raw.once('close', () => {
     target.inflight.delete(controller);

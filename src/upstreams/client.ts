@@ -2,6 +2,7 @@ import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentele
 import { Pool, errors, type Dispatcher } from 'undici';
 import { GatewayError } from '../errors.js';
 import { tracer } from '../observability/tracing.js';
+import type { ExchangeSignal } from './exchange-abort.js';
 
 export interface UpstreamClientOptions {
   url: string;
@@ -17,7 +18,7 @@ export interface UpstreamRequest {
   /** JSON-serialised unless a string or bytes (sent as they are). */
   body?: unknown;
   headers?: Record<string, string>;
-  signal?: AbortSignal;
+  signal?: AbortSignal | ExchangeSignal;
 }
 
 const REFUSED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN']);

@@ -3,6 +3,7 @@ import { GatewayError } from '../errors.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { toGatewayError, type UpstreamClient } from './client.js';
 import { IncompleteStreamError, OpenAIStreamRelay, SSE_DONE, sseEvent, ssePayloads } from './sse.js';
+import type { ExchangeSignal } from './exchange-abort.js';
 import type { UpstreamLimiter } from './limiter.js';
 import { withModelField } from './model-field.js';
 import type { PreparedRequest } from './types.js';
@@ -19,7 +20,7 @@ export interface ExchangeOptions {
   stream: boolean;
   headers: Record<string, string>;
   /** Aborted when the client goes away. */
-  signal: AbortSignal;
+  signal: ExchangeSignal;
   metrics: GatewayMetrics;
   kind: string;
   endpoint: string;
@@ -141,7 +142,7 @@ const DRAIN_LIMIT_BYTES = 64 * 1024;
  * each layer of promises here is paid on every event); one that fails midway or ends before [DONE] ends with an error
  * event and [DONE].
  */
-async function* clientStream(source: AsyncIterable<Buffer | string>, relay: StreamRelay, body: Dispatcher.ResponseData['body'], signal: AbortSignal, origin: string, release: () => void) {
+async function* clientStream(source: AsyncIterable<Buffer | string>, relay: StreamRelay, body: Dispatcher.ResponseData['body'], signal: ExchangeSignal, origin: string, release: () => void) {
   let complete = false;
   try {
     for await (const chunk of source) {

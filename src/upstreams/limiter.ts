@@ -1,4 +1,5 @@
 import { GatewayError } from '../errors.js';
+import type { ExchangeSignal } from './exchange-abort.js';
 
 export interface LimiterOptions {
   /** Requests to the upstream at once. */
@@ -31,7 +32,7 @@ export class UpstreamLimiter {
    * waited on the upstream before it asked for a slot (a driver's own lookup), so that the two never
    * add up to more than the queue timeout.
    */
-  acquire(signal?: AbortSignal, since = performance.now()): Promise<() => void> {
+  acquire(signal?: ExchangeSignal, since = performance.now()): Promise<() => void> {
     if (this.active < this.options.maxConcurrency) return Promise.resolve(this.take());
     const retryAfter = Math.max(1, Math.ceil(this.options.queueTimeoutMs / 1000));
     if (this.waiting.length >= this.options.maxQueue) return Promise.reject(busy('The upstream is at capacity and the queue is full; try again shortly.', retryAfter));
@@ -49,12 +50,12 @@ export class UpstreamLimiter {
         }, waitMs),
       };
       this.waiting.push(entry);
-      signal?.addEventListener('abort', () => {
+      signal?.once('abort', () => {
         if (this.drop(entry)) {
           clearTimeout(entry.timer);
           reject(signal.reason);
         }
-      }, { once: true });
+      });
     });
   }
 
