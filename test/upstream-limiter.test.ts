@@ -21,3 +21,17 @@ t.test('a slot when one is free; the queue bounded; the wait counted from when t
   // With a free slot, how long the request already waited does not matter.
   t.equal(await settled(limiter.acquire(undefined, performance.now() - 120_000)), 'granted');
 });
+
+t.test('a free slot taken without a promise; none while every slot is taken; and a queued request is served first', async (t) => {
+  const limiter = new UpstreamLimiter({ maxConcurrency: 1, maxQueue: 1, queueTimeoutMs: 60_000 });
+  const release = limiter.tryAcquire();
+  t.type(release, 'function');
+  t.equal(limiter.tryAcquire(), undefined, 'the one slot is taken');
+  const queued = limiter.acquire();
+  release!();
+  t.equal(limiter.tryAcquire(), undefined, 'the slot went to the request waiting for it');
+  (await queued)();
+  const again = limiter.tryAcquire();
+  t.type(again, 'function', 'free once that one is done');
+  again!();
+});

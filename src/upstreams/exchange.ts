@@ -49,7 +49,7 @@ export async function exchange(client: UpstreamClient, prepared: PreparedRequest
   // A slot for the whole exchange, stream included: released when the answer is read or the stream ends.
   let release: () => void;
   try {
-    release = await options.limiter.acquire(options.signal, options.since);
+    release = options.limiter.tryAcquire() ?? (await options.limiter.acquire(options.signal, options.since));
   } catch (error) {
     if ((error as GatewayError).code === 'upstream_busy') metrics.upstreamRequests.inc({ upstream: kind, endpoint, outcome: 'busy' });
     throw error;

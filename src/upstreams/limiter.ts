@@ -33,7 +33,8 @@ export class UpstreamLimiter {
    * add up to more than the queue timeout.
    */
   acquire(signal?: ExchangeSignal, since = performance.now()): Promise<() => void> {
-    if (this.active < this.options.maxConcurrency) return Promise.resolve(this.take());
+    const release = this.tryAcquire();
+    if (release) return Promise.resolve(release);
     const retryAfter = Math.max(1, Math.ceil(this.options.queueTimeoutMs / 1000));
     if (this.waiting.length >= this.options.maxQueue) return Promise.reject(busy('The upstream is at capacity and the queue is full; try again shortly.', retryAfter));
     const waitMs = this.options.queueTimeoutMs - (performance.now() - since);
@@ -57,6 +58,11 @@ export class UpstreamLimiter {
         }
       });
     });
+  }
+
+  /** A slot's release function when one is free now, else undefined (no promise on the common path). */
+  tryAcquire(): (() => void) | undefined {
+    return this.active < this.options.maxConcurrency ? this.take() : undefined;
   }
 
   private take(): () => void {
