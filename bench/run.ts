@@ -9,12 +9,13 @@ if (process.argv.includes('--help') || process.argv.includes('-h')) {
 
 Needs nothing outside the repository: the FLAN tasks in test/fixtures, the ONNX fixture in test/fixtures/onnx,
 synthetic registries it generates; each server runs in a process of its own, autocannon drives it from this one.
-About 9 minutes with the defaults on a 2-core machine.
+About 10 minutes with the defaults on a 2-core machine.
 
 Settings (environment):
   BENCH_SECONDS=8              seconds a measured run
   BENCH_CONNECTIONS=16         concurrent connections
   BENCH_SCALES=flan48,1500,100000  registry sizes for /v1/route (flan48: 48 FLAN tasks; numbers: synthetic tasks)
+  BENCH_ROUTE_ROUNDS=3         rounds of the gateway and a hello-world taking turns, for each registry size
   BENCH_PROXY=0                skip the proxied chat rows
   BENCH_PROXY_ROUNDS=5         rounds of the gateway and the minimal proxy taking turns (a run's p99 varies by ±5 ms)
   BENCH_NODE_FLAGS=...         flags for the servers' node (e.g. --cpu-prof)
@@ -53,46 +54,59 @@ encoderRows.push(
   { encoder: `ONNX fixture, micro-batched (≤ 32), ${onnx.concurrency} concurrent callers`, 'embeddings/s': fmt(onnx.batchedRate, 0), 'vs before': `${fmt(onnx.batchedRate / onnx.singleRate)}×` },
 );
 
-// Hello-world is measured right before and right after each registry size, and the gateway's rows
-// are compared with the mean of the two: on a shared machine the capacity drifts within minutes.
-async function helloWorld() {
-  const hello = await startChild(server, { BENCH_SCENARIO: 'hello' });
-  const result = await load({ url: `http://127.0.0.1:${hello.info.port}/hello`, body: () => ({}), seconds, connections });
-  await stopChild(hello);
-  rows.push({ scenario: 'fastify hello-world', 'req/s': fmt(result.requestsPerSecond, 0), 'p50 ms': result.p50Ms, 'p99 ms': result.p99Ms, 'vs hello': '1.00' });
-  return result.requestsPerSecond;
-}
+// The gateway and a hello-world take turns (BENCH_ROUTE_ROUNDS each), and each gateway run is compared with the
+// hello-world run right before it: on a shared machine the capacity drifts within minutes. The ratios are the
+// medians of those pairs.
+const routeRounds = Number(process.env.BENCH_ROUTE_ROUNDS ?? 3);
+const middle = (values: number[]) => [...values].sort((a, b) => a - b)[(values.length - 1) >> 1];
+/** The run of median throughput, with the median p99 of all. */
+const median = (results: LoadResult[]): LoadResult => {
+  const sorted = [...results].sort((a, b) => a.requestsPerSecond - b.requestsPerSecond);
+  return { ...sorted[(sorted.length - 1) >> 1], p99Ms: middle(results.map((result) => result.p99Ms)) };
+};
+type Pair = { hello: LoadResult; gateway: LoadResult };
+const vsHello = (pair: Pair) => pair.gateway.requestsPerSecond / pair.hello.requestsPerSecond;
 
 const cachedLatency: Record<string, number> = {};
 for (const scale of scales) {
-  const helloBefore = await helloWorld();
+  const hello = await startChild(server, { BENCH_SCENARIO: 'hello' });
+  const helloRun = () => load({ url: `http://127.0.0.1:${hello.info.port}/hello`, body: () => ({}), seconds, connections });
   // Past 1,024 tasks the encoder hashes; 256 dimensions keep the 100k index in memory and time.
   const dimensions = scale === 'flan48' ? '1024' : '256';
   const started = await startChild(server, { BENCH_SCENARIO: scale, BENCH_DIMENSIONS: dimensions });
   const url = `http://127.0.0.1:${started.info.port}/v1/route`;
   await load({ url, body: () => ({ input: prompt }), seconds: 1, connections });
-  const cached = await load({ url, body: () => ({ input: prompt }), seconds, connections });
-  const uncached = await load({ url, body: (i) => ({ input: newPrompt(i) }), seconds, connections });
+  await load({ url: `http://127.0.0.1:${hello.info.port}/hello`, body: () => ({}), seconds: 1, connections });
+  const cachedPairs: Pair[] = [];
+  for (let round = 0; round < routeRounds; round++) cachedPairs.push({ hello: await helloRun(), gateway: await load({ url, body: () => ({ input: prompt }), seconds, connections }) });
+  const newPromptPair: Pair = { hello: await helloRun(), gateway: await load({ url, body: (i) => ({ input: newPrompt(i) }), seconds, connections }) };
   const rss = (await fetch(`http://127.0.0.1:${started.info.port}/metrics`).then((r) => r.text())).match(/process_resident_memory_bytes (\d+)/);
   await stopChild(started);
   // The same with every prompt encoded on the event loop: what the encoder threads add.
-  let sameThread: Awaited<ReturnType<typeof load>> | undefined;
+  let sameThread: Pair | undefined;
   if (scale === 'flan48') {
     const single = await startChild(server, { BENCH_SCENARIO: scale, BENCH_DIMENSIONS: dimensions, BENCH_WORKERS: '0' });
-    sameThread = await load({ url: `http://127.0.0.1:${single.info.port}/v1/route`, body: (i) => ({ input: newPrompt(i) }), seconds, connections });
+    sameThread = { hello: await helloRun(), gateway: await load({ url: `http://127.0.0.1:${single.info.port}/v1/route`, body: (i) => ({ input: newPrompt(i) }), seconds, connections }) };
     await stopChild(single);
   }
-  const hello = (helloBefore + (await helloWorld())) / 2;
-  cachedLatency[scale] = cached.meanMs;
-  const measured = [['repeated prompt (decision cached)', cached], ['new FLAN prompt each time', uncached]] as [string, typeof cached][];
-  if (sameThread) measured.push(['new FLAN prompt each time, no encoder threads (LORAUTER_ENCODER_WORKERS=0)', sameThread]);
-  for (const [kind, result] of measured) {
+  await stopChild(hello);
+  const helloRuns = [...cachedPairs, newPromptPair, ...(sameThread ? [sameThread] : [])].map((pair) => pair.hello);
+  const helloMedian = middle(helloRuns.map((run) => run.requestsPerSecond));
+  rows.push({ scenario: `fastify hello-world, median of ${helloRuns.length}`, 'req/s': fmt(helloMedian, 0), 'p50 ms': middle(helloRuns.map((run) => run.p50Ms)), 'p99 ms': middle(helloRuns.map((run) => run.p99Ms)), 'vs hello': '1.00' });
+  const cached = cachedPairs.map((pair) => pair.gateway);
+  cachedLatency[scale] = middle(cached.map((run) => run.meanMs));
+  const measured: [string, LoadResult, number][] = [
+    [`repeated prompt (decision cached), median of ${routeRounds}`, median(cached), middle(cachedPairs.map(vsHello))],
+    ['new FLAN prompt each time', newPromptPair.gateway, vsHello(newPromptPair)],
+  ];
+  if (sameThread) measured.push(['new FLAN prompt each time, no encoder threads (LORAUTER_ENCODER_WORKERS=0)', sameThread.gateway, vsHello(sameThread)]);
+  for (const [kind, result, ratio] of measured) {
     rows.push({
       scenario: `/v1/route ${scale} tasks (${started.info.dimensions}-d), ${kind}`,
       'req/s': fmt(result.requestsPerSecond, 0),
       'p50 ms': result.p50Ms,
       'p99 ms': result.p99Ms,
-      'vs hello': fmt(result.requestsPerSecond / hello),
+      'vs hello': fmt(ratio),
       'build s': fmt(started.info.buildMs / 1000, 1),
       'RSS MB': rss ? fmt(Number(rss[1]) / 2 ** 20, 0) : fmt(started.info.rssMb, 0),
       errors: result.errors + result.non2xx,
@@ -117,11 +131,6 @@ if (proxy) {
   // drift between them. The comparisons are the medians of each round's own (a gateway run against the minimal
   // proxy's run just before it), the other columns medians of the runs.
   const rounds = Number(process.env.BENCH_PROXY_ROUNDS ?? 5);
-  const middle = (values: number[]) => [...values].sort((a, b) => a - b)[(values.length - 1) >> 1];
-  const median = (results: LoadResult[]): LoadResult => {
-    const sorted = [...results].sort((a, b) => a.requestsPerSecond - b.requestsPerSecond);
-    return { ...sorted[(sorted.length - 1) >> 1], p99Ms: middle(results.map((result) => result.p99Ms)) };
-  };
   for (const [mode, stream] of cases) {
     const direct = await load({ url: `${upstreamUrl}/v1/chat/completions`, body: () => ({ model: 'sst2', messages, stream }), seconds, connections });
     await load({ url: `${gatewayUrl}/v1/chat/completions`, body: () => ({ model: 'lorauter', messages, stream }), seconds: 1, connections });
