@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from './config/schema.js';
 import { createGateway, type Gateway } from './gateway.js';
 import { buildApp } from './http/app.js';
-import { ShutdownAbort } from './upstreams/exchange.js';
+import { ShutdownAbort } from './upstreams/exchange-abort.js';
 import { createLogger } from './logger.js';
 import { startTracing, tracingRequested } from './observability/tracing.js';
 

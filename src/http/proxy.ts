@@ -4,7 +4,6 @@ import type { Dispatcher } from 'undici';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import type { UpstreamClient } from '../upstreams/client.js';
 import { exchange, openAIShapedError } from '../upstreams/exchange.js';
-import { endsWithDone } from '../upstreams/sse.js';
 import type { UpstreamLimiter } from '../upstreams/limiter.js';
 import type { PreparedRequest } from '../upstreams/types.js';
 import { ExchangeAbort, type InflightExchanges } from '../upstreams/exchange-abort.js';
@@ -41,39 +40,11 @@ export async function relayUpstream(request: FastifyRequest, reply: FastifyReply
   copyHeaders(answer.headers, reply);
   if ('json' in answer) return reply.send(answer.json);
   reply.headers({ 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
-  return writeEventStream(reply, answer.events);
-}
-
-/**
- * The events written straight to the response as they come, waiting for the client when its socket is full: the reply
- * is hijacked, so that no stream sits between the relay and the socket (a web stream costs ~30 µs to create and a
- * promise a chunk; a Node stream piped by Fastify left each stream's objects to survive young-generation GCs: 3×
- * longer scavenges under streaming load, each one a pause for every stream in flight — docs/benchmarks.md).
- * Fastify's onResponse hooks still run when the response finishes.
- */
-async function writeEventStream(reply: FastifyReply, events: AsyncIterable<string>) {
+  // Hijacked: the events go straight to the socket, with no stream between (Fastify's onResponse hooks still run at the end).
   const response = reply.raw;
   response.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
   reply.hijack();
-  for await (const text of events) {
-    if (response.destroyed) break;
-    // The last event and the end of the chunked body in one write.
-    if (endsWithDone(text)) return void response.end(text);
-    if (!response.write(text)) await drainedOrClosed(response);
-  }
-  response.end();
-}
-
-function drainedOrClosed(response: FastifyReply['raw']): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      response.off('drain', done);
-      response.off('close', done);
-      resolve();
-    };
-    response.on('drain', done);
-    response.on('close', done);
-  });
+  answer.relayTo(response);
 }
 
 export interface RawRequest {

@@ -1,5 +1,13 @@
 import { EventEmitter } from 'node:events';
 
+/** The reason an exchange is aborted with when the gateway stops: its stream ends with an error event, not in silence. */
+export class ShutdownAbort extends Error {
+  override name = 'ShutdownAbort';
+  constructor() {
+    super('The gateway is shutting down; the answer was cut short.');
+  }
+}
+
 /** What an exchange is aborted by (its client going away, the gateway stopping): undici takes it as a request's signal. */
 export interface ExchangeSignal {
   readonly aborted: boolean;

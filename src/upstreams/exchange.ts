@@ -2,7 +2,8 @@ import type { Dispatcher } from 'undici';
 import { GatewayError } from '../errors.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { toGatewayError, type UpstreamClient } from './client.js';
-import { IncompleteStreamError, OpenAIStreamRelay, SSE_DONE, sseEvent, ssePayloads } from './sse.js';
+import { OpenAIStreamRelay, SSE_DONE, sseEvent, ssePayloads } from './sse.js';
+import { pumpEvents, relayEvents, type EventSink, type StreamSource } from './stream-relay.js';
 import type { ExchangeSignal } from './exchange-abort.js';
 import type { UpstreamLimiter } from './limiter.js';
 import { withModelField } from './model-field.js';
@@ -14,7 +15,7 @@ import type { PreparedRequest } from './types.js';
  */
 export type UpstreamAnswer =
   | { status: number; headers: Dispatcher.ResponseData['headers']; json: string }
-  | { status: 200; headers: Dispatcher.ResponseData['headers']; events: AsyncIterable<string> };
+  | { status: 200; headers: Dispatcher.ResponseData['headers']; relayTo: (sink: EventSink) => void };
 
 export interface ExchangeOptions {
   stream: boolean;
@@ -30,14 +31,6 @@ export interface ExchangeOptions {
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
-
-/** The reason an exchange is aborted with when the gateway stops: its stream ends with an error event, not in silence. */
-export class ShutdownAbort extends Error {
-  override name = 'ShutdownAbort';
-  constructor() {
-    super('The gateway is shutting down; the answer was cut short.');
-  }
-}
 
 /**
  * Sends a prepared request and turns the answer into an UpstreamAnswer: the driver's translation of
@@ -93,31 +86,16 @@ export async function exchange(client: UpstreamClient, prepared: PreparedRequest
   }
 
   // OpenAI streams end with data: [DONE]; native ones (LoRAX's) do not, and are translated.
-  const body = response.body;
   const model = prepared.answerModel;
   const rename = (payload: string) => (model ? withModelField(payload, model) : payload);
-  // Reading stops at [DONE]: the rest of the body (its last chunk) is drained, not destroyed, so the connection is reused.
-  const chunks = body.iterator({ destroyOnReturn: false });
-  const [source, relay] = prepared.translateStream ? [framed(prepared.translateStream(ssePayloads(chunks)), rename), passedOnUntilDone()] : [chunks, new OpenAIStreamRelay(rename)];
-  return { status: 200, headers: response.headers, events: clientStream(source, relay, body, options.signal, client.origin, release) };
-}
-
-/** What turns the source's chunks into the client's text, and says when [DONE] went by. */
-interface StreamRelay {
-  push(chunk: Buffer | string): string;
-  readonly done: boolean;
-}
-
-/** Translated events, already framed and ended by [DONE]: passed on as they are. */
-function passedOnUntilDone(): StreamRelay {
-  const relay = {
-    done: false,
-    push: (text: Buffer | string) => {
-      relay.done = text === SSE_DONE;
-      return String(text);
-    },
-  };
-  return relay;
+  const source: StreamSource = { body: response.body, signal: options.signal, origin: client.origin, release };
+  if (prepared.translateStream) {
+    // Reading stops at [DONE]: the rest of the body (its last chunk) is drained, not destroyed, so the connection is reused.
+    const events = framed(prepared.translateStream(ssePayloads(response.body.iterator({ destroyOnReturn: false }))), rename);
+    return { status: 200, headers: response.headers, relayTo: (sink) => void pumpEvents(events, sink, source) };
+  }
+  const relay = new OpenAIStreamRelay(rename);
+  return { status: 200, headers: response.headers, relayTo: (sink) => relayEvents(relay, sink, source) };
 }
 
 function withModel(answer: unknown, model: string | undefined): unknown {
@@ -132,52 +110,6 @@ function badGateway(message: string): GatewayError {
 async function* framed(payloads: AsyncIterable<string>, rewrite: (payload: string) => string): AsyncIterable<string> {
   for await (const payload of payloads) yield sseEvent(rewrite(payload));
   yield SSE_DONE;
-}
-
-/** Bytes an upstream may still send after [DONE] before its connection is given up rather than reused. */
-const DRAIN_LIMIT_BYTES = 64 * 1024;
-
-/**
- * The stream's text as it goes to the client, up to [DONE] (one generator between the upstream's body and the client:
- * each layer of promises here is paid on every event); one that fails midway or ends before [DONE] ends with an error
- * event and [DONE].
- */
-async function* clientStream(source: AsyncIterable<Buffer | string>, relay: StreamRelay, body: Dispatcher.ResponseData['body'], signal: ExchangeSignal, origin: string, release: () => void) {
-  let complete = false;
-  try {
-    for await (const chunk of source) {
-      const text = relay.push(chunk);
-      // Complete before [DONE] is yielded: the writer may end the response there and never ask for more.
-      complete = relay.done;
-      if (text) yield text;
-      if (complete) break;
-    }
-    if (!complete) throw new IncompleteStreamError('The upstream ended the stream before data: [DONE].');
-  } catch (error) {
-    if (signal.aborted && signal.reason instanceof ShutdownAbort) {
-      yield sseEvent(JSON.stringify({ error: { message: signal.reason.message, type: 'service_unavailable', param: null, code: 'shutting_down' } }));
-      yield SSE_DONE;
-      return;
-    }
-    if (signal.aborted) return;
-    const gatewayError = toGatewayError(error as Error, origin);
-    const message =
-      error instanceof IncompleteStreamError
-        ? error.message
-        : gatewayError.statusCode === 504
-          ? 'The upstream stopped sending before the answer was complete (timeout).'
-          : `The upstream stream failed: ${(error as Error).message}`;
-    yield sseEvent(JSON.stringify({ error: { message, type: gatewayError.type, param: null, code: gatewayError.code } }));
-    yield SSE_DONE;
-  } finally {
-    release();
-    if (!body.readableEnded) {
-      // Complete: whatever follows [DONE] is read and dropped (bounded by the body timeout and DRAIN_LIMIT_BYTES).
-      // Cut short (the client left, an error): the upstream request is aborted, so that it stops generating.
-      if (complete && !signal.aborted) body.dump({ limit: DRAIN_LIMIT_BYTES }).catch(() => {});
-      else body.destroy();
-    }
-  }
 }
 
 /** Upstream errors keep their status; a body that is not already an OpenAI error is wrapped in one, one that nearly is gets the missing fields. */

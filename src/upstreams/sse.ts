@@ -26,11 +26,6 @@ export function sseEvent(data: string): string {
 
 export const SSE_DONE = 'data: [DONE]\n\n';
 
-/** Whether this text ends with the stream's last event, [DONE] (as the relay writes it, in either line ending). */
-export function endsWithDone(text: string): boolean {
-  return text.endsWith(SSE_DONE) || text.endsWith('data: [DONE]\r\n\r\n');
-}
-
 /**
  * An OpenAI stream passed on as it arrives, whole lines at a time: each `data:` payload through `rewrite` (the rest —
  * comments, event names, blank separators, line endings — as it came), up to and including `data: [DONE]`, after which
