@@ -130,3 +130,21 @@ t.test('the decision cache: a repeated prompt reuses its decision, short or long
   t.not((await router.route(textDigest(long))).embeddingSource, 'decision');
   t.not((await router.route(`h${textDigest(long)}`)).embeddingSource, 'decision');
 });
+
+t.test('decisions in the decision cache are served without a promise: all of the prompts or none, per options', async (t) => {
+  const registry = split(flan, 0, 15);
+  const router = await Router.build(registry, new CachingEncoder(BuiltinEncoder.fit(registry.tasks), { maxEntries: 100, metrics: new GatewayMetrics() }), { topK: 3, temperature: 0.2, decisionCacheSize: 10 });
+  const [a, b] = flan.tasks[0].examples.slice(16, 18);
+  t.equal(router.cachedDecisions([a]), undefined, 'nothing before the prompt was routed');
+  const [routed] = await router.routeMany([a]);
+  const [cached] = router.cachedDecisions([a])!;
+  t.same({ ...cached, embeddingSource: routed.embeddingSource, timings: routed.timings }, routed, 'the same decision');
+  t.equal(cached.embeddingSource, 'decision');
+  t.same(cached.timings, { embedMs: 0, searchMs: 0 });
+  t.equal(router.cachedDecisions([a, b]), undefined, 'one of the prompts not routed yet: none');
+  t.equal(router.cachedDecisions([a], { topK: 2 }), undefined, 'other options: another decision');
+  t.throws(() => router.cachedDecisions([a], { excludeTasks: ['no_such_task'] }), UnknownTaskError);
+  const uncached = await routerFor(registry);
+  await uncached.routeMany([a]);
+  t.equal(uncached.cachedDecisions([a]), undefined, 'no decision cache: always undefined');
+});

@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import { inSpan } from '../observability/tracing.js';
+import { inSpan, tracingStarted } from '../observability/tracing.js';
 import { invalidRequest } from '../errors.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import type { PreparedRequest } from '../upstreams/types.js';
@@ -7,8 +7,23 @@ import { promptFromMessages, userTurns } from './prompt.js';
 import type { ChatMessage } from './schemas.js';
 import { UnknownTaskError, type RouteDecision, type RouteOptions, type Router } from '../router/router.js';
 
-/** Routes for an HTTP request: an unknown task in the exclusions is the client's mistake, a 400 naming `excludeParam`. */
-export async function routeRequestTexts(router: Router, texts: readonly string[], options: RouteOptions, excludeParam: string): Promise<RouteDecision[]> {
+/**
+ * Routes for an HTTP request: an unknown task in the exclusions is the client's mistake, a 400 naming `excludeParam`.
+ * Decisions all in the decision cache come back as they are, not in a promise, unless a span is to be recorded.
+ */
+export function routeRequestTexts(router: Router, texts: readonly string[], options: RouteOptions, excludeParam: string): RouteDecision[] | Promise<RouteDecision[]> {
+  if (!tracingStarted()) {
+    try {
+      const cached = router.cachedDecisions(texts, options);
+      if (cached) return cached;
+    } catch (error) {
+      throw asRequestError(error, excludeParam);
+    }
+  }
+  return routeInSpan(router, texts, options, excludeParam);
+}
+
+async function routeInSpan(router: Router, texts: readonly string[], options: RouteOptions, excludeParam: string): Promise<RouteDecision[]> {
   try {
     return await inSpan('lorauter.route', { 'lorauter.prompts': texts.length }, async (span) => {
       const decisions = await router.routeMany(texts, options);
@@ -23,9 +38,12 @@ export async function routeRequestTexts(router: Router, texts: readonly string[]
       return decisions;
     });
   } catch (error) {
-    if (error instanceof UnknownTaskError) throw invalidRequest(error.message, excludeParam, 'unknown_task');
-    throw error;
+    throw asRequestError(error, excludeParam);
   }
+}
+
+function asRequestError(error: unknown, excludeParam: string): unknown {
+  return error instanceof UnknownTaskError ? invalidRequest(error.message, excludeParam, 'unknown_task') : error;
 }
 
 /** Counts a decision in /metrics and logs it in one line (never the prompt text). */

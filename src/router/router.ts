@@ -152,15 +152,14 @@ export class Router {
     return (await this.routeMany([text], options))[0];
   }
 
+  /** The decisions when every prompt's is in the decision cache: no encoding and no promise (the repeated-prompt path). */
+  cachedDecisions(prompts: readonly string[], options: RouteOptions = {}): RouteDecision[] | undefined {
+    const { decisions } = this.lookUp(prompts, options);
+    return decisions.every((decision) => decision !== undefined) ? decisions.map((decision) => cachedCopy(decision!)) : undefined;
+  }
+
   async routeMany(prompts: readonly string[], options: RouteOptions = {}): Promise<RouteDecision[]> {
-    const maxChars = this.defaults.maxRoutedChars;
-    const texts = maxChars ? prompts.map((prompt) => boundedText(prompt, maxChars)) : prompts;
-    const topK = options.topK ?? this.defaults.topK;
-    const temperature = options.temperature ?? this.defaults.temperature;
-    const excluded = this.exclusions(options.excludeTasks ?? []);
-    const optionsKey = `${topK}\u0000${temperature}\u0000${[...excluded.tasks].sort().join('\u0000')}`;
-    const keys = this.decisions ? texts.map((text) => decisionKey(optionsKey, text)) : [];
-    const decisions: (RouteDecision | undefined)[] = keys.map((key) => this.decisions!.get(key));
+    const { texts, topK, temperature, excluded, keys, decisions } = this.lookUp(prompts, options);
     const missing = texts.map((_, i) => i).filter((i) => !decisions[i]);
     if (missing.length === 0) return decisions.map((decision) => cachedCopy(decision!));
 
@@ -192,6 +191,19 @@ export class Router {
     });
     const computed = new Set(missing);
     return decisions.map((decision, i) => (computed.has(i) ? decision! : cachedCopy(decision!)));
+  }
+
+  /** The prompts as routed (bounded), the options in force, and each prompt's cached decision where there is one. */
+  private lookUp(prompts: readonly string[], options: RouteOptions) {
+    const maxChars = this.defaults.maxRoutedChars;
+    const texts = maxChars ? prompts.map((prompt) => boundedText(prompt, maxChars)) : prompts;
+    const topK = options.topK ?? this.defaults.topK;
+    const temperature = options.temperature ?? this.defaults.temperature;
+    const excluded = this.exclusions(options.excludeTasks ?? []);
+    const optionsKey = `${topK}\u0000${temperature}\u0000${[...excluded.tasks].sort().join('\u0000')}`;
+    const keys = this.decisions ? texts.map((text) => decisionKey(optionsKey, text)) : [];
+    const decisions: (RouteDecision | undefined)[] = this.decisions ? keys.map((key) => this.decisions!.get(key)) : texts.map(() => undefined);
+    return { texts, topK, temperature, excluded, keys, decisions };
   }
 
   /** Confidence in the top task, and whether the prompt belongs to the base model instead. */
