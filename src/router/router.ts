@@ -251,7 +251,8 @@ export class Router {
     return bound - 1e-4;
   }
 
-  private exclusions(taskIds: readonly string[]): { tasks: Set<string>; adapters: Set<string> } {
+  private exclusions(taskIds: readonly string[]): Exclusions {
+    if (taskIds.length === 0) return NO_EXCLUSIONS;
     const unknown = taskIds.filter((id) => !this.tasksById.has(id));
     if (unknown.length > 0) throw new UnknownTaskError(unknown);
     const adapters = new Set<string>();
@@ -265,6 +266,14 @@ export class Router {
     return { tasks: new Set(taskIds), adapters };
   }
 }
+
+interface Exclusions {
+  tasks: ReadonlySet<string>;
+  adapters: ReadonlySet<string>;
+}
+
+// The usual request excludes nothing: no sets built for it.
+const NO_EXCLUSIONS: Exclusions = { tasks: new Set(), adapters: new Set() };
 
 // Example vectors kept for comparing with base examples, at most this many numbers (16 MB).
 const MAX_KEPT_EXAMPLE_NUMBERS = 1 << 22;
