@@ -48,19 +48,12 @@ export abstract class MergingDriver implements UpstreamDriver {
     const path = OPENAI_PATHS[call.endpoint];
     if (call.decision.abstained) return { path, body: this.baseBody(call.body), composition: baseComposition(call.decision), served: [], fidelity: 1 };
     const adapters = call.decision.adapters;
-    const single = (composition: string): PreparedRequest => ({
-      path,
-      body: { ...call.body, model: this.modelFor(upstreamNameOf(this.context.adapters, adapters[0].id)) },
-      composition,
-      served: [{ id: adapters[0].id, weight: 1 }],
-      fidelity: adapters[0].weight,
-    });
-    if (!this.merges) return single(adapters.length > 1 ? 'top1' : 'single');
+    if (!this.merges) return this.topAdapter(call, adapters.length > 1 ? 'top1' : 'single');
     const choice = this.settings.waitMs > 0 ? await this.merges.serveWaiting(adapters, this.settings.waitMs) : this.merges.serve(adapters);
     const note = choice.dropped.length > 0 ? `; dropped=${choice.dropped.join(',')}` : '';
     if (!choice.merge) {
       const kind = choice.requested.length === 1 ? 'single' : 'top1';
-      return { ...single(`${kind}${note}`), fidelity: choice.fidelity };
+      return { ...this.topAdapter(call, `${kind}${note}`), fidelity: choice.fidelity };
     }
     const name = choice.merge;
     return {
@@ -73,6 +66,18 @@ export abstract class MergingDriver implements UpstreamDriver {
         // The server no longer has the merge (it restarted): the planner builds it again under a new name.
         if (status === 404 || status === 400) this.merges?.forget(name);
       },
+    };
+  }
+
+  /** The decision's heaviest adapter alone. */
+  private topAdapter(call: RoutedCall, composition: string): PreparedRequest {
+    const top = call.decision.adapters[0];
+    return {
+      path: OPENAI_PATHS[call.endpoint],
+      body: { ...call.body, model: this.modelFor(upstreamNameOf(this.context.adapters, top.id)) },
+      composition,
+      served: [{ id: top.id, weight: 1 }],
+      fidelity: top.weight,
     };
   }
 
