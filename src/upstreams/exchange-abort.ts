@@ -18,7 +18,7 @@ export interface ExchangeSignal {
 /**
  * The abort source of one exchange, an EventEmitter rather than an AbortController: one per proxied request, and an
  * AbortController (an EventTarget with its own listener map) per request was promoted out of the young generation
- * under load: 2.5× the bytes copied at each scavenge and a pause 0.5–1 ms longer for every request in flight
+ * under load: each scavenge copied twice the bytes and promoted 3.4× as many, a pause for every request in flight
  * (docs/benchmarks.md).
  */
 export class ExchangeAbort extends EventEmitter implements ExchangeSignal {

@@ -27,10 +27,10 @@ const DRAIN_LIMIT_BYTES = 64 * 1024;
 
 /**
  * An OpenAI stream written to the sink chunk by chunk as the upstream's bytes arrive, through the relay (the model
- * renamed), with no promise between the two sockets: a promise a chunk, in a stream of dozens of chunks with sixteen of
- * them in flight, is what the tail latency is made of (docs/benchmarks.md). The upstream is paused while the sink is
- * full. The last event and the end of the response go in one write; a stream that fails or ends before [DONE] ends with
- * an error event and [DONE].
+ * renamed), with no promise between the two sockets: what a chunk costs is paid on every chunk of every stream in
+ * flight (8–10% less CPU a streamed request than through a generator, docs/benchmarks.md). The upstream is paused
+ * while the sink is full. The last event and the end of the response go in one write; a stream that fails or ends
+ * before [DONE] ends with an error event and [DONE].
  */
 export function relayEvents(relay: OpenAIStreamRelay, sink: EventSink, source: StreamSource): void {
   const { body } = source;
