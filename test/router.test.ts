@@ -4,7 +4,7 @@ import { BuiltinEncoder } from '../src/encoders/builtin/builtin-encoder.js';
 import { GatewayMetrics } from '../src/observability/metrics.js';
 import { loadRegistry } from '../src/registry/load.js';
 import type { TaskRegistry } from '../src/registry/types.js';
-import { Router, UnknownTaskError } from '../src/router/router.js';
+import { Router, UnknownTaskError, type RouteDecision } from '../src/router/router.js';
 import { FLAN_TASKS } from './helpers/gateway.js';
 
 const flan = loadRegistry(FLAN_TASKS);
@@ -131,20 +131,31 @@ t.test('the decision cache: a repeated prompt reuses its decision, short or long
   t.not((await router.route(`h${textDigest(long)}`)).embeddingSource, 'decision');
 });
 
-t.test('decisions in the decision cache are served without a promise: all of the prompts or none, per options', async (t) => {
+t.test('decisions in the decision cache are served without a promise: all of the prompts or none, per options; the rest routed from the same look-up', async (t) => {
   const registry = split(flan, 0, 15);
   const router = await Router.build(registry, new CachingEncoder(BuiltinEncoder.fit(registry.tasks), { maxEntries: 100, metrics: new GatewayMetrics() }), { topK: 3, temperature: 0.2, decisionCacheSize: 10 });
   const [a, b] = flan.tasks[0].examples.slice(16, 18);
-  t.equal(router.cachedDecisions([a]), undefined, 'nothing before the prompt was routed');
-  const [routed] = await router.routeMany([a]);
-  const [cached] = router.cachedDecisions([a])!;
+  const first = router.decide([a]);
+  t.ok(first instanceof Promise, 'nothing before the prompt was routed: a promise');
+  const [routed] = await first;
+  const again = router.decide([a]);
+  t.ok(Array.isArray(again), 'routed before: the decisions themselves');
+  const [cached] = again as RouteDecision[];
   t.same({ ...cached, embeddingSource: routed.embeddingSource, timings: routed.timings }, routed, 'the same decision');
   t.equal(cached.embeddingSource, 'decision');
   t.same(cached.timings, { embedMs: 0, searchMs: 0 });
-  t.equal(router.cachedDecisions([a, b]), undefined, 'one of the prompts not routed yet: none');
-  t.equal(router.cachedDecisions([a], { topK: 2 }), undefined, 'other options: another decision');
-  t.throws(() => router.cachedDecisions([a], { excludeTasks: ['no_such_task'] }), UnknownTaskError);
+  const partly = router.decide([a, b]);
+  t.ok(partly instanceof Promise, 'one of the prompts not routed yet: a promise');
+  const [fromCache, routedNow] = await partly;
+  t.equal(fromCache.embeddingSource, 'decision', 'the cached one still comes from the cache');
+  t.not(routedNow.embeddingSource, 'decision');
+  const otherOptions = router.decide([a], { topK: 2 });
+  t.ok(otherOptions instanceof Promise, 'other options: another decision');
+  await otherOptions;
+  t.throws(() => router.decide([a], { excludeTasks: ['no_such_task'] }), UnknownTaskError, 'an unknown exclusion throws before any promise');
   const uncached = await routerFor(registry);
   await uncached.routeMany([a]);
-  t.equal(uncached.cachedDecisions([a]), undefined, 'no decision cache: always undefined');
+  const alwaysRouted = uncached.decide([a]);
+  t.ok(alwaysRouted instanceof Promise, 'no decision cache: always routed');
+  await alwaysRouted;
 });

@@ -89,7 +89,7 @@ export async function relayRaw(request: FastifyRequest, reply: FastifyReply, tar
 }
 
 /**
- * The exchange's abort controller, registered as in flight until the answer ends (shutdown aborts
+ * The exchange's abort handle, registered as in flight until the answer ends (shutdown aborts
  * what is left at its grace deadline); a client that goes away aborts it.
  */
 function inFlight(reply: FastifyReply, target: ProxyTarget): ExchangeAbort {

@@ -12,15 +12,13 @@ import { UnknownTaskError, type RouteDecision, type RouteOptions, type Router } 
  * Decisions all in the decision cache come back as they are, not in a promise, unless a span is to be recorded.
  */
 export function routeRequestTexts(router: Router, texts: readonly string[], options: RouteOptions, excludeParam: string): RouteDecision[] | Promise<RouteDecision[]> {
-  if (!tracingStarted()) {
-    try {
-      const cached = router.cachedDecisions(texts, options);
-      if (cached) return cached;
-    } catch (error) {
-      throw asRequestError(error, excludeParam);
-    }
+  if (tracingStarted()) return routeInSpan(router, texts, options, excludeParam);
+  try {
+    // Unknown tasks are found before any promise: what the promise may still reject with passes through as it is.
+    return router.decide(texts, options);
+  } catch (error) {
+    throw asRequestError(error, excludeParam);
   }
-  return routeInSpan(router, texts, options, excludeParam);
 }
 
 async function routeInSpan(router: Router, texts: readonly string[], options: RouteOptions, excludeParam: string): Promise<RouteDecision[]> {

@@ -152,17 +152,22 @@ export class Router {
     return (await this.routeMany([text], options))[0];
   }
 
-  /** The decisions when every prompt's is in the decision cache: no encoding and no promise (the repeated-prompt path). */
-  cachedDecisions(prompts: readonly string[], options: RouteOptions = {}): RouteDecision[] | undefined {
-    const { decisions } = this.lookUp(prompts, options);
-    return decisions.every((decision) => decision !== undefined) ? decisions.map((decision) => cachedCopy(decision!)) : undefined;
+  async routeMany(prompts: readonly string[], options: RouteOptions = {}): Promise<RouteDecision[]> {
+    return this.decide(prompts, options);
   }
 
-  async routeMany(prompts: readonly string[], options: RouteOptions = {}): Promise<RouteDecision[]> {
-    const { texts, topK, temperature, excluded, keys, decisions } = this.lookUp(prompts, options);
-    const missing = texts.map((_, i) => i).filter((i) => !decisions[i]);
-    if (missing.length === 0) return decisions.map((decision) => cachedCopy(decision!));
+  /**
+   * The decisions as they are when every prompt's is in the decision cache (no encoding and no promise: the
+   * repeated-prompt path), else a promise of them with the missing ones routed. An unknown task in the exclusions
+   * throws here, before any promise.
+   */
+  decide(prompts: readonly string[], options: RouteOptions = {}): RouteDecision[] | Promise<RouteDecision[]> {
+    const lookUp = this.lookUp(prompts, options);
+    return lookUp.decisions.every((decision) => decision !== undefined) ? lookUp.decisions.map((decision) => cachedCopy(decision!)) : this.routeMissing(lookUp);
+  }
 
+  private async routeMissing({ texts, topK, temperature, excluded, keys, decisions }: LookUp): Promise<RouteDecision[]> {
+    const missing = texts.map((_, i) => i).filter((i) => !decisions[i]);
     const started = performance.now();
     const { vectors, sources } = await this.encoder.embed(missing.map((i) => texts[i]), 'query');
     const embedMs = (performance.now() - started) / missing.length;
@@ -194,7 +199,7 @@ export class Router {
   }
 
   /** The prompts as routed (bounded), the options in force, and each prompt's cached decision where there is one. */
-  private lookUp(prompts: readonly string[], options: RouteOptions) {
+  private lookUp(prompts: readonly string[], options: RouteOptions): LookUp {
     const maxChars = this.defaults.maxRoutedChars;
     const texts = maxChars ? prompts.map((prompt) => boundedText(prompt, maxChars)) : prompts;
     const topK = options.topK ?? this.defaults.topK;
@@ -265,6 +270,15 @@ export class Router {
     }
     return { tasks: new Set(taskIds), adapters };
   }
+}
+
+interface LookUp {
+  texts: readonly string[];
+  topK: number;
+  temperature: number;
+  excluded: Exclusions;
+  keys: string[];
+  decisions: (RouteDecision | undefined)[];
 }
 
 interface Exclusions {
