@@ -70,13 +70,14 @@ const vsHello = (pair: Pair) => pair.gateway.requestsPerSecond / pair.hello.requ
 const cachedLatency: Record<string, number> = {};
 for (const scale of scales) {
   const hello = await startChild(server, { BENCH_SCENARIO: 'hello' });
-  const helloRun = () => load({ url: `http://127.0.0.1:${hello.info.port}/hello`, body: () => ({}), seconds, connections });
+  const helloUrl = `http://127.0.0.1:${hello.info.port}/hello`;
+  const helloRun = () => load({ url: helloUrl, body: () => ({}), seconds, connections });
   // Past 1,024 tasks the encoder hashes; 256 dimensions keep the 100k index in memory and time.
   const dimensions = scale === 'flan48' ? '1024' : '256';
   const started = await startChild(server, { BENCH_SCENARIO: scale, BENCH_DIMENSIONS: dimensions });
   const url = `http://127.0.0.1:${started.info.port}/v1/route`;
   await load({ url, body: () => ({ input: prompt }), seconds: 1, connections });
-  await load({ url: `http://127.0.0.1:${hello.info.port}/hello`, body: () => ({}), seconds: 1, connections });
+  await load({ url: helloUrl, body: () => ({}), seconds: 1, connections });
   const cachedPairs: Pair[] = [];
   for (let round = 0; round < routeRounds; round++) cachedPairs.push({ hello: await helloRun(), gateway: await load({ url, body: () => ({ input: prompt }), seconds, connections }) });
   const newPromptPair: Pair = { hello: await helloRun(), gateway: await load({ url, body: (i) => ({ input: newPrompt(i) }), seconds, connections }) };

@@ -6,6 +6,7 @@ import { ExchangeAbort, ShutdownAbort } from '../src/upstreams/exchange-abort.js
 import { OpenAIStreamRelay, SSE_DONE } from '../src/upstreams/sse.js';
 import { pumpEvents, relayEvents, type StreamSource } from '../src/upstreams/stream-relay.js';
 import { withModelField } from '../src/upstreams/model-field.js';
+import { until } from './helpers/wait.js';
 
 /** A client's response as the relay sees it: what was written, how it ended, and a switch for "full". */
 class FakeSink extends EventEmitter {
@@ -60,13 +61,6 @@ async function upstream(t: Tap) {
     finish: () => current!.end(),
   };
 }
-
-const until = async (condition: () => boolean, what: string) => {
-  for (let waited = 0; !condition(); waited += 5) {
-    if (waited > 5000) throw new Error(`waited 5 s for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-};
 
 const relayFor = () => new OpenAIStreamRelay((payload) => withModelField(payload, 'lorauter'));
 
