@@ -56,8 +56,17 @@ export function mixtureKey(mixture: Mixture): string {
 
 /** `sst2=0.71,imdb_reviews=0.29`: weights to 4 decimals without trailing zeros. */
 export function formatMixture(mixture: Mixture): string {
-  return mixture.map((item) => `${item.id}=${Number(item.weight.toFixed(4))}`).join(',');
+  let text = formatted.get(mixture);
+  if (text === undefined) {
+    text = mixture.map((item) => `${item.id}=${Number(item.weight.toFixed(4))}`).join(',');
+    formatted.set(mixture, text);
+  }
+  return text;
 }
+
+// A cached decision's mixtures are the same arrays on every hit (decisions are never changed once made):
+// each is formatted once, not on every answer that names it.
+const formatted = new WeakMap<Mixture, string>();
 
 /**
  * The mixture within a rank budget: the lightest adapters leave until Σ r fits (the heaviest always

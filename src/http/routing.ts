@@ -94,21 +94,26 @@ export interface ChatRouting {
  * Routes a chat. In sticky mode a multi-turn conversation keeps the decision made on its first
  * user turn — recomputed from the request itself (or served from the decision cache), so no
  * session state is kept — unless its last user turn is at least `rerouteConfidence` confident
- * about another task.
+ * about another task. Like routeRequestTexts, decided now when the decisions are cached.
  */
-export async function routeChat(
+export function routeChat(
   router: Router,
   messages: readonly ChatMessage[],
   settings: { routeOn: 'last_user' | 'all_user' | 'all'; conversation: ConversationMode; rerouteConfidence: number },
   options: RouteOptions,
   excludeParam: string,
-): Promise<ChatRouting> {
+): ChatRouting | Promise<ChatRouting> {
   const turns = userTurns(messages);
   if (settings.conversation !== 'sticky' || settings.routeOn !== 'last_user' || turns.length < 2) {
-    const [decision] = await routeRequestTexts(router, [promptFromMessages(messages, settings.routeOn)], options, excludeParam);
-    return { decision };
+    return whenDecided(routeRequestTexts(router, [promptFromMessages(messages, settings.routeOn)], options, excludeParam), ([decision]) => ({ decision }));
   }
-  const [first, last] = await routeRequestTexts(router, [turns[0], turns[turns.length - 1]], options, excludeParam);
-  const moved = !last.abstained && last.confidence >= settings.rerouteConfidence && last.tasks[0]?.id !== first.tasks[0]?.id;
-  return moved ? { decision: last, conversation: 'rerouted' } : { decision: first, conversation: 'sticky' };
+  return whenDecided(routeRequestTexts(router, [turns[0], turns[turns.length - 1]], options, excludeParam), ([first, last]) => {
+    const moved = !last.abstained && last.confidence >= settings.rerouteConfidence && last.tasks[0]?.id !== first.tasks[0]?.id;
+    return moved ? { decision: last, conversation: 'rerouted' } : { decision: first, conversation: 'sticky' };
+  });
+}
+
+/** `then` applied to decisions at hand now, to pending ones when they come. */
+export function whenDecided<T>(decisions: RouteDecision[] | Promise<RouteDecision[]>, then: (decisions: RouteDecision[]) => T): T | Promise<T> {
+  return decisions instanceof Promise ? decisions.then(then) : then(decisions);
 }

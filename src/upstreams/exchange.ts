@@ -58,9 +58,7 @@ export async function exchange(client: UpstreamClient, prepared: PreparedRequest
   }
   metrics.upstreamDuration.observe({ upstream: kind }, (performance.now() - started) / 1000);
   metrics.upstreamRequests.inc({ upstream: kind, endpoint, outcome: String(response.statusCode) });
-  const isEventStream = String(response.headers['content-type'] ?? '').includes('text/event-stream');
-
-  if (!options.stream || response.statusCode !== 200 || !isEventStream) {
+  if (!options.stream || response.statusCode !== 200 || !String(response.headers['content-type'] ?? '').includes('text/event-stream')) {
     let text: string;
     try {
       text = await response.body.text();

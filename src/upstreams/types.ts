@@ -50,7 +50,7 @@ export interface NativeEndpoint {
 export interface UpstreamDriver {
   /** Its name in the table of kinds (src/upstreams/index.ts). */
   readonly kind: string;
-  prepareRouted(call: RoutedCall): Promise<PreparedRequest>;
+  prepareRouted(call: RoutedCall): PreparedRequest | Promise<PreparedRequest>;
   /**
    * A request that names a model itself. A driver whose server does not take adapters by name
    * (llama.cpp) attaches the named adapter; undefined sends the request as it is.

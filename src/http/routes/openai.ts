@@ -6,7 +6,7 @@ import type { RouteDecision } from '../../router/router.js';
 import { OPENAI_PATHS, type OpenAIEndpoint, type PreparedRequest } from '../../upstreams/types.js';
 import { promptFromMessages } from '../prompt.js';
 import { relayUpstream, upstreamAuthorization } from '../proxy.js';
-import { reportDecision, routeChat, routeRequestTexts, type ChatRouting } from '../routing.js';
+import { reportDecision, routeChat, routeRequestTexts, whenDecided, type ChatRouting } from '../routing.js';
 import { ErrorResponse, type ChatMessage } from '../schemas.js';
 import { ChatCompletionRequest, CompletionRequest, ModelList, NativeCompletionRequest, type LorauterOptions } from './openai-schemas.js';
 
@@ -24,17 +24,16 @@ export const openAIPlugin: FastifyPluginAsync<{ gateway: ProxyServices }> = asyn
 
   const routeOptions = (options: LorauterOptions) => ({ topK: options.top_k, temperature: options.temperature, excludeTasks: options.exclude_tasks });
 
-  async function decide(text: string, options: LorauterOptions, param: string): Promise<ChatRouting> {
+  // Both decided now when the decision is cached (no promise on the repeated-prompt path); both throw on an empty prompt.
+  function decide(text: string, options: LorauterOptions, param: string): ChatRouting | Promise<ChatRouting> {
     if (text.trim() === '') throw invalidRequest('The prompt to route on is empty.', param, 'empty_input');
-    const [decision] = await routeRequestTexts(gateway.router, [text], routeOptions(options), 'lorauter.exclude_tasks');
-    return { decision };
+    return whenDecided(routeRequestTexts(gateway.router, [text], routeOptions(options), 'lorauter.exclude_tasks'), ([decision]) => ({ decision }));
   }
 
-  async function decideChat(messages: ChatMessage[], options: LorauterOptions): Promise<ChatRouting> {
+  function decideChat(messages: ChatMessage[], options: LorauterOptions): ChatRouting | Promise<ChatRouting> {
     if (promptFromMessages(messages, options.route_on ?? 'last_user').trim() === '') throw invalidRequest('The prompt to route on is empty.', 'messages', 'empty_input');
     const settings = { routeOn: options.route_on ?? 'last_user', conversation: gateway.config.conversation, rerouteConfidence: gateway.config.rerouteConfidence };
-    const routed = await routeChat(gateway.router, messages, settings, routeOptions(options), 'lorauter.exclude_tasks');
-    return routed;
+    return routeChat(gateway.router, messages, settings, routeOptions(options), 'lorauter.exclude_tasks');
   }
 
   function announce(reply: FastifyReply, decision: RouteDecision, composition: string, prepared: PreparedRequest) {
@@ -58,9 +57,11 @@ export const openAIPlugin: FastifyPluginAsync<{ gateway: ProxyServices }> = asyn
     let since: number | undefined;
     if (routerModels.has(original.model as string)) {
       const { lorauter: options = {}, ...body } = original as Record<string, unknown> & { lorauter?: LorauterOptions };
-      const { decision, conversation } = endpoint === 'chat' ? await decideChat(body.messages as ChatMessage[], options) : await decide(completionPrompt(body.prompt), options, 'prompt');
+      const routing = endpoint === 'chat' ? decideChat(body.messages as ChatMessage[], options) : decide(completionPrompt(body.prompt), options, 'prompt');
+      const { decision, conversation } = routing instanceof Promise ? await routing : routing;
       since = performance.now();
-      prepared = { ...(await upstream.driver.prepareRouted({ endpoint, body, stream, decision })), answerModel: original.model as string };
+      const preparing = upstream.driver.prepareRouted({ endpoint, body, stream, decision });
+      prepared = { ...(preparing instanceof Promise ? await preparing : preparing), answerModel: original.model as string };
       const composition = conversation ? `${prepared.composition}; conversation=${conversation}` : prepared.composition;
       reportDecision(request, gateway.metrics, endpoint, decision, composition, prepared, upstream.kind);
       announce(reply, decision, composition, prepared);

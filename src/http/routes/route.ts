@@ -58,7 +58,8 @@ export const routePlugin: FastifyPluginAsync<{ gateway: RouteServices }> = async
         const routeOn = body.route_on ?? 'last_user';
         if (promptFromMessages(body.messages, routeOn).trim() === '') throw invalidRequest('Prompts must contain non-whitespace text.', 'messages', 'empty_input');
         const settings = { routeOn, conversation: gateway.config.conversation, rerouteConfidence: gateway.config.rerouteConfidence };
-        const { decision, conversation } = await routeChat(gateway.router, body.messages, settings, options, 'exclude_tasks');
+        const routing = routeChat(gateway.router, body.messages, settings, options, 'exclude_tasks');
+        const { decision, conversation } = routing instanceof Promise ? await routing : routing;
         reportDecision(request, gateway.metrics, 'route', decision, conversation && `conversation=${conversation}`);
         return decisionBody(gateway, decision, topK, temperature, conversation);
       }
@@ -66,7 +67,8 @@ export const routePlugin: FastifyPluginAsync<{ gateway: RouteServices }> = async
       texts.forEach((text, i) => {
         if (text.trim() === '') throw invalidRequest('Prompts must contain non-whitespace text.', Array.isArray(body.input) ? `input.${i}` : 'input', 'empty_input');
       });
-      const decisions = await routeRequestTexts(gateway.router, texts, options, 'exclude_tasks');
+      const routing = routeRequestTexts(gateway.router, texts, options, 'exclude_tasks');
+      const decisions = routing instanceof Promise ? await routing : routing;
       for (const decision of decisions) reportDecision(request, gateway.metrics, 'route', decision);
       const bodies = decisions.map((decision) => decisionBody(gateway, decision, topK, temperature));
       return Array.isArray(body.input) ? { object: 'list' as const, results: bodies } : bodies[0];

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { formatMixture } from '../../composition/mixture.js';
 import type { ExpectedMixture } from '../../composition/warm-start.js';
 import { adapterNamed, baseComposition, OPENAI_PATHS, upstreamNameOf, type DriverContext, type OpenAIEndpoint, type PreparedRequest, type RoutedCall, type UpstreamDriver } from '../types.js';
-import type { MergedAdapters } from './merged-adapters.js';
+import type { MergedAdapters, ServedComposition } from './merged-adapters.js';
 
 export interface MergingDriverSettings {
   /** How long a request may wait for its exact merge (0: never). */
@@ -44,12 +44,17 @@ export abstract class MergingDriver implements UpstreamDriver {
   /** The request body for the base model. */
   protected abstract baseBody(body: Record<string, unknown>): Record<string, unknown>;
 
-  async prepareRouted(call: RoutedCall): Promise<PreparedRequest> {
-    const path = OPENAI_PATHS[call.endpoint];
-    if (call.decision.abstained) return { path, body: this.baseBody(call.body), composition: baseComposition(call.decision), served: [], fidelity: 1 };
+  /** Prepared now unless the request is to wait for its merge (`waitMs`). */
+  prepareRouted(call: RoutedCall): PreparedRequest | Promise<PreparedRequest> {
+    if (call.decision.abstained) return { path: OPENAI_PATHS[call.endpoint], body: this.baseBody(call.body), composition: baseComposition(call.decision), served: [], fidelity: 1 };
     const adapters = call.decision.adapters;
     if (!this.merges) return this.topAdapter(call, adapters.length > 1 ? 'top1' : 'single');
-    const choice = this.settings.waitMs > 0 ? await this.merges.serveWaiting(adapters, this.settings.waitMs) : this.merges.serve(adapters);
+    if (this.settings.waitMs > 0) return this.merges.serveWaiting(adapters, this.settings.waitMs).then((choice) => this.servedAs(call, choice));
+    return this.servedAs(call, this.merges.serve(adapters));
+  }
+
+  /** The request for the composition the merges serve: a merged adapter, or the top adapter alone. */
+  private servedAs(call: RoutedCall, choice: ServedComposition): PreparedRequest {
     const note = choice.dropped.length > 0 ? `; dropped=${choice.dropped.join(',')}` : '';
     if (!choice.merge) {
       const kind = choice.requested.length === 1 ? 'single' : 'top1';
@@ -57,7 +62,7 @@ export abstract class MergingDriver implements UpstreamDriver {
     }
     const name = choice.merge;
     return {
-      path,
+      path: OPENAI_PATHS[call.endpoint],
       body: { ...call.body, model: this.modelFor(name) },
       composition: `${choice.exact ? 'merge' : 'nearest_merge'}; adapter=${name}${note}`,
       served: choice.served,
