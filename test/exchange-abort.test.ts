@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import { ExchangeAbort, InflightExchanges } from '../src/upstreams/exchange-abort.js';
 import { UpstreamClient, toGatewayError } from '../src/upstreams/client.js';
 import { UpstreamLimiter } from '../src/upstreams/limiter.js';
+import { slotState } from './helpers/wait.js';
 
 t.test('the exchanges in flight: added, deleted from anywhere in the list, each visited once', async (t) => {
   const inflight = new InflightExchanges();
@@ -59,7 +60,7 @@ t.test('a queued request leaves the limiter\'s queue when its exchange is aborte
   exchange.abort(reason);
   await t.rejects(queued, reason);
   const other = limiter.acquire();
-  t.equal(await Promise.race([other.then(() => 'granted', (error: { code?: string }) => error.code), new Promise((resolve) => setImmediate(() => resolve('waiting')))]), 'waiting', 'its place in the queue is free again');
+  t.equal(await slotState(other), 'waiting', 'its place in the queue is free again');
   release();
   await other;
 });

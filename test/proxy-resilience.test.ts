@@ -134,7 +134,7 @@ t.test('a stream that ends cleanly without [DONE] gets an error event and [DONE]
   t.match(text, /data: \[DONE\]\n\n$/);
 });
 
-t.test('an upstream 200 that is not JSON is a 502; a redirect is a 502; cookies and auth challenges stay upstream', async (t) => {
+t.test('an upstream 200 that is not JSON is a 502; a redirect is a 502; cookies, auth challenges and CORS headers stay upstream', async (t) => {
   const { fake, gw } = await setup(t);
   fake.behaviour = { respond: (res) => res.writeHead(200, { 'content-type': 'application/json' }).end('<html>oops</html>') };
   const broken = await post(gw.url, chat(false));
@@ -147,13 +147,15 @@ t.test('an upstream 200 that is not JSON is a 502; a redirect is a 502; cookies 
   fake.behaviour = {
     respond: (res) =>
       res
-        .writeHead(200, { 'content-type': 'application/json', 'set-cookie': 'session=upstream', 'www-authenticate': 'Basic', 'x-upstream-ok': '1' })
+        .writeHead(200, { 'content-type': 'application/json', 'set-cookie': 'session=upstream', 'www-authenticate': 'Basic', 'access-control-allow-origin': '', 'access-control-allow-credentials': 'true', 'x-upstream-ok': '1' })
         .end(JSON.stringify({ id: 'x', object: 'chat.completion', model: 'm', choices: [] })),
   };
   const answered = await post(gw.url, chat(false));
   t.equal(answered.status, 200);
   t.equal(answered.headers.get('set-cookie'), null);
   t.equal(answered.headers.get('www-authenticate'), null);
+  t.equal(answered.headers.get('access-control-allow-origin'), null, "the upstream's CORS policy stays with it");
+  t.equal(answered.headers.get('access-control-allow-credentials'), null);
   t.equal(answered.headers.get('x-upstream-ok'), '1', 'other headers still pass');
 });
 

@@ -21,8 +21,10 @@ export interface ProxyTarget {
 }
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'content-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer']);
-// The upstream's cookies, auth challenges and redirects are for the gateway, not for its clients.
+// The upstream's cookies, auth challenges and redirects are for the gateway, not for its clients; so is its CORS
+// policy (llama.cpp's server answers an empty access-control-allow-origin): browsers talk to the gateway.
 const UPSTREAM_ONLY = new Set(['set-cookie', 'set-cookie2', 'www-authenticate', 'proxy-authenticate', 'location', 'refresh']);
+const CORS_PREFIX = 'access-control-';
 
 /**
  * Sends a prepared request upstream and writes the answer as the upstream layer shaped it: JSON, or
@@ -113,7 +115,7 @@ export function upstreamAuthorization(apiKey: string | undefined, request: Fasti
 
 function copyHeaders(headers: Dispatcher.ResponseData['headers'], reply: FastifyReply) {
   for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || UPSTREAM_ONLY.has(name) || name === 'x-request-id' || name.startsWith('x-lorauter-')) continue;
+    if (value === undefined || HOP_BY_HOP.has(name) || UPSTREAM_ONLY.has(name) || name.startsWith(CORS_PREFIX) || name === 'x-request-id' || name.startsWith('x-lorauter-')) continue;
     reply.header(name, value);
   }
 }

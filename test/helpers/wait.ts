@@ -9,3 +9,8 @@ export async function until(check: () => boolean | Promise<boolean>, what: strin
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
 }
+
+/** Where a request for an upstream slot stands once pending callbacks have run: 'granted', its error's code, or still 'waiting'. */
+export function slotState(request: Promise<unknown>): Promise<unknown> {
+  return Promise.race([request.then(() => 'granted', (error: { code?: string }) => error.code), new Promise((resolve) => setImmediate(() => resolve('waiting')))]);
+}

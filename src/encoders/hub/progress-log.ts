@@ -1,22 +1,24 @@
 import type { Logger } from 'pino';
+import { QuarterMarks } from './quarter-marks.js';
 import type { HubEvents } from './resolve-model.js';
 
 const mb = (bytes: number) => Math.round((bytes / 1e6) * 10) / 10;
 
 /** Hub events as log lines: each download's start, its progress every `everyMs` (and at each quarter), retries, the model resolved. */
 export function hubLog(logger: Logger, everyMs = 5000, now: () => number = Date.now): HubEvents {
-  const shown = new Map<string, { at: number; quarter: number }>();
+  const shownAt = new Map<string, number>();
+  const quarters = new QuarterMarks();
   return {
     downloading: (file, resumedFrom) => {
-      shown.set(file.path, { at: now(), quarter: 0 });
+      shownAt.set(file.path, now());
+      quarters.start(file.path);
       logger.info({ file: file.path, mb: mb(file.size), ...(resumedFrom > 0 ? { resumed_from_mb: mb(resumedFrom) } : {}) }, resumedFrom > 0 ? 'resuming model file download' : 'downloading model file');
     },
     progress: ({ file, bytes, total }) => {
-      const last = shown.get(file);
-      if (!last || bytes >= total) return;
-      const quarter = Math.floor((4 * bytes) / total);
-      if (quarter > last.quarter || now() - last.at >= everyMs) {
-        shown.set(file, { at: now(), quarter });
+      const at = shownAt.get(file);
+      if (at === undefined || bytes >= total) return;
+      if (quarters.passed(file, bytes, total) !== undefined || now() - at >= everyMs) {
+        shownAt.set(file, now());
         logger.info({ file, mb: mb(bytes), of_mb: mb(total), percent: Math.floor((100 * bytes) / total) }, 'downloading model file');
       }
     },
