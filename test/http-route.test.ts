@@ -157,3 +157,23 @@ t.test('docs UI and OpenAPI document', async (t) => {
   t.equal(ui.statusCode, 200);
   t.match(ui.body, /swagger/i);
 });
+
+t.test('a repeated prompt answers its cached decision: the same body on every hit, its own for each prompt and options', async (t) => {
+  const translation = 'Translate to German: the weather is lovely today';
+  const answers = async (payload: Record<string, unknown>) => {
+    const first = await post(payload);
+    const hits = [await post(payload), await post(payload)];
+    for (const hit of hits) t.equal(hit.headers['content-type'], 'application/json; charset=utf-8');
+    return { first: first.json(), hits: hits.map((hit) => hit.body) };
+  };
+  const review = await answers({ input: `${sst2} (cached answers)` });
+  const other = await answers({ input: translation });
+  const fewer = await answers({ input: `${sst2} (cached answers)`, top_k: 2, temperature: 0.5 });
+  for (const { first, hits } of [review, other, fewer]) {
+    t.equal(hits[0], hits[1], 'every hit answers the same body');
+    t.same(JSON.parse(hits[0]), { ...first, cache: 'decision', timings_ms: { embed: 0, search: 0 } }, "the first answer's decision, from the cache");
+  }
+  t.not(JSON.parse(other.hits[0]).tasks[0].id, JSON.parse(review.hits[0]).tasks[0].id, 'another prompt: its own decision');
+  t.match(JSON.parse(fewer.hits[0]), { top_k: 2, temperature: 0.5, tasks: { length: 2 } }, 'other options: their own decision');
+  t.match(JSON.parse(review.hits[0]), { top_k: 3, temperature: 0.2, tasks: { length: 3 } });
+});

@@ -3,6 +3,7 @@ import fastJson from 'fast-json-stringify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Gateway } from '../../gateway.js';
 import type { RouteDecision } from '../../router/router.js';
+import type { WeightedTask } from '../../router/math.js';
 import { invalidRequest } from '../../errors.js';
 import { promptFromMessages } from '../prompt.js';
 import { reportDecision, routeChat, routeRequestTexts } from '../routing.js';
@@ -12,6 +13,22 @@ import { ErrorResponse, RouteDecisionSchema, RouteRequest, RouteResponse } from 
 // as JSON.stringify); a batch's list, and errors, with JSON.stringify.
 const decisionJson = fastJson(RouteDecisionSchema);
 const routeJson = (data: { object: string }) => (data.object === 'lorauter.route' ? decisionJson(data) : JSON.stringify(data));
+
+// Every hit of a cached decision answers the same body (cache "decision", no timings, the options the decision was
+// cached under): it is serialised on the first hit and kept beside the decision, whose copies share its task list.
+const cachedAnswers = new WeakMap<readonly WeightedTask[], string>();
+
+function answerFor(gateway: RouteServices, decision: RouteDecision, topK: number, temperature: number): string {
+  if (decision.embeddingSource !== 'decision') return decisionJson(decisionBody(gateway, decision, topK, temperature));
+  let answer = cachedAnswers.get(decision.tasks);
+  if (answer === undefined) {
+    answer = decisionJson(decisionBody(gateway, decision, topK, temperature));
+    cachedAnswers.set(decision.tasks, answer);
+  }
+  return answer;
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8';
 
 /** What /v1/route uses. */
 export type RouteServices = Pick<Gateway, 'config' | 'router' | 'encoder' | 'metrics'>;
@@ -46,7 +63,7 @@ export const routePlugin: FastifyPluginAsync<{ gateway: RouteServices }> = async
       // The response schema documents the shape; serialising a union with it would validate every branch per reply.
       serializerCompiler: () => (data) => routeJson(data as { object: string }),
     },
-    async (request) => {
+    async (request, reply) => {
       const body = request.body;
       if ((body.input === undefined) === (body.messages === undefined)) {
         throw invalidRequest("Exactly one of 'input' or 'messages' must be given.", body.input === undefined ? 'input' : 'messages', 'invalid_value');
@@ -70,8 +87,8 @@ export const routePlugin: FastifyPluginAsync<{ gateway: RouteServices }> = async
       const routing = routeRequestTexts(gateway.router, texts, options, 'exclude_tasks');
       const decisions = routing instanceof Promise ? await routing : routing;
       for (const decision of decisions) reportDecision(request, gateway.metrics, 'route', decision);
-      const bodies = decisions.map((decision) => decisionBody(gateway, decision, topK, temperature));
-      return Array.isArray(body.input) ? { object: 'list' as const, results: bodies } : bodies[0];
+      if (!Array.isArray(body.input)) return reply.type(JSON_TYPE).send(answerFor(gateway, decisions[0], topK, temperature));
+      return { object: 'list' as const, results: decisions.map((decision) => decisionBody(gateway, decision, topK, temperature)) };
     },
   );
 };
