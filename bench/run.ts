@@ -9,7 +9,7 @@ if (process.argv.includes('--help') || process.argv.includes('-h')) {
 
 Needs nothing outside the repository: the FLAN tasks in test/fixtures, the ONNX fixture in test/fixtures/onnx,
 synthetic registries it generates; each server runs in a process of its own, autocannon drives it from this one.
-About 10 minutes with the defaults on a 2-core machine.
+About 11 minutes with the defaults on a 2-core machine.
 
 Settings (environment):
   BENCH_SECONDS=8              seconds a measured run
@@ -18,6 +18,7 @@ Settings (environment):
   BENCH_ROUTE_ROUNDS=3         rounds of the gateway and a hello-world taking turns, for each registry size
   BENCH_PROXY=0                skip the proxied chat rows
   BENCH_PROXY_ROUNDS=5         rounds of the gateway and the minimal proxy taking turns (a run's p99 varies by ±5 ms)
+  BENCH_WARMUP_SECONDS=10      load on each proxy before its rounds (the gateway's first seconds are reported apart)
   BENCH_NODE_FLAGS=...         flags for the servers' node (e.g. --cpu-prof)
 
 Also: npm run bench:composition (-- --help), npm run bench:llamacpp (a real llama-server).`);
@@ -132,15 +133,25 @@ if (proxy) {
   // drift between them. The comparisons are the medians of each round's own (a gateway run against the minimal
   // proxy's run just before it), the other columns medians of the runs.
   const rounds = Number(process.env.BENCH_PROXY_ROUNDS ?? 5);
+  // JIT warm-up: the gateway is many functions for V8 to optimise, and runs slower for its first 10 to 20 s of load
+  // (measured: 366 µs of CPU a request in a 6-s run after 6 s of load, 211 to 226 µs in the runs after it); the
+  // minimal proxy is a few, warm within a second. Each gets BENCH_WARMUP_SECONDS of load before the rounds compare
+  // them as they run for most of their lives; the first run of each after its start is a row of its own.
+  const warmupSeconds = Number(process.env.BENCH_WARMUP_SECONDS ?? 10);
+  const chat = (url: string, model: string, stream: boolean, runSeconds = seconds) => load({ url: `${url}/v1/chat/completions`, body: () => ({ model, messages, stream }), seconds: runSeconds, connections });
+  const coldGateway = await chat(gatewayUrl, 'lorauter', false);
+  const coldMinimal = await chat(minimalUrl, 'sst2', false);
   for (const [mode, stream] of cases) {
     const direct = await load({ url: `${upstreamUrl}/v1/chat/completions`, body: () => ({ model: 'sst2', messages, stream }), seconds, connections });
-    await load({ url: `${gatewayUrl}/v1/chat/completions`, body: () => ({ model: 'lorauter', messages, stream }), seconds: 1, connections });
+    await chat(gatewayUrl, 'lorauter', stream, warmupSeconds);
+    await load({ url: `${gatewayUrl}/v1/chat/completions`, body: (i) => ({ model: 'lorauter', messages: [{ role: 'user', content: newPrompt(i + 900_000) }], stream }), seconds: warmupSeconds / 2, connections });
+    await chat(minimalUrl, 'sst2', stream, warmupSeconds);
     const bareRuns: LoadResult[] = [];
     const routedRuns: LoadResult[] = [];
     const missRuns: LoadResult[] = [];
     for (let round = 0; round < rounds; round++) {
-      bareRuns.push(await load({ url: `${minimalUrl}/v1/chat/completions`, body: () => ({ model: 'sst2', messages, stream }), seconds, connections }));
-      routedRuns.push(await load({ url: `${gatewayUrl}/v1/chat/completions`, body: () => ({ model: 'lorauter', messages, stream }), seconds, connections }));
+      bareRuns.push(await chat(minimalUrl, 'sst2', stream));
+      routedRuns.push(await chat(gatewayUrl, 'lorauter', stream));
       missRuns.push(await load({ url: `${gatewayUrl}/v1/chat/completions`, body: (i) => ({ model: 'lorauter', messages: [{ role: 'user', content: newPrompt(i + round * 100_000) }], stream }), seconds, connections }));
     }
     const row = (name: string, runs: LoadResult[], paired = true) => {
@@ -156,6 +167,18 @@ if (proxy) {
         errors: runs.reduce((sum, run) => sum + run.errors + run.non2xx, 0),
       };
     };
+    if (!stream) {
+      proxyRows.push({
+        scenario: `gateway, routed, decision cached, its first ${seconds} s after start, against the minimal proxy's (${mode})`,
+        'req/s': fmt(coldGateway.requestsPerSecond, 0),
+        'p50 ms': coldGateway.p50Ms,
+        'p99 ms': coldGateway.p99Ms,
+        'vs direct': fmt(coldGateway.requestsPerSecond / direct.requestsPerSecond),
+        'vs minimal proxy': fmt(coldGateway.requestsPerSecond / coldMinimal.requestsPerSecond),
+        'p99 vs minimal ms': fmt(coldGateway.p99Ms - coldMinimal.p99Ms, 1),
+        errors: coldGateway.errors + coldGateway.non2xx,
+      });
+    }
     proxyRows.push(
       row('direct to upstream', [direct], false),
       row(`minimal Node proxy (baseline hop), median of ${rounds}`, bareRuns),

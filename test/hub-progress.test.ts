@@ -5,7 +5,7 @@ import { hubProgress } from '../src/cli/hub-progress.js';
 import { hubLog } from '../src/encoders/hub/progress-log.js';
 import { QuarterMarks } from '../src/encoders/hub/quarter-marks.js';
 
-const file = { path: 'onnx/model.onnx', size: 100e6 };
+const file = { path: 'onnx/model.onnx', size: 100e6, etag: 'a'.repeat(64), lfs: true };
 
 t.test('each quarter of a download is passed once, per file', async (t) => {
   const marks = new QuarterMarks();

@@ -3,6 +3,7 @@ import { CachingEncoder } from '../src/cache/caching-encoder.js';
 import { formatMixture } from '../src/composition/mixture.js';
 import { BuiltinEncoder } from '../src/encoders/builtin/builtin-encoder.js';
 import { routeChat, type ChatRouting } from '../src/http/routing.js';
+import type { ChatMessage } from '../src/http/schemas.js';
 import { GatewayMetrics } from '../src/observability/metrics.js';
 import { loadRegistry } from '../src/registry/load.js';
 import { Router } from '../src/router/router.js';
@@ -21,7 +22,7 @@ const sticky = { ...lastUser, conversation: 'sticky' as const };
 
 t.test('a chat whose decision is cached is routed without a promise, to the same decision', async (t) => {
   const router = await cachedRouter();
-  const messages = [{ role: 'user', content: examplesOf('sst2')[16] }];
+  const messages: ChatMessage[] = [{ role: 'user', content: examplesOf('sst2')[16] }];
   const first = routeChat(router, messages, lastUser, {}, 'exclude_tasks');
   t.ok(first instanceof Promise, 'not routed before: a promise');
   const routed = await first;
@@ -37,7 +38,7 @@ t.test('sticky conversations decide alike from the cache and from the encoder: k
   const router = await cachedRouter();
   const [review, otherReview] = examplesOf('sst2').slice(16, 18);
   const translation = examplesOf('wmt16_translate_deen')[16];
-  const conversation = (...turns: string[]) => turns.flatMap((content) => [{ role: 'user', content }, { role: 'assistant', content: 'ok' }]);
+  const conversation = (...turns: string[]): ChatMessage[] => turns.flatMap((content) => [{ role: 'user' as const, content }, { role: 'assistant' as const, content: 'ok' }]);
   for (const [turns, expected] of [
     [[review, otherReview], { conversation: 'sticky', task: 'sst2' }],
     [[review, translation], { conversation: 'rerouted', task: 'wmt16_translate_deen' }],

@@ -28,7 +28,8 @@ export const CHAT_ROLES = ['system', 'developer', 'user', 'assistant', 'tool', '
 
 export const ChatMessage = Type.Object(
   {
-    role: Type.Union(CHAT_ROLES.map((role) => Type.Literal(role)), { description: 'who wrote the message' }),
+    // Typed as the roles themselves: a union built from a mapped list would otherwise be typed `never`.
+    role: Type.Unsafe<(typeof CHAT_ROLES)[number]>(Type.Union(CHAT_ROLES.map((role) => Type.Literal(role)), { description: 'who wrote the message' })),
     content: Type.Optional(Type.Union([Type.String(), Type.Array(ContentPart), Type.Null()])),
     name: Type.Optional(Type.String()),
   },
