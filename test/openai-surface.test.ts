@@ -143,3 +143,22 @@ t.test('pass-through errors are OpenAI-shaped; the gateway\'s own paths and bad 
   t.equal((await badUrl.json()).error.code, 'invalid_url');
   t.equal(fake.received.length, before, 'none of them reached the upstream');
 });
+
+t.test('routed requests the client got wrong are 400s naming the field, whether the prompt was routed before or not', async (t) => {
+  const fake = await startFakeVllm({ baseModel: 'tiny-llama', staticAdapters: ['sst2', 'wmt16_translate_deen', 'e2e_nlg'] });
+  const { gw } = await gatewayOver(t, fake, { kind: 'vllm', vllmMode: 'top1', baseModel: 'tiny-llama' });
+  const chat = (body: Record<string, unknown>) => post(`${gw.url}/v1/chat/completions`, { model: 'lorauter', ...body });
+  const routedBefore = await chat({ messages: [{ role: 'user', content: mixedPrompt }] });
+  t.equal(routedBefore.status, 200, 'the prompt is in the decision cache from here on');
+  for (const [what, response, param, code] of [
+    ['a blank last user turn', await chat({ messages: [{ role: 'user', content: '   ' }] }), 'messages', 'empty_input'],
+    ['an unknown excluded task, new prompt', await chat({ messages: [{ role: 'user', content: `${mixedPrompt} (new)` }], lorauter: { exclude_tasks: ['no_such_task'] } }), 'lorauter.exclude_tasks', 'unknown_task'],
+    ['an unknown excluded task, cached prompt', await chat({ messages: [{ role: 'user', content: mixedPrompt }], lorauter: { exclude_tasks: ['no_such_task'] } }), 'lorauter.exclude_tasks', 'unknown_task'],
+    ['a blank completions prompt', await post(`${gw.url}/v1/completions`, { model: 'lorauter', prompt: ' ' }), 'prompt', 'empty_input'],
+    ['a token-id completions prompt', await post(`${gw.url}/v1/completions`, { model: 'lorauter', prompt: [1, 2, 3] }), 'prompt', 'invalid_value'],
+  ] as const) {
+    t.equal(response.status, 400, what);
+    t.match(await response.json(), { error: { type: 'invalid_request_error', param, code, message: String } }, what);
+  }
+  t.equal(fake.received.filter((request) => request.path === '/v1/chat/completions' || request.path === '/v1/completions').length, 1, 'none of them reached the upstream');
+});
