@@ -139,12 +139,15 @@ if (proxy) {
   // them as they run for most of their lives; the first run of each after its start is a row of its own.
   const warmupSeconds = Number(process.env.BENCH_WARMUP_SECONDS ?? 10);
   const chat = (url: string, model: string, stream: boolean, runSeconds = seconds) => load({ url: `${url}/v1/chat/completions`, body: () => ({ model, messages, stream }), seconds: runSeconds, connections });
+  /** Routed chats on prompts no run has sent before (`offset` keeps each run's apart). */
+  const newPromptChats = (stream: boolean, offset: number, runSeconds = seconds) =>
+    load({ url: `${gatewayUrl}/v1/chat/completions`, body: (i) => ({ model: 'lorauter', messages: [{ role: 'user', content: newPrompt(i + offset) }], stream }), seconds: runSeconds, connections });
   const coldGateway = await chat(gatewayUrl, 'lorauter', false);
   const coldMinimal = await chat(minimalUrl, 'sst2', false);
   for (const [mode, stream] of cases) {
     const direct = await load({ url: `${upstreamUrl}/v1/chat/completions`, body: () => ({ model: 'sst2', messages, stream }), seconds, connections });
     await chat(gatewayUrl, 'lorauter', stream, warmupSeconds);
-    await load({ url: `${gatewayUrl}/v1/chat/completions`, body: (i) => ({ model: 'lorauter', messages: [{ role: 'user', content: newPrompt(i + 900_000) }], stream }), seconds: warmupSeconds / 2, connections });
+    await newPromptChats(stream, 900_000, warmupSeconds / 2);
     await chat(minimalUrl, 'sst2', stream, warmupSeconds);
     const bareRuns: LoadResult[] = [];
     const routedRuns: LoadResult[] = [];
@@ -152,7 +155,7 @@ if (proxy) {
     for (let round = 0; round < rounds; round++) {
       bareRuns.push(await chat(minimalUrl, 'sst2', stream));
       routedRuns.push(await chat(gatewayUrl, 'lorauter', stream));
-      missRuns.push(await load({ url: `${gatewayUrl}/v1/chat/completions`, body: (i) => ({ model: 'lorauter', messages: [{ role: 'user', content: newPrompt(i + round * 100_000) }], stream }), seconds, connections }));
+      missRuns.push(await newPromptChats(stream, round * 100_000));
     }
     const row = (name: string, runs: LoadResult[], paired = true) => {
       const result = median(runs);
