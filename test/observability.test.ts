@@ -31,6 +31,32 @@ t.test('logs: probes at debug, a rejected request id is never logged, upstream c
   t.equal(withoutCredentials('http://h:1'), 'http://h:1');
 });
 
+t.test('logs: a child logger a request while something can be logged, none at level silent', async (t) => {
+  const { default: pino } = await import('pino');
+  const { loadConfig } = await import('../src/config/load.js');
+  const { createGateway } = await import('../src/gateway.js');
+  const { buildApp } = await import('../src/http/app.js');
+  const { GatewayMetrics } = await import('../src/observability/metrics.js');
+  for (const level of ['silent', 'error', 'info'] as const) {
+    const lines: string[] = [];
+    const logger = pino({ level }, { write: (line: string) => void lines.push(line) });
+    const gateway = await createGateway(loadConfig({ env: {}, overrides: { logLevel: level } }), logger, { metrics: new GatewayMetrics() });
+    const app = await buildApp(gateway);
+    const seen: unknown[] = [];
+    app.addHook('onRequest', async (request) => void seen.push(request.log));
+    await app.ready();
+    await app.inject({ method: 'POST', url: '/v1/route', payload: { input: 'hello' }, headers: { 'x-request-id': `req-${level}` } });
+    if (level === 'silent') {
+      t.equal(seen[0], app.log, 'silent: the request logs through the gateway logger itself');
+    } else {
+      t.not(seen[0], app.log, `${level}: a child of its own`);
+      t.match((seen[0] as import('pino').Logger).bindings(), { reqId: `req-${level}` }, `${level}: bound to the request id`);
+    }
+    await app.close();
+    await gateway.close();
+  }
+});
+
 t.test('upstream health: an active check, lorauter_upstream_up, /readyz reports it and can gate on it', async (t) => {
   const { startFakeLlamaCpp } = await import('./fakes/llamacpp.js');
   const fake = await startFakeLlamaCpp(['/m/sst2.gguf']);

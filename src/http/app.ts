@@ -2,6 +2,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
 import type { Gateway } from '../gateway.js';
 import { installAuth } from './auth.js';
 import { installTracing } from './tracing-hooks.js';
@@ -44,6 +45,9 @@ export async function buildApp(gateway: Gateway): Promise<FastifyInstance> {
       const incoming = request.headers['x-request-id'];
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     },
+    // Nothing is logged at level silent: the requests share the gateway's logger rather than each making a child
+    // (pino's child serialises its bindings as it is made, a cost on every request for lines never written).
+    childLoggerFactory: (logger, bindings, options) => ((logger as Logger).isLevelEnabled('fatal') ? logger.child(bindings, options) : logger),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
     clientErrorHandler,
     // Errors Fastify raises before routing (a URL that does not decode), in the OpenAI shape too.
