@@ -3,7 +3,7 @@ import { inSpan, tracingStarted } from '../observability/tracing.js';
 import { invalidRequest } from '../errors.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import type { PreparedRequest } from '../upstreams/types.js';
-import { promptFromMessages, userTurns } from './prompt.js';
+import { userTurns } from './prompt.js';
 import type { ChatMessage } from './schemas.js';
 import { UnknownTaskError, type RouteDecision, type RouteOptions, type Router } from '../router/router.js';
 
@@ -99,13 +99,15 @@ export interface ChatRouting {
 export function routeChat(
   router: Router,
   messages: readonly ChatMessage[],
+  /** What `messages` are routed on by `settings.routeOn` (promptFromMessages), as the caller built and checked it. */
+  prompt: string,
   settings: { routeOn: 'last_user' | 'all_user' | 'all'; conversation: ConversationMode; rerouteConfidence: number },
   options: RouteOptions,
   excludeParam: string,
 ): ChatRouting | Promise<ChatRouting> {
   const turns = userTurns(messages);
   if (settings.conversation !== 'sticky' || settings.routeOn !== 'last_user' || turns.length < 2) {
-    return whenDecided(routeRequestTexts(router, [promptFromMessages(messages, settings.routeOn)], options, excludeParam), ([decision]) => ({ decision }));
+    return whenDecided(routeRequestTexts(router, [prompt], options, excludeParam), ([decision]) => ({ decision }));
   }
   return whenDecided(routeRequestTexts(router, [turns[0], turns[turns.length - 1]], options, excludeParam), ([first, last]) => {
     const moved = !last.abstained && last.confidence >= settings.rerouteConfidence && last.tasks[0]?.id !== first.tasks[0]?.id;

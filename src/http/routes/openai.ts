@@ -31,9 +31,11 @@ export const openAIPlugin: FastifyPluginAsync<{ gateway: ProxyServices }> = asyn
   }
 
   function decideChat(messages: ChatMessage[], options: LorauterOptions): ChatRouting | Promise<ChatRouting> {
-    if (promptFromMessages(messages, options.route_on ?? 'last_user').trim() === '') throw invalidRequest('The prompt to route on is empty.', 'messages', 'empty_input');
-    const settings = { routeOn: options.route_on ?? 'last_user', conversation: gateway.config.conversation, rerouteConfidence: gateway.config.rerouteConfidence };
-    return routeChat(gateway.router, messages, settings, routeOptions(options), 'lorauter.exclude_tasks');
+    const routeOn = options.route_on ?? 'last_user';
+    const prompt = promptFromMessages(messages, routeOn);
+    if (prompt.trim() === '') throw invalidRequest('The prompt to route on is empty.', 'messages', 'empty_input');
+    const settings = { routeOn, conversation: gateway.config.conversation, rerouteConfidence: gateway.config.rerouteConfidence };
+    return routeChat(gateway.router, messages, prompt, settings, routeOptions(options), 'lorauter.exclude_tasks');
   }
 
   function announce(reply: FastifyReply, decision: RouteDecision, composition: string, prepared: PreparedRequest) {

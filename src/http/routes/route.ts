@@ -73,9 +73,10 @@ export const routePlugin: FastifyPluginAsync<{ gateway: RouteServices }> = async
       const options = { topK, temperature, excludeTasks: body.exclude_tasks };
       if (body.messages !== undefined) {
         const routeOn = body.route_on ?? 'last_user';
-        if (promptFromMessages(body.messages, routeOn).trim() === '') throw invalidRequest('Prompts must contain non-whitespace text.', 'messages', 'empty_input');
+        const prompt = promptFromMessages(body.messages, routeOn);
+        if (prompt.trim() === '') throw invalidRequest('Prompts must contain non-whitespace text.', 'messages', 'empty_input');
         const settings = { routeOn, conversation: gateway.config.conversation, rerouteConfidence: gateway.config.rerouteConfidence };
-        const routing = routeChat(gateway.router, body.messages, settings, options, 'exclude_tasks');
+        const routing = routeChat(gateway.router, body.messages, prompt, settings, options, 'exclude_tasks');
         const { decision, conversation } = routing instanceof Promise ? await routing : routing;
         reportDecision(request, gateway.metrics, 'route', decision, conversation && `conversation=${conversation}`);
         return decisionBody(gateway, decision, topK, temperature, conversation);
