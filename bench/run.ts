@@ -9,7 +9,7 @@ if (process.argv.includes('--help') || process.argv.includes('-h')) {
 
 Needs nothing outside the repository: the FLAN tasks in test/fixtures, the ONNX fixture in test/fixtures/onnx,
 synthetic registries it generates; each server runs in a process of its own, autocannon drives it from this one.
-About 11 minutes with the defaults on a 2-core machine.
+About 12 minutes with the defaults on a 2-core machine. Latencies are each response's own, to 0.01 ms.
 
 Settings (environment):
   BENCH_SECONDS=8              seconds a measured run
@@ -17,7 +17,8 @@ Settings (environment):
   BENCH_SCALES=flan48,1500,100000  registry sizes for /v1/route (flan48: 48 FLAN tasks; numbers: synthetic tasks)
   BENCH_ROUTE_ROUNDS=3         rounds of the gateway and a hello-world taking turns, for each registry size
   BENCH_PROXY=0                skip the proxied chat rows
-  BENCH_PROXY_ROUNDS=5         rounds of the gateway and the minimal proxy taking turns (a run's p99 varies by ±5 ms)
+  BENCH_PROXY_ROUNDS=5         rounds of the gateway and the minimal proxy taking turns (a run's p99 varies by ±5 ms);
+                               up to 3 of them again for a gateway at the default log level (info)
   BENCH_WARMUP_SECONDS=10      load on each proxy before its rounds (the gateway's first seconds are reported apart)
   BENCH_NODE_FLAGS=...         flags for the servers' node (e.g. --cpu-prof)
 
@@ -116,6 +117,20 @@ for (const scale of scales) {
   }
 }
 const proxyRows: Record<string, unknown>[] = [];
+/** A row of medians; beside the minimal proxy, each run against the minimal proxy's run of the same round. */
+function proxyRow(scenario: string, runs: LoadResult[], direct?: LoadResult, bareRuns?: LoadResult[]) {
+  const result = median(runs);
+  return {
+    scenario,
+    'req/s': fmt(result.requestsPerSecond, 0),
+    'p50 ms': result.p50Ms,
+    'p99 ms': result.p99Ms,
+    'vs direct': direct ? fmt(result.requestsPerSecond / direct.requestsPerSecond) : '',
+    'vs minimal proxy': bareRuns ? fmt(middle(runs.map((run, i) => run.requestsPerSecond / bareRuns[i].requestsPerSecond))) : '',
+    'p99 vs minimal ms': bareRuns ? fmt(middle(runs.map((run, i) => run.p99Ms - bareRuns[i].p99Ms)), 1) : '',
+    errors: runs.reduce((sum, run) => sum + run.errors + run.non2xx, 0),
+  };
+}
 if (proxy) {
   // Upstream and gateway each in a process of their own; autocannon in this one.
   const upstream = await startChild(upstreamServer, {});
@@ -157,19 +172,7 @@ if (proxy) {
       routedRuns.push(await chat(gatewayUrl, 'lorauter', stream));
       missRuns.push(await newPromptChats(stream, round * 100_000));
     }
-    const row = (name: string, runs: LoadResult[], paired = true) => {
-      const result = median(runs);
-      return {
-        scenario: `${name} (${mode})`,
-        'req/s': fmt(result.requestsPerSecond, 0),
-        'p50 ms': result.p50Ms,
-        'p99 ms': result.p99Ms,
-        'vs direct': fmt(result.requestsPerSecond / direct.requestsPerSecond),
-        'vs minimal proxy': paired ? fmt(middle(runs.map((run, i) => run.requestsPerSecond / bareRuns[i].requestsPerSecond))) : '',
-        'p99 vs minimal ms': paired ? fmt(middle(runs.map((run, i) => run.p99Ms - bareRuns[i].p99Ms)), 1) : '',
-        errors: runs.reduce((sum, run) => sum + run.errors + run.non2xx, 0),
-      };
-    };
+    const row = (name: string, runs: LoadResult[], paired = true) => proxyRow(`${name} (${mode})`, runs, direct, paired ? bareRuns : undefined);
     if (!stream) {
       proxyRows.push({
         scenario: `gateway, routed, decision cached, its first ${seconds} s after start, against the minimal proxy's (${mode})`,
@@ -190,6 +193,18 @@ if (proxy) {
     );
   }
   await stopChild(gateway);
+  // The default log level: Fastify's two lines a request and the decision line, serialised and written.
+  const logging = await startChild(server, { BENCH_SCENARIO: 'tiny', BENCH_UPSTREAM_URL: upstreamUrl, BENCH_LOG_LEVEL: 'info' });
+  const loggingUrl = `http://127.0.0.1:${logging.info.port}`;
+  await chat(loggingUrl, 'lorauter', false, warmupSeconds);
+  const loggingRounds = Math.min(rounds, 3);
+  const [bareRuns, loggingRuns]: LoadResult[][] = [[], []];
+  for (let round = 0; round < loggingRounds; round++) {
+    bareRuns.push(await chat(minimalUrl, 'sst2', false));
+    loggingRuns.push(await chat(loggingUrl, 'lorauter', false));
+  }
+  proxyRows.push(proxyRow(`gateway at the default log level (info; lines to /dev/null), routed, decision cached, median of ${loggingRounds} (non-stream)`, loggingRuns, undefined, bareRuns));
+  await stopChild(logging);
   await stopChild(minimal);
   await stopChild(upstream);
 }

@@ -34,12 +34,14 @@ if (scenario === 'hello') {
 } else {
   const registry = registryFor(scenario);
   const upstream = process.env.BENCH_UPSTREAM_URL ? { url: process.env.BENCH_UPSTREAM_URL, kind: 'vllm', vllmMode: 'top1', baseModel: 'tiny-llama' } : {};
+  // Silent unless asked: the proxy rows also run a gateway at the default level, its lines written to /dev/null.
+  const logLevel = (process.env.BENCH_LOG_LEVEL ?? 'silent') as 'silent' | 'info';
   const config = loadConfig({
     env: {},
-    overrides: { logLevel: 'silent', encoder: { maxDimensions: Number(process.env.BENCH_DIMENSIONS ?? 1024), workers: process.env.BENCH_WORKERS ? Number(process.env.BENCH_WORKERS) : undefined }, cache: { maxEntries: Number(process.env.BENCH_CACHE_ENTRIES ?? 10000) }, upstream },
+    overrides: { logLevel, encoder: { maxDimensions: Number(process.env.BENCH_DIMENSIONS ?? 1024), workers: process.env.BENCH_WORKERS ? Number(process.env.BENCH_WORKERS) : undefined }, cache: { maxEntries: Number(process.env.BENCH_CACHE_ENTRIES ?? 10000) }, upstream },
   });
   const started = performance.now();
-  const gateway = await createGateway(config, pino({ level: 'silent' }), { registry });
+  const gateway = await createGateway(config, pino({ level: logLevel }, pino.destination('/dev/null')), { registry });
   const buildMs = performance.now() - started;
   const app = await buildApp(gateway);
   await app.listen({ port: 0, host: '127.0.0.1' });
