@@ -159,6 +159,40 @@ t.test('an upstream 200 that is not JSON is a 502; a redirect is a 502; cookies,
   t.equal(answered.headers.get('x-upstream-ok'), '1', 'other headers still pass');
 });
 
+t.test('an upstream answer beyond LORAUTER_UPSTREAM_MAX_ANSWER_BYTES is a 502, its length declared or chunked; one within it passes whole', async (t) => {
+  const { fake, gw } = await setup(t, { maxAnswerBytes: 2048 });
+  const answer = (content: string) => JSON.stringify({ id: 'x', object: 'chat.completion', model: 'm', choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop' }] });
+  const big = answer('a'.repeat(5000));
+  // Without a content-length, Node's server sends the writes as chunks.
+  const inChunks = (text: string, status = 200) => (res: import('node:http').ServerResponse) => {
+    res.writeHead(status, { 'content-type': 'application/json' });
+    for (let at = 0; at < text.length; at += 700) res.write(text.slice(at, at + 700));
+    res.end();
+  };
+  // The driver's adapter table is read first, while the fake still answers as llama.cpp does.
+  t.equal((await post(gw.url, chat(false))).status, 200);
+  const tooLarge = { error: { type: 'upstream_error', code: 'upstream_answer_too_large', message: /more than 2048 bytes \(LORAUTER_UPSTREAM_MAX_ANSWER_BYTES\)/ } };
+  fake.behaviour = { respond: (res) => res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(big)) }).end(big) };
+  const declared = await post(gw.url, chat(false));
+  t.equal(declared.status, 502, 'declared too large');
+  t.match(await declared.json(), tooLarge);
+  fake.behaviour = { respond: inChunks(big) };
+  const chunked = await post(gw.url, chat(false));
+  t.equal(chunked.status, 502, 'chunked, too large as it comes');
+  t.match(await chunked.json(), tooLarge);
+  fake.behaviour = { respond: inChunks(JSON.stringify({ error: { message: 'x'.repeat(5000) } }), 500) };
+  const error = await post(gw.url, chat(false));
+  t.equal(error.status, 502, 'an error answer is bounded too');
+  t.match(await error.json(), tooLarge);
+  const within = answer('b'.repeat(1500));
+  fake.behaviour = { respond: inChunks(within) };
+  const whole = await post(gw.url, chat(false));
+  t.equal(whole.status, 200, 'chunked within the bound');
+  t.match(await whole.json(), { model: 'lorauter', choices: [{ message: { content: 'b'.repeat(1500) } }] }, 'read whole, model renamed');
+  fake.behaviour = {};
+  t.equal((await post(gw.url, chat(false))).status, 200, 'later requests are served');
+});
+
 t.test('every error is in the OpenAI shape: deep JSON nesting, HTTP parser errors', async (t) => {
   const { gw } = await setup(t);
   let nested: unknown = 'x';

@@ -43,7 +43,7 @@ export async function askAdapter(upstream: Upstream, adapter: string, prompt: st
     headers: options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {},
     signal: AbortSignal.timeout(options.timeoutMs),
   });
-  const text = await response.body.text();
+  const text = await upstream.client.text(response);
   if (response.statusCode !== 200) {
     throw new ProbeError(`upstream answered ${response.statusCode} for adapter "${adapter}": ${text.slice(0, 300)}`, response.statusCode === 408 || response.statusCode === 429 || response.statusCode >= 500);
   }

@@ -120,6 +120,7 @@ export const ConfigSchema = Type.Object(
         connectTimeoutMs: Type.Integer({ env: 'LORAUTER_UPSTREAM_CONNECT_TIMEOUT_MS', minimum: 1, default: 5000, description: 'connecting to the upstream (then: 504)' }),
         headersTimeoutMs: Type.Integer({ env: 'LORAUTER_UPSTREAM_HEADERS_TIMEOUT_MS', minimum: 1, default: 60000, description: 'until the upstream answers with headers (then: 504)' }),
         bodyTimeoutMs: Type.Integer({ env: 'LORAUTER_UPSTREAM_BODY_TIMEOUT_MS', minimum: 1, default: 300000, description: 'longest silence within an answer or stream (then: 504, or an error event)' }),
+        maxAnswerBytes: Type.Integer({ env: 'LORAUTER_UPSTREAM_MAX_ANSWER_BYTES', minimum: 1024, default: 64 * 2 ** 20, description: 'the largest upstream answer read whole (JSON answers, errors, the drivers\' own calls; beyond: 502); streams pass through unbounded' }),
         maxConcurrency: Type.Integer({ env: 'LORAUTER_UPSTREAM_MAX_CONCURRENCY', minimum: 1, default: 128, description: 'requests to the upstream at once' }),
         maxQueue: Type.Integer({ env: 'LORAUTER_UPSTREAM_MAX_QUEUE', minimum: 0, default: 256, description: 'requests waiting for an upstream slot at most (beyond: 503)' }),
         queueTimeoutMs: Type.Integer({ env: 'LORAUTER_UPSTREAM_QUEUE_TIMEOUT_MS', minimum: 1, default: 5000, description: 'the longest wait for an upstream slot (then: 503 with Retry-After)' }),

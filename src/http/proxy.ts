@@ -80,7 +80,7 @@ export async function relayRaw(request: FastifyRequest, reply: FastifyReply, tar
   target.metrics.upstreamRequests.inc({ upstream: target.kind, endpoint: 'passthrough', outcome: String(response.statusCode) });
   if (response.statusCode >= 400) {
     // Errors in the OpenAI shape whatever the upstream wrote (FastAPI's {"detail"}, plain text, …).
-    const text = await response.body.text();
+    const text = await target.client.text(response);
     reply.code(response.statusCode).header('x-lorauter-composition', 'passthrough').type('application/json; charset=utf-8');
     return reply.send(openAIShapedError(text, response.statusCode));
   }

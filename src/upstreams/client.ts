@@ -9,6 +9,8 @@ export interface UpstreamClientOptions {
   connectTimeoutMs: number;
   headersTimeoutMs: number;
   bodyTimeoutMs: number;
+  /** The largest answer `text()` reads (default: 64 MiB). */
+  maxAnswerBytes?: number;
   connections?: number;
 }
 
@@ -21,6 +23,7 @@ export interface UpstreamRequest {
   signal?: AbortSignal | ExchangeSignal;
 }
 
+const DEFAULT_MAX_ANSWER_BYTES = 64 * 2 ** 20;
 const REFUSED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN']);
 const RESET = new Set(['ECONNRESET', 'UND_ERR_SOCKET', 'EPIPE']);
 
@@ -95,10 +98,40 @@ export class UpstreamClient {
     }
   }
 
+  /**
+   * An answer's body as text, up to maxAnswerBytes: a larger one (by its content-length, or as it comes when chunked)
+   * is not read on, and is the upstream's failure (502).
+   */
+  async text(response: Dispatcher.ResponseData): Promise<string> {
+    const limit = this.options.maxAnswerBytes ?? DEFAULT_MAX_ANSWER_BYTES;
+    const declared = Number(response.headers['content-length']);
+    if (declared > limit) throw this.tooLarge(response, limit);
+    try {
+      // undici reads no more than a declared length; only a chunked answer is counted as it comes.
+      if (Number.isFinite(declared)) return await response.body.text();
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of response.body) {
+        size += (chunk as Buffer).length;
+        if (size > limit) throw this.tooLarge(response, limit);
+        chunks.push(chunk as Buffer);
+      }
+      return Buffer.concat(chunks).toString('utf8');
+    } catch (error) {
+      throw toGatewayError(error as Error, this.origin);
+    }
+  }
+
+  private tooLarge(response: Dispatcher.ResponseData, limit: number): GatewayError {
+    // Not read on: its connection is closed (an 'error' listener, or destroying it would throw where nobody listens).
+    response.body.on('error', () => {}).destroy();
+    return new GatewayError(502, `The upstream at ${this.origin} answered more than ${limit} bytes (LORAUTER_UPSTREAM_MAX_ANSWER_BYTES).`, 'upstream_error', null, 'upstream_answer_too_large');
+  }
+
   /** A JSON request whose non-2xx answer is an error; for the drivers' own calls. */
   async json<T>(method: 'GET' | 'POST', path: string, body?: unknown, headers?: Record<string, string>, signal?: AbortSignal): Promise<{ status: number; data: T; text: string }> {
     const response = await this.request({ method, path, body, headers, signal });
-    const text = await response.body.text();
+    const text = await this.text(response);
     let data: unknown = text;
     try {
       data = JSON.parse(text);

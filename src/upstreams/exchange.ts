@@ -1,7 +1,7 @@
 import type { Dispatcher } from 'undici';
 import { GatewayError } from '../errors.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
-import { toGatewayError, type UpstreamClient } from './client.js';
+import type { UpstreamClient } from './client.js';
 import { OpenAIStreamRelay, SSE_DONE, sseEvent, ssePayloads } from './sse.js';
 import { pumpEvents, relayEvents, type EventSink, type StreamSource } from './stream-relay.js';
 import type { ExchangeSignal } from './exchange-abort.js';
@@ -61,9 +61,7 @@ export async function exchange(client: UpstreamClient, prepared: PreparedRequest
   if (!options.stream || response.statusCode !== 200 || !String(response.headers['content-type'] ?? '').includes('text/event-stream')) {
     let text: string;
     try {
-      text = await response.body.text();
-    } catch (error) {
-      throw toGatewayError(error as Error, client.origin);
+      text = await client.text(response);
     } finally {
       release();
     }

@@ -111,6 +111,7 @@ export function createUpstream(config: Config, adapters: Map<string, AdapterDefi
     connectTimeoutMs: settings.connectTimeoutMs,
     headersTimeoutMs: settings.headersTimeoutMs,
     bodyTimeoutMs: settings.bodyTimeoutMs,
+    maxAnswerBytes: settings.maxAnswerBytes,
     // Headroom beyond the limiter for the drivers' own calls (adapter tables, loads) and the health check.
     connections: settings.maxConcurrency + 8,
   });

@@ -114,7 +114,7 @@ export const openAIPlugin: FastifyPluginAsync<{ gateway: ProxyServices }> = asyn
           headers: authorization ? { authorization } : {},
           signal: AbortSignal.timeout(Math.min(gateway.config.upstream.headersTimeoutMs, 5000)),
         });
-        const listed = (await response.body.json()) as { data?: Record<string, unknown>[] };
+        const listed = JSON.parse(await gateway.upstream.client.text(response)) as { data?: Record<string, unknown>[] };
         const known = new Set(data.map((model) => model.id));
         for (const model of response.statusCode === 200 && Array.isArray(listed.data) ? listed.data : []) {
           if (typeof model.id === 'string' && !known.has(model.id)) data.push({ object: 'model', owned_by: 'upstream', ...model });
