@@ -10,6 +10,7 @@ import { loadRegistry } from '../src/registry/load.js';
 import { LLAMA_2_7B, writeSyntheticAdapter } from './peft-synthetic.js';
 import { FIT_EXAMPLES, FLAN, TASKS } from './composition-setup.js';
 import { startChild, stopChild } from './load.js';
+import { quantile } from './quantile.js';
 import { startResidencyVllm } from './vllm-residency.js';
 import { MergeSettings } from '../src/upstreams/merge/settings.js';
 
@@ -71,11 +72,6 @@ interface ModeResult {
   /** The gateway's event-loop delay p99 over the run (prom-client's monitor), to tell its own stalls from CPU contention. */
   loopP99Ms: number;
 }
-
-const quantile = (values: number[], q: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] : NaN;
-};
 
 function folderBytes(dir: string): number {
   if (!existsSync(dir)) return 0;

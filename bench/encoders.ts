@@ -5,6 +5,7 @@ import { BuiltinEncoder } from '../src/encoders/builtin/builtin-encoder.js';
 import { OnnxEncoder } from '../src/encoders/onnx/onnx-encoder.js';
 import type { TaskRegistry } from '../src/registry/types.js';
 import { NgramEncoder as NgramEncoderV1 } from './baseline/ngram-encoder-v1.js';
+import { quantile } from './quantile.js';
 
 export interface LatencySummary {
   meanUs: number;
@@ -12,8 +13,7 @@ export interface LatencySummary {
 }
 
 function summarize(samples: number[]): LatencySummary {
-  samples.sort((a, b) => a - b);
-  return { meanUs: (samples.reduce((a, b) => a + b, 0) / samples.length) * 1000, p99Us: samples[Math.floor(samples.length * 0.99)] * 1000 };
+  return { meanUs: (samples.reduce((a, b) => a + b, 0) / samples.length) * 1000, p99Us: quantile(samples, 0.99) * 1000 };
 }
 
 /** Per-prompt encode latency, fitted on 16 prompts a task and measured on the other 4 (never seen). */

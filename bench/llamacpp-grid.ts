@@ -12,6 +12,7 @@ import { loadRegistry } from '../src/registry/load.js';
 import { FLAN } from './composition-setup.js';
 import { GRID_FIT_EXAMPLES, GRID_TASKS } from './llamacpp-setup.js';
 import { startChild, stopChild } from './load.js';
+import { quantile } from './quantile.js';
 import { freePort } from '../test/helpers/redis.js';
 
 const env = process.env;
@@ -90,14 +91,13 @@ async function run(label: string, step: number, body: (i: number) => Record<stri
     await stopChild(child);
   }
   const elapsed = (performance.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
   return {
     label,
     tokensPerSecond: tokens / elapsed,
     requests: latencies.length,
     distinctScales: scales.size,
     fidelity: fidelities.length ? fidelities.reduce((a, b) => a + b, 0) / fidelities.length : NaN,
-    p50Ms: latencies[Math.floor(latencies.length / 2)],
+    p50Ms: quantile(latencies, 0.5),
   };
 }
 

@@ -1,6 +1,7 @@
 import autocannon from 'autocannon';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { quantile } from './quantile.js';
 
 export interface Started {
   child: ChildProcess;
@@ -47,7 +48,7 @@ export async function load(options: {
   let counter = 0;
   // autocannon keeps latencies in a histogram of whole milliseconds: a p99 of 29.9 ms reads 29, and gaps of a
   // millisecond or two between two servers (what the proxy rows compare) are lost in the rounding.
-  const latencies = new Latencies();
+  const latencies: number[] = [];
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
     const run = autocannon(
       {
@@ -61,47 +62,18 @@ export async function load(options: {
       (error, finished) => (error ? reject(error) : resolve(finished)),
     );
     run.on('response', (_client, statusCode, _bytes, responseTime) => {
-      if (statusCode >= 200 && statusCode < 300) latencies.add(responseTime);
+      if (statusCode >= 200 && statusCode < 300) latencies.push(responseTime);
     });
   });
   return {
     requestsPerSecond: result.requests.average,
-    p50Ms: latencies.percentile(50),
-    p99Ms: latencies.percentile(99),
-    meanMs: latencies.mean(),
+    p50Ms: hundredths(quantile(latencies, 0.5)),
+    p99Ms: hundredths(quantile(latencies, 0.99)),
+    meanMs: hundredths(latencies.reduce((sum, ms) => sum + ms, 0) / latencies.length),
     errors: result.errors + result.timeouts,
     non2xx: result.non2xx,
   };
 }
 
-/** Response times as measured, for percentiles at the precision they were measured with. */
-class Latencies {
-  private values = new Float64Array(1 << 16);
-  private count = 0;
-
-  add(ms: number): void {
-    if (this.count === this.values.length) {
-      const grown = new Float64Array(this.values.length * 2);
-      grown.set(this.values);
-      this.values = grown;
-    }
-    this.values[this.count++] = ms;
-  }
-
-  /** Nearest rank; 0 when there were none. */
-  percentile(p: number): number {
-    if (this.count === 0) return 0;
-    const sorted = this.sorted ??= this.values.slice(0, this.count).sort();
-    return round(sorted[Math.min(this.count - 1, Math.ceil((p / 100) * this.count) - 1)]);
-  }
-
-  mean(): number {
-    let sum = 0;
-    for (let i = 0; i < this.count; i++) sum += this.values[i];
-    return this.count === 0 ? 0 : round(sum / this.count);
-  }
-
-  private sorted: Float64Array | undefined;
-}
-
-const round = (ms: number) => Math.round(ms * 100) / 100;
+/** To 0.01 ms; 0 when there was no 2xx answer to measure (as autocannon reports it). */
+const hundredths = (ms: number) => (Number.isNaN(ms) ? 0 : Math.round(ms * 100) / 100);
