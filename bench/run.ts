@@ -173,18 +173,7 @@ if (proxy) {
       missRuns.push(await newPromptChats(stream, round * 100_000));
     }
     const row = (name: string, runs: LoadResult[], paired = true) => proxyRow(`${name} (${mode})`, runs, direct, paired ? bareRuns : undefined);
-    if (!stream) {
-      proxyRows.push({
-        scenario: `gateway, routed, decision cached, its first ${seconds} s after start, against the minimal proxy's (${mode})`,
-        'req/s': fmt(coldGateway.requestsPerSecond, 0),
-        'p50 ms': coldGateway.p50Ms,
-        'p99 ms': coldGateway.p99Ms,
-        'vs direct': fmt(coldGateway.requestsPerSecond / direct.requestsPerSecond),
-        'vs minimal proxy': fmt(coldGateway.requestsPerSecond / coldMinimal.requestsPerSecond),
-        'p99 vs minimal ms': fmt(coldGateway.p99Ms - coldMinimal.p99Ms, 1),
-        errors: coldGateway.errors + coldGateway.non2xx,
-      });
-    }
+    if (!stream) proxyRows.push(proxyRow(`gateway, routed, decision cached, its first ${seconds} s after start, against the minimal proxy's (${mode})`, [coldGateway], direct, [coldMinimal]));
     proxyRows.push(
       row('direct to upstream', [direct], false),
       row(`minimal Node proxy (baseline hop), median of ${rounds}`, bareRuns),
