@@ -1,6 +1,10 @@
 import t from 'tap';
 import { startGateway } from './helpers/gateway.js';
-import { withoutCredentials } from '../src/gateway.js';
+import pino, { type Logger } from 'pino';
+import { loadConfig } from '../src/config/load.js';
+import { createGateway, withoutCredentials } from '../src/gateway.js';
+import { buildApp } from '../src/http/app.js';
+import { GatewayMetrics } from '../src/observability/metrics.js';
 
 t.test('metrics: route duration observed; no Redis gauge without Redis', async (t) => {
   const gw = await startGateway();
@@ -32,14 +36,8 @@ t.test('logs: probes at debug, a rejected request id is never logged, upstream c
 });
 
 t.test('logs: a child logger a request while something can be logged, none at level silent', async (t) => {
-  const { default: pino } = await import('pino');
-  const { loadConfig } = await import('../src/config/load.js');
-  const { createGateway } = await import('../src/gateway.js');
-  const { buildApp } = await import('../src/http/app.js');
-  const { GatewayMetrics } = await import('../src/observability/metrics.js');
   for (const level of ['silent', 'error', 'info'] as const) {
-    const lines: string[] = [];
-    const logger = pino({ level }, { write: (line: string) => void lines.push(line) });
+    const logger = pino({ level }, { write: () => {} });
     const gateway = await createGateway(loadConfig({ env: {}, overrides: { logLevel: level } }), logger, { metrics: new GatewayMetrics() });
     const app = await buildApp(gateway);
     const seen: unknown[] = [];
@@ -50,7 +48,7 @@ t.test('logs: a child logger a request while something can be logged, none at le
       t.equal(seen[0], app.log, 'silent: the request logs through the gateway logger itself');
     } else {
       t.not(seen[0], app.log, `${level}: a child of its own`);
-      t.match((seen[0] as import('pino').Logger).bindings(), { reqId: `req-${level}` }, `${level}: bound to the request id`);
+      t.match((seen[0] as Logger).bindings(), { reqId: `req-${level}` }, `${level}: bound to the request id`);
     }
     await app.close();
     await gateway.close();
