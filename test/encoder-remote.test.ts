@@ -13,6 +13,7 @@ const options = (url: string, overrides: Partial<RemoteEncoderOptions> = {}): Re
   timeoutMs: 2000,
   retries: 2,
   maxRetryWaitMs: 2000,
+  maxAnswerBytes: 64 * 2 ** 20,
   ...overrides,
 });
 
@@ -88,6 +89,27 @@ t.test('a slow server is bounded by the timeout', async (t) => {
   const started = Date.now();
   await t.rejects(encoder.encode(['slow']), { name: 'EncoderUnavailableError' });
   t.ok(Date.now() - started < 900, 'did not wait for the slow answer');
+});
+
+t.test('an answer larger than maxAnswerBytes fails the request, declared or chunked, and is not asked for again', async (t) => {
+  const { fake, state } = await startFakeEmbeddings({ model: 'bge-small', dimensions: 8, apiKey: 'secret' });
+  t.teardown(() => fake.stop());
+  const encoder = await RemoteEncoder.connect(options(fake.url, { maxAnswerBytes: 2048 }));
+  t.teardown(() => encoder.close());
+  t.equal((await encoder.encode(['fits'])).length, 1, 'an answer within the bound is read');
+  for (const chunked of [false, true]) {
+    state.chunked = chunked;
+    state.dimensions = 8;
+    t.equal((await encoder.encode(['still fits'])).length, 1, `chunked=${chunked}: within the bound`);
+    // Mostly zeros ("0,"): 2,000 of them are about 4 KB. The size is checked before the dimension.
+    state.dimensions = 2000;
+    const before = fake.received.filter((r) => r.path === '/v1/embeddings').length;
+    await t.rejects(encoder.encode(['too large now']), { name: 'EncoderUnavailableError', message: /larger than 2048 bytes \(LORAUTER_ENCODER_MAX_ANSWER_BYTES\)/ }, `chunked=${chunked}: refused`);
+    t.equal(fake.received.filter((r) => r.path === '/v1/embeddings').length - before, 1, `chunked=${chunked}: not retried`);
+  }
+  state.chunked = false;
+  state.dimensions = 8;
+  t.equal((await encoder.encode(['after'])).length, 1, 'the next request is served');
 });
 
 t.test('bad setups fail at start-up with what to do', async (t) => {

@@ -45,6 +45,7 @@ export const EncoderSettingsSchema = Type.Object(
     batchWaitMs: Type.Number({ env: 'LORAUTER_ENCODER_BATCH_WAIT_MS', minimum: 0, maximum: 1000, default: 2, description: 'longest wait for a micro-batch to fill' }),
     hybridWeight: Type.Number({ env: 'LORAUTER_HYBRID_WEIGHT', minimum: 0, maximum: 1, default: 0.5, description: 'hybrid: weight of the neural cosine' }),
     timeoutMs: Type.Integer({ env: 'LORAUTER_ENCODER_TIMEOUT_MS', minimum: 1, maximum: 600000, default: 10000, description: 'remote: one embeddings request; builtin: how long a worker thread may hold a prompt, and a prompt wait for one' }),
+    maxAnswerBytes: Type.Integer({ env: 'LORAUTER_ENCODER_MAX_ANSWER_BYTES', minimum: 1024, default: 64 * 2 ** 20, description: 'remote: the largest embeddings answer read (beyond: the request fails, not retried)' }),
     retries: Type.Integer({ env: 'LORAUTER_ENCODER_RETRIES', minimum: 0, maximum: 10, default: 2, description: 'remote: retries on 429, 5xx and connection errors' }),
     maxRetryWaitMs: Type.Integer({ env: 'LORAUTER_ENCODER_MAX_RETRY_WAIT_MS', minimum: 0, maximum: 60000, default: 5000, description: 'remote: the longest Retry-After honoured' }),
     hub: HubSettingsSchema,

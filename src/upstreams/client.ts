@@ -1,5 +1,6 @@
 import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { Pool, errors, type Dispatcher } from 'undici';
+import { AnswerTooLargeError, boundedText } from '../bounded-text.js';
 import { GatewayError } from '../errors.js';
 import { tracer } from '../observability/tracing.js';
 import type { ExchangeSignal } from './exchange-abort.js';
@@ -104,28 +105,14 @@ export class UpstreamClient {
    */
   async text(response: Dispatcher.ResponseData): Promise<string> {
     const limit = this.options.maxAnswerBytes ?? DEFAULT_MAX_ANSWER_BYTES;
-    const declared = Number(response.headers['content-length']);
-    if (declared > limit) throw this.tooLarge(response, limit);
     try {
-      // undici reads no more than a declared length; only a chunked answer is counted as it comes.
-      if (Number.isFinite(declared)) return await response.body.text();
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const chunk of response.body) {
-        size += (chunk as Buffer).length;
-        if (size > limit) throw this.tooLarge(response, limit);
-        chunks.push(chunk as Buffer);
-      }
-      return Buffer.concat(chunks).toString('utf8');
+      return await boundedText(response, limit);
     } catch (error) {
+      if (error instanceof AnswerTooLargeError) {
+        throw new GatewayError(502, `The upstream at ${this.origin} answered more than ${limit} bytes (LORAUTER_UPSTREAM_MAX_ANSWER_BYTES).`, 'upstream_error', null, 'upstream_answer_too_large');
+      }
       throw toGatewayError(error as Error, this.origin);
     }
-  }
-
-  private tooLarge(response: Dispatcher.ResponseData, limit: number): GatewayError {
-    // Not read on: its connection is closed (an 'error' listener, or destroying it would throw where nobody listens).
-    response.body.on('error', () => {}).destroy();
-    return new GatewayError(502, `The upstream at ${this.origin} answered more than ${limit} bytes (LORAUTER_UPSTREAM_MAX_ANSWER_BYTES).`, 'upstream_error', null, 'upstream_answer_too_large');
   }
 
   /** A JSON request whose non-2xx answer is an error; for the drivers' own calls. */

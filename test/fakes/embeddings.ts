@@ -27,11 +27,12 @@ export interface FakeEmbeddingsOptions {
  * Fake OpenAI-compatible embeddings server (POST /v1/embeddings, as OpenAI, text-embeddings-inference,
  * vLLM and Ollama serve it): `input` a string or an array of strings, `model` the served model,
  * `data` entries carry their `index` (answered in reverse order to keep clients honest), 401 without
- * the API key when one is set. `failures` queues statuses to answer before the next successes.
+ * the API key when one is set. `failures` queues statuses to answer before the next successes;
+ * `chunked` answers without a content-length.
  */
 export async function startFakeEmbeddings(options: FakeEmbeddingsOptions) {
   const fake = new FakeServer();
-  const state = { dimensions: options.dimensions, failures: [] as { status: number; retryAfter?: string }[], delayMs: 0 };
+  const state = { dimensions: options.dimensions, failures: [] as { status: number; retryAfter?: string }[], delayMs: 0, chunked: false };
   fake.route('POST', '/v1/embeddings', async (request: Received, res: ServerResponse) => {
     if (options.apiKey && request.headers.authorization !== `Bearer ${options.apiKey}`) {
       return error(res, 401, 'Incorrect API key provided.', 'invalid_request_error');
@@ -48,7 +49,13 @@ export async function startFakeEmbeddings(options: FakeEmbeddingsOptions) {
       return error(res, failure.status, failure.status === 429 ? 'Rate limit reached' : 'Server overloaded', failure.status === 429 ? 'rate_limit_error' : 'server_error', null, failure.retryAfter ? { 'retry-after': failure.retryAfter } : {});
     }
     const data = inputs.map((text: string, index: number) => ({ object: 'embedding', embedding: bagOfWords(text, state.dimensions), index })).reverse();
-    json(res, 200, { object: 'list', data, model: options.model, usage: { prompt_tokens: inputs.length, total_tokens: inputs.length } });
+    const answer = { object: 'list', data, model: options.model, usage: { prompt_tokens: inputs.length, total_tokens: inputs.length } };
+    if (!state.chunked) return json(res, 200, answer);
+    // As a server that streams its answer out (no content-length: chunked), a row at a time.
+    res.writeHead(200, { 'content-type': 'application/json' });
+    const text = JSON.stringify(answer);
+    for (let at = 0; at < text.length; at += 512) res.write(text.slice(at, at + 512));
+    res.end();
   });
   await fake.start();
   return { fake, state };

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
+import { AnswerTooLargeError, boundedText } from '../../bounded-text.js';
 import { EncoderUnavailableError } from '../../errors.js';
 import { l2Normalize, type EncodePurpose, type Encoder, withPrefix } from '../encoder.js';
 import { EncoderSetupError } from '../errors.js';
@@ -16,6 +17,8 @@ export interface RemoteEncoderOptions {
   maxBatch: number;
   batchWaitMs: number;
   timeoutMs: number;
+  /** The largest answer read; a larger one fails the request (the same request would get it again). */
+  maxAnswerBytes: number;
   retries: number;
   maxRetryWaitMs: number;
 }
@@ -106,8 +109,9 @@ export class RemoteEncoder implements Encoder {
     let text: string;
     try {
       response = await request(this.endpoint, { method: 'POST', headers, body, dispatcher: this.agent, signal });
-      text = await response.body.text();
+      text = await boundedText(response, this.options.maxAnswerBytes);
     } catch (error) {
+      if (error instanceof AnswerTooLargeError) throw new Error(`${error.message} (LORAUTER_ENCODER_MAX_ANSWER_BYTES)`);
       const reason = signal.aborted ? `no answer within ${this.options.timeoutMs} ms` : (error as Error).message;
       throw new RetryableError(reason);
     }
