@@ -1,5 +1,10 @@
 import t from 'tap';
 import { connect } from 'node:net';
+import pino from 'pino';
+import { loadConfig } from '../src/config/load.js';
+import { createGateway } from '../src/gateway.js';
+import { buildApp } from '../src/http/app.js';
+import { GatewayMetrics } from '../src/observability/metrics.js';
 import { startFakeVllm } from './fakes/vllm.js';
 import { listenGateway, startGateway } from './helpers/gateway.js';
 import { RedisServer } from './helpers/redis.js';
@@ -81,13 +86,28 @@ t.test('with Redis the rate limit holds across replicas; with Redis down request
   t.equal(during.statusCode, 200, 'a Redis failure does not fail requests');
 });
 
+t.test('load shedding: the loop busy while the gateway starts is not load', async (t) => {
+  const config = loadConfig({ env: {}, overrides: { logLevel: 'silent', maxEventLoopDelayMs: 300 } });
+  const gateway = await createGateway(config, pino({ level: 'silent' }), { metrics: new GatewayMetrics() });
+  const app = await buildApp(gateway);
+  t.teardown(async () => {
+    await app.close();
+    await gateway.close();
+  });
+  // As a slow start on a busy machine: the loop blocked for 1.5 s after the shedding plugin began measuring.
+  busy(1500);
+  await app.ready();
+  const statuses = new Set<number>();
+  for (let i = 0; i < 30; i++) {
+    statuses.add((await app.inject({ method: 'POST', url: '/v1/route', payload: { input: 'hello' } })).statusCode);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  t.same([...statuses], [200], 'served through the reading that covers the start');
+});
+
 t.test('load shedding: while the event loop lags, 503 with Retry-After; probes still answer', async (t) => {
   const gw = await startGateway({ maxEventLoopDelayMs: 20 });
   t.teardown(gw.close);
-  const busy = (ms: number) => {
-    const end = performance.now() + ms;
-    while (performance.now() < end);
-  };
   // Block the loop repeatedly across the plugin's sampling interval.
   let shed: Awaited<ReturnType<typeof gw.app.inject>> | undefined;
   for (let i = 0; i < 40 && !shed; i++) {
@@ -108,3 +128,8 @@ t.test('load shedding: while the event loop lags, 503 with Retry-After; probes s
   }
   t.ok(served, 'served again');
 });
+
+function busy(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end);
+}

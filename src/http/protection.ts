@@ -46,16 +46,29 @@ export async function installRateLimit(app: FastifyInstance, config: Config): Pr
   return redis;
 }
 
-/** Sheds load (@fastify/under-pressure): while the event loop lags beyond the limit, 503 with Retry-After. */
+/** How often the event loop's delay is read (@fastify/under-pressure's default). */
+const SAMPLE_INTERVAL_MS = 1000;
+
+/**
+ * Sheds load (@fastify/under-pressure): while the event loop lags beyond the limit, 503 with Retry-After. The delay is
+ * read every second, over the second before; readings that reach back before the gateway was ready are not acted on:
+ * the loop is busy while the app starts (routes and schemas compiled), and that is not load.
+ */
 export async function installLoadShedding(app: FastifyInstance, config: Config): Promise<void> {
   if (config.maxEventLoopDelayMs === 0) return;
   const retryAfterSeconds = 1;
+  let shedFrom = Infinity;
+  app.addHook('onReady', (done) => {
+    shedFrom = performance.now() + 2 * SAMPLE_INTERVAL_MS;
+    done();
+  });
   await app.register(underPressure, {
     maxEventLoopDelay: config.maxEventLoopDelayMs,
+    sampleInterval: SAMPLE_INTERVAL_MS,
     retryAfter: retryAfterSeconds,
     pressureHandler: (request, reply, _type, value) => {
       // Not sending lets the request through; Fastify stops at a reply already sent.
-      if (isOperational(request.url)) return;
+      if (isOperational(request.url) || performance.now() < shedFrom) return;
       const error = new GatewayError(503, `The gateway is overloaded (event loop delay ${Math.round(Number(value))} ms); try again shortly.`, 'service_unavailable', null, 'overloaded');
       reply.code(503).header('retry-after', String(retryAfterSeconds)).type('application/json; charset=utf-8').send(error.toBody());
     },
