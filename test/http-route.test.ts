@@ -94,6 +94,7 @@ t.test('bad requests: 4xx in the OpenAI error shape, never 500', async (t) => {
     ['top_k string', () => post({ input: 'x', top_k: '3' }), 400, 'top_k'],
     ['temperature zero', () => post({ input: 'x', temperature: 0 }), 400, 'temperature'],
     ['temperature negative', () => post({ input: 'x', temperature: -1 }), 400, 'temperature'],
+    ['a blank last user turn', () => post({ messages: [{ role: 'user', content: 'x' }, { role: 'assistant', content: 'y' }, { role: 'user', content: '  ' }] }), 400, 'messages'],
     ['route_on unknown', () => post({ messages: [{ role: 'user', content: 'x' }], route_on: 'first' }), 400, 'route_on'],
     ['message without role', () => post({ messages: [{ content: 'x' }] }), 400, 'messages.0.role'],
     ['exclude_tasks not array', () => post({ input: 'x', exclude_tasks: 'sst2' }), 400, 'exclude_tasks'],

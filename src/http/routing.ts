@@ -3,7 +3,7 @@ import { inSpan, tracingStarted } from '../observability/tracing.js';
 import { invalidRequest } from '../errors.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import type { PreparedRequest } from '../upstreams/types.js';
-import { userTurns } from './prompt.js';
+import { promptFromMessages, userTurns } from './prompt.js';
 import type { ChatMessage } from './schemas.js';
 import { UnknownTaskError, type RouteDecision, type RouteOptions, type Router } from '../router/router.js';
 
@@ -113,6 +113,23 @@ export function routeChat(
     const moved = !last.abstained && last.confidence >= settings.rerouteConfidence && last.tasks[0]?.id !== first.tasks[0]?.id;
     return moved ? { decision: last, conversation: 'rerouted' } : { decision: first, conversation: 'sticky' };
   });
+}
+
+/**
+ * Routes a chat's messages on the prompt `routeOn` makes of them (routeChat), in the configured conversation mode; a
+ * prompt that is empty or only whitespace is the client's mistake (400 on `messages`).
+ */
+export function routeMessages(
+  router: Router,
+  messages: readonly ChatMessage[],
+  routeOn: 'last_user' | 'all_user' | 'all' = 'last_user',
+  config: { conversation: ConversationMode; rerouteConfidence: number },
+  options: RouteOptions,
+  excludeParam: string,
+): ChatRouting | Promise<ChatRouting> {
+  const prompt = promptFromMessages(messages, routeOn);
+  if (prompt.trim() === '') throw invalidRequest('The prompt to route on is empty: the messages must contain non-whitespace text.', 'messages', 'empty_input');
+  return routeChat(router, messages, prompt, { routeOn, conversation: config.conversation, rerouteConfidence: config.rerouteConfidence }, options, excludeParam);
 }
 
 /** `then` applied to decisions at hand now, to pending ones when they come. */

@@ -4,9 +4,8 @@ import { GatewayError, invalidRequest } from '../../errors.js';
 import { formatMixture } from '../../composition/mixture.js';
 import type { RouteDecision } from '../../router/router.js';
 import { OPENAI_PATHS, type OpenAIEndpoint, type PreparedRequest } from '../../upstreams/types.js';
-import { promptFromMessages } from '../prompt.js';
 import { relayUpstream, upstreamAuthorization } from '../proxy.js';
-import { reportDecision, routeChat, routeRequestTexts, whenDecided, type ChatRouting } from '../routing.js';
+import { reportDecision, routeMessages, routeRequestTexts, whenDecided, type ChatRouting } from '../routing.js';
 import { ErrorResponse, type ChatMessage } from '../schemas.js';
 import { ChatCompletionRequest, CompletionRequest, ModelList, NativeCompletionRequest, type LorauterOptions } from './openai-schemas.js';
 
@@ -31,11 +30,7 @@ export const openAIPlugin: FastifyPluginAsync<{ gateway: ProxyServices }> = asyn
   }
 
   function decideChat(messages: ChatMessage[], options: LorauterOptions): ChatRouting | Promise<ChatRouting> {
-    const routeOn = options.route_on ?? 'last_user';
-    const prompt = promptFromMessages(messages, routeOn);
-    if (prompt.trim() === '') throw invalidRequest('The prompt to route on is empty.', 'messages', 'empty_input');
-    const settings = { routeOn, conversation: gateway.config.conversation, rerouteConfidence: gateway.config.rerouteConfidence };
-    return routeChat(gateway.router, messages, prompt, settings, routeOptions(options), 'lorauter.exclude_tasks');
+    return routeMessages(gateway.router, messages, options.route_on, gateway.config, routeOptions(options), 'lorauter.exclude_tasks');
   }
 
   function announce(reply: FastifyReply, decision: RouteDecision, composition: string, prepared: PreparedRequest) {

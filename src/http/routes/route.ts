@@ -5,8 +5,7 @@ import type { Gateway } from '../../gateway.js';
 import type { RouteDecision } from '../../router/router.js';
 import type { WeightedTask } from '../../router/math.js';
 import { invalidRequest } from '../../errors.js';
-import { promptFromMessages } from '../prompt.js';
-import { reportDecision, routeChat, routeRequestTexts } from '../routing.js';
+import { reportDecision, routeMessages, routeRequestTexts } from '../routing.js';
 import { ErrorResponse, RouteDecisionSchema, RouteRequest, RouteResponse } from '../schemas.js';
 
 // One decision, the usual answer, with a serializer compiled from its schema (about twice as fast
@@ -72,11 +71,7 @@ export const routePlugin: FastifyPluginAsync<{ gateway: RouteServices }> = async
       const temperature = body.temperature ?? gateway.config.temperature;
       const options = { topK, temperature, excludeTasks: body.exclude_tasks };
       if (body.messages !== undefined) {
-        const routeOn = body.route_on ?? 'last_user';
-        const prompt = promptFromMessages(body.messages, routeOn);
-        if (prompt.trim() === '') throw invalidRequest('Prompts must contain non-whitespace text.', 'messages', 'empty_input');
-        const settings = { routeOn, conversation: gateway.config.conversation, rerouteConfidence: gateway.config.rerouteConfidence };
-        const routing = routeChat(gateway.router, body.messages, prompt, settings, options, 'exclude_tasks');
+        const routing = routeMessages(gateway.router, body.messages, body.route_on, gateway.config, options, 'exclude_tasks');
         const { decision, conversation } = routing instanceof Promise ? await routing : routing;
         reportDecision(request, gateway.metrics, 'route', decision, conversation && `conversation=${conversation}`);
         return decisionBody(gateway, decision, topK, temperature, conversation);
