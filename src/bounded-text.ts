@@ -1,5 +1,8 @@
 import type { Dispatcher } from 'undici';
 
+/** The bound on an answer read whole, unless configured otherwise. */
+export const DEFAULT_MAX_ANSWER_BYTES = 64 * 2 ** 20;
+
 /** The body was larger than the bound; it was not read on, and its connection is closed. */
 export class AnswerTooLargeError extends Error {
   override name = 'AnswerTooLargeError';

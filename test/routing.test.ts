@@ -2,8 +2,7 @@ import t from 'tap';
 import { CachingEncoder } from '../src/cache/caching-encoder.js';
 import { formatMixture } from '../src/composition/mixture.js';
 import { BuiltinEncoder } from '../src/encoders/builtin/builtin-encoder.js';
-import { promptFromMessages } from '../src/http/prompt.js';
-import { routeChat, type ChatRouting } from '../src/http/routing.js';
+import { routeMessages, type ChatRouting } from '../src/http/routing.js';
 import type { ChatMessage } from '../src/http/schemas.js';
 import { GatewayMetrics } from '../src/observability/metrics.js';
 import { loadRegistry } from '../src/registry/load.js';
@@ -18,16 +17,16 @@ async function cachedRouter() {
   return Router.build(registry, new CachingEncoder(BuiltinEncoder.fit(registry.tasks), { maxEntries: 100, metrics: new GatewayMetrics() }), { topK: 3, temperature: 0.2, decisionCacheSize: 100 });
 }
 
-const lastUser = { routeOn: 'last_user' as const, conversation: 'last_user' as const, rerouteConfidence: 0.5 };
+const lastUser = { conversation: 'last_user' as const, rerouteConfidence: 0.5 };
 const sticky = { ...lastUser, conversation: 'sticky' as const };
 
 t.test('a chat whose decision is cached is routed without a promise, to the same decision', async (t) => {
   const router = await cachedRouter();
   const messages: ChatMessage[] = [{ role: 'user', content: examplesOf('sst2')[16] }];
-  const first = routeChat(router, messages, promptFromMessages(messages, 'last_user'), lastUser, {}, 'exclude_tasks');
+  const first = routeMessages(router, messages, 'last_user', lastUser, {}, 'exclude_tasks');
   t.ok(first instanceof Promise, 'not routed before: a promise');
   const routed = await first;
-  const again = routeChat(router, messages, promptFromMessages(messages, 'last_user'), lastUser, {}, 'exclude_tasks');
+  const again = routeMessages(router, messages, 'last_user', lastUser, {}, 'exclude_tasks');
   t.notOk(again instanceof Promise, 'routed before: the routing itself');
   const cached = again as ChatRouting;
   t.equal(cached.decision.embeddingSource, 'decision');
@@ -45,9 +44,9 @@ t.test('sticky conversations decide alike from the cache and from the encoder: k
     [[review, translation], { conversation: 'rerouted', task: 'wmt16_translate_deen' }],
   ] as const) {
     const messages = conversation(...turns);
-    const routed = await routeChat(router, messages, promptFromMessages(messages, 'last_user'), sticky, {}, 'exclude_tasks');
+    const routed = await routeMessages(router, messages, 'last_user', sticky, {}, 'exclude_tasks');
     t.match({ conversation: routed.conversation, task: routed.decision.tasks[0].id }, expected, 'routed');
-    const cached = routeChat(router, messages, promptFromMessages(messages, 'last_user'), sticky, {}, 'exclude_tasks');
+    const cached = routeMessages(router, messages, 'last_user', sticky, {}, 'exclude_tasks');
     t.notOk(cached instanceof Promise, 'both turns cached: no promise');
     t.match({ conversation: (cached as ChatRouting).conversation, task: (cached as ChatRouting).decision.tasks[0].id }, expected, 'the same from the cache');
   }

@@ -1,4 +1,5 @@
 import { Type, type Static } from 'typebox';
+import { DEFAULT_MAX_ANSWER_BYTES } from '../bounded-text.js';
 import { LlamaCppSettings } from '../upstreams/llamacpp/settings.js';
 import { MergeSettings } from '../upstreams/merge/settings.js';
 import { Temperature, TopK } from './routing-options.js';
@@ -45,7 +46,7 @@ export const EncoderSettingsSchema = Type.Object(
     batchWaitMs: Type.Number({ env: 'LORAUTER_ENCODER_BATCH_WAIT_MS', minimum: 0, maximum: 1000, default: 2, description: 'longest wait for a micro-batch to fill' }),
     hybridWeight: Type.Number({ env: 'LORAUTER_HYBRID_WEIGHT', minimum: 0, maximum: 1, default: 0.5, description: 'hybrid: weight of the neural cosine' }),
     timeoutMs: Type.Integer({ env: 'LORAUTER_ENCODER_TIMEOUT_MS', minimum: 1, maximum: 600000, default: 10000, description: 'remote: one embeddings request; builtin: how long a worker thread may hold a prompt, and a prompt wait for one' }),
-    maxAnswerBytes: Type.Integer({ env: 'LORAUTER_ENCODER_MAX_ANSWER_BYTES', minimum: 1024, default: 64 * 2 ** 20, description: 'remote: the largest embeddings answer read (beyond: the request fails, not retried)' }),
+    maxAnswerBytes: Type.Integer({ env: 'LORAUTER_ENCODER_MAX_ANSWER_BYTES', minimum: 1024, default: DEFAULT_MAX_ANSWER_BYTES, description: 'remote: the largest embeddings answer read (beyond: the request fails, not retried)' }),
     retries: Type.Integer({ env: 'LORAUTER_ENCODER_RETRIES', minimum: 0, maximum: 10, default: 2, description: 'remote: retries on 429, 5xx and connection errors' }),
     maxRetryWaitMs: Type.Integer({ env: 'LORAUTER_ENCODER_MAX_RETRY_WAIT_MS', minimum: 0, maximum: 60000, default: 5000, description: 'remote: the longest Retry-After honoured' }),
     hub: HubSettingsSchema,
@@ -121,7 +122,7 @@ export const ConfigSchema = Type.Object(
         connectTimeoutMs: Type.Integer({ env: 'LORAUTER_UPSTREAM_CONNECT_TIMEOUT_MS', minimum: 1, default: 5000, description: 'connecting to the upstream (then: 504)' }),
         headersTimeoutMs: Type.Integer({ env: 'LORAUTER_UPSTREAM_HEADERS_TIMEOUT_MS', minimum: 1, default: 60000, description: 'until the upstream answers with headers (then: 504)' }),
         bodyTimeoutMs: Type.Integer({ env: 'LORAUTER_UPSTREAM_BODY_TIMEOUT_MS', minimum: 1, default: 300000, description: 'longest silence within an answer or stream (then: 504, or an error event)' }),
-        maxAnswerBytes: Type.Integer({ env: 'LORAUTER_UPSTREAM_MAX_ANSWER_BYTES', minimum: 1024, default: 64 * 2 ** 20, description: 'the largest upstream answer read whole (JSON answers, errors, the drivers\' own calls; beyond: 502); streams pass through unbounded' }),
+        maxAnswerBytes: Type.Integer({ env: 'LORAUTER_UPSTREAM_MAX_ANSWER_BYTES', minimum: 1024, default: DEFAULT_MAX_ANSWER_BYTES, description: 'the largest upstream answer read whole (JSON answers, errors, the drivers\' own calls; beyond: 502); streams pass through unbounded' }),
         maxConcurrency: Type.Integer({ env: 'LORAUTER_UPSTREAM_MAX_CONCURRENCY', minimum: 1, default: 128, description: 'requests to the upstream at once' }),
         maxQueue: Type.Integer({ env: 'LORAUTER_UPSTREAM_MAX_QUEUE', minimum: 0, default: 256, description: 'requests waiting for an upstream slot at most (beyond: 503)' }),
         queueTimeoutMs: Type.Integer({ env: 'LORAUTER_UPSTREAM_QUEUE_TIMEOUT_MS', minimum: 1, default: 5000, description: 'the longest wait for an upstream slot (then: 503 with Retry-After)' }),

@@ -1,6 +1,6 @@
 import { context, propagation, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { Pool, errors, type Dispatcher } from 'undici';
-import { AnswerTooLargeError, boundedText } from '../bounded-text.js';
+import { AnswerTooLargeError, boundedText, DEFAULT_MAX_ANSWER_BYTES } from '../bounded-text.js';
 import { GatewayError } from '../errors.js';
 import { tracer } from '../observability/tracing.js';
 import type { ExchangeSignal } from './exchange-abort.js';
@@ -24,7 +24,6 @@ export interface UpstreamRequest {
   signal?: AbortSignal | ExchangeSignal;
 }
 
-const DEFAULT_MAX_ANSWER_BYTES = 64 * 2 ** 20;
 const REFUSED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN']);
 const RESET = new Set(['ECONNRESET', 'UND_ERR_SOCKET', 'EPIPE']);
 
