@@ -3,22 +3,28 @@ import type { Config } from './config/schema.js';
 import { createGateway, type Gateway } from './gateway.js';
 import { buildApp } from './http/app.js';
 import { ShutdownAbort } from './upstreams/exchange-abort.js';
-import { createLogger } from './logger.js';
+import { createLogger, stdoutLog, type LogOutput } from './logger.js';
 import { startTracing, tracingRequested } from './observability/tracing.js';
 
 export interface RunningServer {
   app: FastifyInstance;
   gateway: Gateway;
   url: string;
+  log: LogOutput;
   stop(): Promise<void>;
 }
 
+/** How long an exit waits for the last log lines to be written (stdout may not be read at all). */
+const LOG_SETTLE_MS = 2000;
+
 export async function startServer(config: Config): Promise<RunningServer> {
-  const logger = createLogger(config.logLevel);
+  const logOutput = stdoutLog(config.logBufferBytes);
+  const logger = createLogger(config.logLevel, logOutput);
   // Before anything that makes spans; the OTEL_* variables decide.
   const tracing = tracingRequested(process.env) ? startTracing() : undefined;
   if (tracing) logger.info({ endpoint: process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? process.env.OTEL_EXPORTER_OTLP_ENDPOINT ?? 'default' }, 'OpenTelemetry tracing on');
   const gateway = await createGateway(config, logger);
+  gateway.metrics.countDroppedLogLines(logOutput);
   const app = await buildApp(gateway);
   const url = await app.listen({ port: config.port, host: config.host });
   let stopping: Promise<void> | undefined;
@@ -40,12 +46,12 @@ export async function startServer(config: Config): Promise<RunningServer> {
       await gateway.close();
       await tracing?.shutdown();
     })());
-  return { app, gateway, url, stop };
+  return { app, gateway, url, log: logOutput, stop };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** The longest a stop takes: drain, grace, and a margin to close connections (the pod's terminationGracePeriodSeconds must be longer). */
+/** The longest a stop takes: drain, grace, and a margin to close connections and write the last log lines (the pod's terminationGracePeriodSeconds must be longer). */
 export function shutdownBudgetMs(config: Pick<Config, 'shutdownDrainSeconds' | 'shutdownGraceSeconds'>): number {
   return (config.shutdownDrainSeconds + config.shutdownGraceSeconds) * 1000 + 5000;
 }
@@ -60,16 +66,17 @@ export function stopOnSignals(server: RunningServer, graceMs = shutdownBudgetMs(
     if (signalled) process.exit(1);
     signalled = true;
     server.app.log.info({ signal }, 'shutting down');
+    const exit = (code: number) => void server.log.settle(LOG_SETTLE_MS).then(() => process.exit(code));
     const timer = setTimeout(() => {
       server.app.log.error('graceful shutdown timed out');
-      process.exit(1);
+      exit(1);
     }, graceMs);
     timer.unref();
     server.stop().then(
-      () => process.exit(0),
+      () => exit(0),
       (error) => {
         server.app.log.error({ err: error }, 'error during shutdown');
-        process.exit(1);
+        exit(1);
       },
     );
   };

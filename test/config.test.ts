@@ -12,9 +12,9 @@ t.test('defaults', async (t) => {
 
 t.test('environment variables', async (t) => {
   const config = loadConfig({
-    env: { PORT: '9000', HOST: '127.0.0.1', LORAUTER_TASKS: 'tasks.jsonl', REDIS_URL: 'redis://r:6379', LORAUTER_TOP_K: '5', LORAUTER_TEMPERATURE: '0.5', LOG_LEVEL: 'debug' },
+    env: { PORT: '9000', HOST: '127.0.0.1', LORAUTER_TASKS: 'tasks.jsonl', REDIS_URL: 'redis://r:6379', LORAUTER_TOP_K: '5', LORAUTER_TEMPERATURE: '0.5', LOG_LEVEL: 'debug', LORAUTER_LOG_BUFFER_BYTES: '1048576' },
   });
-  t.match(config, { port: 9000, host: '127.0.0.1', tasks: 'tasks.jsonl', topK: 5, temperature: 0.5, logLevel: 'debug', cache: { redisUrl: 'redis://r:6379' } });
+  t.match(config, { port: 9000, host: '127.0.0.1', tasks: 'tasks.jsonl', topK: 5, temperature: 0.5, logLevel: 'debug', logBufferBytes: 1048576, cache: { redisUrl: 'redis://r:6379' } });
 });
 
 t.test('encoder settings: exactly the documented environment names, nested in the config file', async (t) => {

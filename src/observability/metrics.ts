@@ -159,6 +159,22 @@ export class GatewayMetrics {
   readonly liveMerges = new Gauge({ name: 'lorauter_live_merges', help: 'Merged adapters the upstream holds for the gateway', registers: [this.registry] });
   readonly mergeDirBytes = new Gauge({ name: 'lorauter_merge_dir_bytes', help: 'Bytes of merged adapters in the merge folder (live and building)', registers: [this.registry] });
 
+  /** Where the dropped log lines are counted (the log output is made before the metrics). */
+  private droppedLogLines: () => number = () => 0;
+  readonly logLinesDropped = new Counter({
+    name: 'lorauter_log_lines_dropped_total',
+    help: 'Log lines dropped because stdout was not read (LORAUTER_LOG_BUFFER_BYTES full) or could not be written',
+    registers: [this.registry],
+    collect: () => {
+      this.logLinesDropped.reset();
+      this.logLinesDropped.inc(this.droppedLogLines());
+    },
+  });
+
+  countDroppedLogLines(output: { droppedLines: number }): void {
+    this.droppedLogLines = () => output.droppedLines;
+  }
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry });
   }
