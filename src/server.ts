@@ -53,12 +53,12 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The longest a stop takes: drain, grace, and a margin to close connections and write the last log lines (the pod's terminationGracePeriodSeconds must be longer). */
 export function shutdownBudgetMs(config: Pick<Config, 'shutdownDrainSeconds' | 'shutdownGraceSeconds'>): number {
-  return (config.shutdownDrainSeconds + config.shutdownGraceSeconds) * 1000 + 5000;
+  return (config.shutdownDrainSeconds + config.shutdownGraceSeconds) * 1000 + 5000 + LOG_SETTLE_MS;
 }
 
 /**
- * SIGTERM/SIGINT: stop accepting, finish in-flight requests, close Redis, exit; a second signal
- * exits at once. SIGHUP reloads the task file (an invalid one is rejected and the registry stays).
+ * SIGTERM/SIGINT: stop accepting, finish in-flight requests, close Redis, write the last log lines
+ * (bounded), exit, all within `graceMs`; a second signal exits at once. SIGHUP reloads the task file (an invalid one is rejected and the registry stays).
  */
 export function stopOnSignals(server: RunningServer, graceMs = shutdownBudgetMs(server.gateway.config)): void {
   let signalled = false;
@@ -70,7 +70,7 @@ export function stopOnSignals(server: RunningServer, graceMs = shutdownBudgetMs(
     const timer = setTimeout(() => {
       server.app.log.error('graceful shutdown timed out');
       exit(1);
-    }, graceMs);
+    }, Math.max(0, graceMs - LOG_SETTLE_MS));
     timer.unref();
     server.stop().then(
       () => exit(0),
