@@ -3,7 +3,8 @@ import sonicBoom, { type SonicBoom } from 'sonic-boom';
 
 /** A reader that has taken nothing for this long is stalled: the exit does not try to write to it. */
 const STALLED_AFTER_MS = 1000;
-const DEFAULT_BUFFER_BYTES = 8 * 2 ** 20;
+/** The log lines held while stdout is not read, unless configured otherwise. */
+export const DEFAULT_LOG_BUFFER_BYTES = 8 * 2 ** 20;
 
 const open = new Set<LogOutput>();
 let exitHooked = false;
@@ -23,7 +24,7 @@ export class LogOutput {
   private exiting = false;
   private lastProgress = Date.now();
 
-  constructor(maxBufferBytes = DEFAULT_BUFFER_BYTES, fd: number = process.stdout.fd) {
+  constructor(maxBufferBytes = DEFAULT_LOG_BUFFER_BYTES, fd: number = process.stdout.fd) {
     // A full non-blocking pipe answers EAGAIN: retried every 100 ms while running, given up at exit.
     this.stream = new sonicBoom.SonicBoom({ fd, sync: false, maxLength: maxBufferBytes, retryEAGAIN: () => !this.exiting });
     this.stream.on('drop', () => this.droppedLines++);
@@ -82,7 +83,7 @@ export class LogOutput {
 let stdout: LogOutput | undefined;
 
 /** The process's stdout, made once: the buffer size of its first caller holds. */
-export function stdoutLog(maxBufferBytes = DEFAULT_BUFFER_BYTES): LogOutput {
+export function stdoutLog(maxBufferBytes = DEFAULT_LOG_BUFFER_BYTES): LogOutput {
   return (stdout ??= new LogOutput(maxBufferBytes));
 }
 

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { DEFAULT_MAX_ANSWER_BYTES } from '../src/bounded-text.js';
 import { RemoteEncoder, type RemoteEncoderOptions } from '../src/encoders/remote/remote-encoder.js';
 import { bagOfWords, startFakeEmbeddings } from './fakes/embeddings.js';
 
@@ -13,7 +14,7 @@ const options = (url: string, overrides: Partial<RemoteEncoderOptions> = {}): Re
   timeoutMs: 2000,
   retries: 2,
   maxRetryWaitMs: 2000,
-  maxAnswerBytes: 64 * 2 ** 20,
+  maxAnswerBytes: DEFAULT_MAX_ANSWER_BYTES,
   ...overrides,
 });
 

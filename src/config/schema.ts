@@ -1,5 +1,6 @@
 import { Type, type Static } from 'typebox';
 import { DEFAULT_MAX_ANSWER_BYTES } from '../bounded-text.js';
+import { DEFAULT_LOG_BUFFER_BYTES } from '../logger.js';
 import { LlamaCppSettings } from '../upstreams/llamacpp/settings.js';
 import { MergeSettings } from '../upstreams/merge/settings.js';
 import { Temperature, TopK } from './routing-options.js';
@@ -65,7 +66,7 @@ export const ConfigSchema = Type.Object(
       ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
       { env: ['LOG_LEVEL', 'LORAUTER_LOG_LEVEL'], default: 'info', description: 'log level (JSON lines on stdout, pino)' },
     ),
-    logBufferBytes: Type.Integer({ env: 'LORAUTER_LOG_BUFFER_BYTES', minimum: 65536, default: 8 * 2 ** 20, description: 'log lines held while stdout is not read (a stalled log collector); beyond, lines are dropped and counted' }),
+    logBufferBytes: Type.Integer({ env: 'LORAUTER_LOG_BUFFER_BYTES', minimum: 65536, default: DEFAULT_LOG_BUFFER_BYTES, description: 'log lines held while stdout is not read (a stalled log collector); beyond, lines are dropped and counted' }),
     tasks: Type.Optional(Type.String({ env: 'LORAUTER_TASKS', minLength: 1, description: 'task file: .jsonl examples or .yaml/.json registry' })),
     topK: TopK({ env: 'LORAUTER_TOP_K', default: 3, description: 'tasks a prompt is routed to (K); a request may ask for another' }),
     temperature: Temperature({ env: 'LORAUTER_TEMPERATURE', default: 0.2, description: 'softmax temperature over the top-K similarities (τ); a request may ask for another' }),

@@ -160,19 +160,19 @@ export class GatewayMetrics {
   readonly mergeDirBytes = new Gauge({ name: 'lorauter_merge_dir_bytes', help: 'Bytes of merged adapters in the merge folder (live and building)', registers: [this.registry] });
 
   /** Where the dropped log lines are counted (the log output is made before the metrics). */
-  private droppedLogLines: () => number = () => 0;
+  private logOutput?: { droppedLines: number };
   readonly logLinesDropped = new Counter({
     name: 'lorauter_log_lines_dropped_total',
     help: 'Log lines dropped because stdout was not read (LORAUTER_LOG_BUFFER_BYTES full) or could not be written',
     registers: [this.registry],
     collect: () => {
       this.logLinesDropped.reset();
-      this.logLinesDropped.inc(this.droppedLogLines());
+      this.logLinesDropped.inc(this.logOutput?.droppedLines ?? 0);
     },
   });
 
   countDroppedLogLines(output: { droppedLines: number }): void {
-    this.droppedLogLines = () => output.droppedLines;
+    this.logOutput = output;
   }
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
