@@ -2,11 +2,10 @@
 // PEFT folders, in front of the vLLM stand-in; prints {"port"} once it listens.
 import pino from 'pino';
 import { join } from 'node:path';
-import { loadConfig } from '../src/config/load.js';
-import { createGateway } from '../src/gateway.js';
-import { buildApp } from '../src/http/app.js';
-import { loadRegistry } from '../src/registry/load.js';
+import { builtGateway } from './built-gateway.js';
 import { FIT_EXAMPLES, FLAN, TASKS } from './composition-setup.js';
+
+const { loadConfig, createGateway, buildApp, loadRegistry } = await builtGateway();
 
 
 const env = process.env;

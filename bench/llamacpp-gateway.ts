@@ -2,12 +2,11 @@
 // GGUF adapters a real llama-server loaded, with LORAUTER_LLAMACPP_WEIGHT_STEP = BENCH_WEIGHT_STEP;
 // prints {"port"} once it listens.
 import pino from 'pino';
-import { loadConfig } from '../src/config/load.js';
-import { createGateway } from '../src/gateway.js';
-import { buildApp } from '../src/http/app.js';
-import { loadRegistry } from '../src/registry/load.js';
+import { builtGateway } from './built-gateway.js';
 import { FLAN } from './composition-setup.js';
 import { GRID_FIT_EXAMPLES, GRID_TASKS } from './llamacpp-setup.js';
+
+const { loadConfig, createGateway, buildApp, loadRegistry } = await builtGateway();
 
 const env = process.env;
 const all = loadRegistry(FLAN);

@@ -2,12 +2,11 @@
 // hello-world) on a free port and prints {"port", "buildMs", "rssMb"} as its first stdout line.
 import Fastify from 'fastify';
 import pino from 'pino';
-import { loadConfig } from '../src/config/load.js';
-import { createGateway } from '../src/gateway.js';
-import { buildApp } from '../src/http/app.js';
-import { loadRegistry } from '../src/registry/load.js';
+import { builtGateway } from './built-gateway.js';
 import type { TaskRegistry } from '../src/registry/types.js';
 import { syntheticRegistry } from './synthetic.js';
+
+const { loadConfig, createGateway, buildApp, loadRegistry } = await builtGateway();
 
 const scenario = process.env.BENCH_SCENARIO ?? 'hello';
 const flan = new URL('../test/fixtures/flan-tasks.jsonl', import.meta.url).pathname;
