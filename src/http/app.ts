@@ -1,8 +1,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { writeError } from './raw-answer.js';
+import { createServer } from 'node:http';
 import type { Gateway } from '../gateway.js';
 import { installAuth } from './auth.js';
 import { installTracing } from './tracing-hooks.js';
@@ -14,7 +13,7 @@ import { requestIdOf } from './request-id.js';
 import { requestChildLogger } from './request-log.js';
 import { tracingStarted } from '../observability/tracing.js';
 import type { OpenAIEndpoint } from '../upstreams/types.js';
-import { GatewayError, invalidRequest } from '../errors.js';
+import { invalidRequest } from '../errors.js';
 import { adminDisabledPlugin, adminPlugin } from './routes/admin.js';
 import { healthPlugin } from './routes/health.js';
 import { openAIPlugin } from './routes/openai.js';
@@ -35,15 +34,13 @@ export async function buildApp(gateway: Gateway): Promise<FastifyInstance> {
   const http = { headersTimeout: Math.min(60_000, config.requestTimeoutMs), connectionsCheckingInterval: Math.min(1000, config.requestTimeoutMs) };
   // Set once the app is ready, when the direct path is on (LORAUTER_DIRECT_PROXY) and nothing it skips is.
   let direct: DirectHandler | undefined;
-  let closing = false;
   const app = Fastify({
     loggerInstance: gateway.logger as FastifyBaseLogger,
     bodyLimit: config.bodyLimitBytes,
     // The server Fastify would make, with the direct path in front (requests it does not take go to Fastify untouched).
     serverFactory: (fastifyHandler) => {
       const server = createServer(http, (request, response) => {
-        if (closing) refuseWhileClosing(app.log, request, response);
-        else if (!direct?.(request, response)) fastifyHandler(request, response);
+        if (!direct?.(request, response)) fastifyHandler(request, response);
       });
       // Slow clients: the whole request within requestTimeout, idle keep-alive connections closed after keepAliveTimeout.
       server.requestTimeout = config.requestTimeoutMs;
@@ -59,11 +56,6 @@ export async function buildApp(gateway: Gateway): Promise<FastifyInstance> {
     clientErrorHandler,
     // Errors Fastify raises before routing (a URL that does not decode), in the OpenAI shape too.
     frameworkErrors: (error, _request, reply) => void sendError(reply, invalidRequest(`The request URL is not valid: ${error.message}.`, null, 'invalid_url')),
-  });
-  // Requests that still come on open connections once the app starts closing (Fastify would answer them itself, not in the OpenAI shape).
-  app.addHook('preClose', (done) => {
-    closing = true;
-    done();
   });
   app.addHook('onRequest', function echoRequestId(request, reply, done) {
     reply.header('x-request-id', request.id);
@@ -111,11 +103,16 @@ export async function buildApp(gateway: Gateway): Promise<FastifyInstance> {
 /**
  * What makes the direct path once the endpoints' schemas are compiled, when it is on (LORAUTER_DIRECT_PROXY) and
  * nothing it leaves out is (API keys, a rate limit, tracing); it hands each request over to Fastify while the app
- * sheds load.
+ * sheds load or closes.
  */
 function directPathMaker(app: FastifyInstance, gateway: Gateway, proxy: OpenAIProxy, parse: JsonBodyParser, install: (handler: DirectHandler) => void) {
   const { config } = gateway;
   if (!config.directProxy || config.apiKeys.length > 0 || config.rateLimit.max > 0 || tracingStarted()) return undefined;
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
   const underPressure = config.maxEventLoopDelayMs > 0 ? () => app.isUnderPressure() : () => false;
   return (validators: Record<OpenAIEndpoint, BodyValidator>) =>
     install(
@@ -126,16 +123,7 @@ function directPathMaker(app: FastifyInstance, gateway: Gateway, proxy: OpenAIPr
         bodyLimit: config.bodyLimitBytes,
         requestLog: (id) => requestChildLogger(app.log, { reqId: id }, {}),
         metrics: gateway.metrics,
-        handOver: underPressure,
+        handOver: () => closing || underPressure(),
       }),
     );
-}
-
-/** 503, and the connection closed after it: the gateway is going away (its load balancer stopped sending during the drain). */
-function refuseWhileClosing(log: FastifyBaseLogger, request: IncomingMessage, response: ServerResponse): void {
-  const id = requestIdOf(request.headers);
-  const error = new GatewayError(503, 'The gateway is shutting down; send the request again (another replica will take it).', 'service_unavailable', null, 'shutting_down');
-  error.retryAfterSeconds = 1;
-  writeError(response, { 'x-request-id': id, connection: 'close' }, error);
-  log.info({ reqId: id, res: { statusCode: 503 } }, 'refused: the gateway is closing');
 }

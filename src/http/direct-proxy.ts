@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { GatewayError } from '../errors.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import type { OpenAIEndpoint } from '../upstreams/types.js';
 import { asGatewayError, validationError, type AjvIssue, type JsonBodyParser, type RequestError } from './errors.js';
@@ -7,7 +8,6 @@ import type { OpenAIProxy } from './openai-proxy.js';
 import type { ProxyAnswer, ProxyCall } from './proxy.js';
 import { requestIdOf } from './request-id.js';
 import { requestLines } from './request-log.js';
-import { writeError, writeJson } from './raw-answer.js';
 
 /** Takes a request and answers it (true), or leaves it to Fastify (false) untouched: nothing of its body read. */
 export type DirectHandler = (request: IncomingMessage, response: ServerResponse) => boolean;
@@ -24,7 +24,7 @@ export interface DirectProxyOptions {
   /** A request's logger, as Fastify makes it (its child factory on the app's logger). */
   requestLog: (id: string) => FastifyBaseLogger;
   metrics: GatewayMetrics;
-  /** Whether this request must go through Fastify anyway (it sheds load). */
+  /** Whether this request must go through Fastify anyway (it sheds load, or the app is closing). */
   handOver: () => boolean;
 }
 
@@ -32,14 +32,15 @@ const ENDPOINTS: Record<string, OpenAIEndpoint> = { '/v1/chat/completions': 'cha
 // The spellings clients send; any other goes through Fastify, whose parser decides.
 const JSON_TYPES = new Set(['application/json', 'application/json; charset=utf-8', 'application/json;charset=utf-8', 'application/json; charset=UTF-8']);
 const DECIMAL = /^\d{1,10}$/;
+const ERROR_TYPE = 'application/json; charset=utf-8';
 
 /**
  * The OpenAI prompt endpoints (POST /v1/chat/completions, /v1/completions) answered outside Fastify's request
  * lifecycle: what Fastify costs a request there (hooks, the request and reply objects, content-type dispatch) is a
  * tenth of a proxied chat's CPU. Taken only when the answer is the one Fastify would give — a JSON body of a length
- * given and within the limit, nothing that would shed it — and made of the same parts: the same JSON parser,
+ * given and within the limit, nothing that would shed or refuse it — and made of the same parts: the same JSON parser,
  * the compiled schemas, the error mapping, the request id, the two log lines and the request metrics. Everything else,
- * and every request while Fastify sheds load, goes through Fastify. test/direct-proxy.test.ts sends each
+ * and every request while Fastify sheds load or closes, goes through Fastify. test/direct-proxy.test.ts sends each
  * kind of request both ways and compares the answers.
  */
 export function directProxy(options: DirectProxyOptions): DirectHandler {
@@ -127,4 +128,18 @@ function write(response: ServerResponse, headers: OutgoingHttpHeaders, answer: P
   if ('json' in answer) return writeJson(response, answer.status, headers, answer.json);
   response.writeHead(answer.status, headers);
   answer.relayTo(response);
+}
+
+function writeJson(response: ServerResponse, status: number, headers: OutgoingHttpHeaders, json: string): void {
+  headers['content-length'] = String(Buffer.byteLength(json));
+  response.writeHead(status, headers);
+  response.end(json);
+}
+
+/** As sendError answers through Fastify: the headers set so far, Retry-After when the error has one. */
+function writeError(response: ServerResponse, headers: OutgoingHttpHeaders, error: GatewayError): void {
+  delete headers['content-length'];
+  if (error.retryAfterSeconds !== undefined) headers['retry-after'] = String(error.retryAfterSeconds);
+  headers['content-type'] = ERROR_TYPE;
+  writeJson(response, error.statusCode, headers, JSON.stringify(error.toBody()));
 }
