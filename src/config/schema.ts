@@ -94,7 +94,6 @@ export const ConfigSchema = Type.Object(
     bodyLimitBytes: Type.Integer({ env: 'LORAUTER_BODY_LIMIT_BYTES', minimum: 1024, default: 1048576, description: 'largest request body (beyond: 413)' }),
     requestTimeoutMs: Type.Integer({ env: 'LORAUTER_REQUEST_TIMEOUT_MS', minimum: 100, maximum: 3600000, default: 30000, description: 'a client must send its whole request (headers and body) within this long, else 408 and the connection closes' }),
     keepAliveTimeoutMs: Type.Integer({ env: 'LORAUTER_KEEP_ALIVE_TIMEOUT_MS', minimum: 100, maximum: 3600000, default: 72000, description: 'an idle keep-alive connection is closed after this long' }),
-    directProxy: Type.Boolean({ env: 'LORAUTER_DIRECT_PROXY', default: true, description: 'POST /v1/chat/completions and /v1/completions with a JSON body are answered without Fastify\'s request lifecycle when API keys, the rate limit and tracing are off (the same answers, less CPU a request); false: every request goes through Fastify' }),
     maxEventLoopDelayMs: Type.Integer({ env: 'LORAUTER_MAX_EVENT_LOOP_DELAY_MS', minimum: 0, maximum: 60000, default: 1000, description: 'while the event loop lags more than this (its mean delay over a second, read every second), requests get 503 with Retry-After; not in the first 2 s after start, whose readings cover the start itself (0: never)' }),
     rateLimit: Type.Object(
       {

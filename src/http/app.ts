@@ -1,18 +1,13 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import { createServer } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
 import type { Gateway } from '../gateway.js';
 import { installAuth } from './auth.js';
 import { installTracing } from './tracing-hooks.js';
 import { installLoadShedding, installRateLimit } from './protection.js';
-import { clientErrorHandler, installErrorHandling, installJsonParsing, jsonBodyParser, sendError, type JsonBodyParser } from './errors.js';
-import { directProxy, type BodyValidator, type DirectHandler } from './direct-proxy.js';
-import { createOpenAIProxy, type OpenAIProxy } from './openai-proxy.js';
-import { requestIdOf } from './request-id.js';
-import { requestChildLogger } from './request-log.js';
-import { tracingStarted } from '../observability/tracing.js';
-import type { OpenAIEndpoint } from '../upstreams/types.js';
+import { clientErrorHandler, installErrorHandling, installJsonParsing, sendError } from './errors.js';
 import { invalidRequest } from '../errors.js';
 import { adminDisabledPlugin, adminPlugin } from './routes/admin.js';
 import { healthPlugin } from './routes/health.js';
@@ -20,6 +15,8 @@ import { openAIPlugin } from './routes/openai.js';
 import { passthroughPlugin } from './routes/passthrough.js';
 import { routePlugin } from './routes/route.js';
 import { ErrorResponse, RouteDecisionSchema } from './schemas.js';
+
+const REQUEST_ID = /^[\w.:\-]{1,128}$/;
 
 export const OPENAPI_INFO = {
   title: 'LoRAuter Gateway',
@@ -29,29 +26,28 @@ export const OPENAPI_INFO = {
 
 /** The Fastify app; tests start it in-process with inject() or on port 0. */
 export async function buildApp(gateway: Gateway): Promise<FastifyInstance> {
-  const { config } = gateway;
-  // Node checks open connections for requestTimeout every second here, not every 30 s.
-  const http = { headersTimeout: Math.min(60_000, config.requestTimeoutMs), connectionsCheckingInterval: Math.min(1000, config.requestTimeoutMs) };
-  // Set once the app is ready, when the direct path is on (LORAUTER_DIRECT_PROXY) and nothing it skips is.
-  let direct: DirectHandler | undefined;
   const app = Fastify({
     loggerInstance: gateway.logger as FastifyBaseLogger,
-    bodyLimit: config.bodyLimitBytes,
-    // The server Fastify would make, with the direct path in front (requests it does not take go to Fastify untouched).
-    serverFactory: (fastifyHandler) => {
-      const server = createServer(http, (request, response) => {
-        if (!direct?.(request, response)) fastifyHandler(request, response);
-      });
-      // Slow clients: the whole request within requestTimeout, idle keep-alive connections closed after keepAliveTimeout.
-      server.requestTimeout = config.requestTimeoutMs;
-      server.keepAliveTimeout = config.keepAliveTimeoutMs;
-      return server;
+    bodyLimit: gateway.config.bodyLimitBytes,
+    // Slow clients: the whole request within requestTimeout (Node checks open connections every
+    // second here, not every 30 s), idle keep-alive connections closed after keepAliveTimeout.
+    requestTimeout: gateway.config.requestTimeoutMs,
+    keepAliveTimeout: gateway.config.keepAliveTimeoutMs,
+    http: {
+      headersTimeout: Math.min(60_000, gateway.config.requestTimeoutMs),
+      connectionsCheckingInterval: Math.min(1000, gateway.config.requestTimeoutMs),
     },
     // Registry ids are up to 200 characters; longer path parameters are checked (400), not unmatched (404).
     routerOptions: { maxParamLength: 256 },
+    // An incoming x-request-id is used only when it is a sane token (it ends up in every log line).
     requestIdHeader: false,
-    genReqId: (request) => requestIdOf(request.headers),
-    childLoggerFactory: requestChildLogger,
+    genReqId: (request) => {
+      const incoming = request.headers['x-request-id'];
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    },
+    // Nothing is logged at level silent: the requests share the gateway's logger rather than each making a child
+    // (pino's child serialises its bindings as it is made, a cost on every request for lines never written).
+    childLoggerFactory: (logger, bindings, options) => ((logger as Logger).isLevelEnabled('fatal') ? logger.child(bindings, options) : logger),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
     clientErrorHandler,
     // Errors Fastify raises before routing (a URL that does not decode), in the OpenAI shape too.
@@ -70,8 +66,7 @@ export async function buildApp(gateway: Gateway): Promise<FastifyInstance> {
   });
   // JSON only: a text/plain body would otherwise reach validation as a string.
   app.removeContentTypeParser('text/plain');
-  const parseJson = jsonBodyParser(app);
-  installJsonParsing(app, parseJson);
+  installJsonParsing(app);
   installErrorHandling(app);
   installTracing(app);
   installAuth(app, gateway.config);
@@ -92,38 +87,8 @@ export async function buildApp(gateway: Gateway): Promise<FastifyInstance> {
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.register(healthPlugin, { gateway });
   await app.register(routePlugin, { gateway });
-  const proxy = createOpenAIProxy(gateway);
-  const onBodyValidators = directPathMaker(app, gateway, proxy, parseJson, (handler) => (direct = handler));
-  await app.register(openAIPlugin, { gateway, proxy, onBodyValidators });
+  await app.register(openAIPlugin, { gateway });
   await app.register(gateway.config.adminApiKey ? adminPlugin : adminDisabledPlugin, { gateway });
   await app.register(passthroughPlugin, { gateway });
   return app;
-}
-
-/**
- * What makes the direct path once the endpoints' schemas are compiled, when it is on (LORAUTER_DIRECT_PROXY) and
- * nothing it leaves out is (API keys, a rate limit, tracing); it hands each request over to Fastify while the app
- * sheds load or closes.
- */
-function directPathMaker(app: FastifyInstance, gateway: Gateway, proxy: OpenAIProxy, parse: JsonBodyParser, install: (handler: DirectHandler) => void) {
-  const { config } = gateway;
-  if (!config.directProxy || config.apiKeys.length > 0 || config.rateLimit.max > 0 || tracingStarted()) return undefined;
-  let closing = false;
-  app.addHook('preClose', (done) => {
-    closing = true;
-    done();
-  });
-  const underPressure = config.maxEventLoopDelayMs > 0 ? () => app.isUnderPressure() : () => false;
-  return (validators: Record<OpenAIEndpoint, BodyValidator>) =>
-    install(
-      directProxy({
-        proxy,
-        parse,
-        validators,
-        bodyLimit: config.bodyLimitBytes,
-        requestLog: (id) => requestChildLogger(app.log, { reqId: id }, {}),
-        metrics: gateway.metrics,
-        handOver: () => closing || underPressure(),
-      }),
-    );
 }

@@ -1,4 +1,4 @@
-import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 
@@ -9,7 +9,7 @@ export function sendError(reply: FastifyReply, error: GatewayError): FastifyRepl
   return reply.code(error.statusCode).type('application/json; charset=utf-8').send(error.toBody());
 }
 
-export interface AjvIssue {
+interface AjvIssue {
   keyword: string;
   instancePath: string;
   message?: string;
@@ -64,7 +64,7 @@ function fromValidation(issues: AjvIssue[], context: string | undefined): Gatewa
   return invalidRequest(`Invalid value for '${param}': ${message}.`, param, code);
 }
 
-const FASTIFY_CODES: Record<string, (error: Error) => GatewayError> = {
+const FASTIFY_CODES: Record<string, (error: FastifyError) => GatewayError> = {
   FST_ERR_CTP_INVALID_JSON_BODY: (e) => invalidRequest(`We could not parse the JSON body of your request. (${e.message})`, null, 'invalid_json'),
   FST_ERR_CTP_EMPTY_JSON_BODY: () => invalidRequest('The request body is empty; expected a JSON object.', null, 'invalid_json'),
   FST_ERR_CTP_BODY_TOO_LARGE: () => new GatewayError(413, 'The request body is larger than this gateway accepts.', 'invalid_request_error', null, 'request_too_large'),
@@ -72,27 +72,21 @@ const FASTIFY_CODES: Record<string, (error: Error) => GatewayError> = {
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: (e) => invalidRequest(e.message, null, 'invalid_content_length'),
 };
 
-/** Any error a request ends with, as the OpenAI-shaped error it is answered with; one the gateway did not expect is logged. */
-/** What a request's error may carry: Fastify's code and status, a failed validation's issues. */
-export type RequestError = Error & { code?: string; statusCode?: number; validation?: AjvIssue[]; validationContext?: string };
-
-export function asGatewayError(error: RequestError, log: FastifyBaseLogger): GatewayError {
-  if (error instanceof GatewayError) return error;
-  if (error.validation) return fromValidation(error.validation, error.validationContext);
-  if (error.code && FASTIFY_CODES[error.code]) return FASTIFY_CODES[error.code](error);
-  if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
-    return new GatewayError(error.statusCode, error.message, 'invalid_request_error', null, error.code ?? null);
-  }
-  log.error({ err: error }, 'unhandled error');
-  return new GatewayError(500, 'The gateway had an internal error while handling your request.', 'server_error', null, 'internal_error');
-}
-
-/** A body that failed its schema, as the error Fastify's validation raises (what asGatewayError reads of it). */
-export const validationError = (issues: AjvIssue[], context: string) => Object.assign(new Error('validation failed'), { validation: issues, validationContext: context });
-
 /** One error handler for the whole app: every error leaves in the OpenAI shape. */
 export function installErrorHandling(app: FastifyInstance): void {
-  app.setErrorHandler((error: FastifyError & RequestError, request, reply) => sendError(reply, asGatewayError(error, request.log)));
+  app.setErrorHandler((error: FastifyError & { validation?: AjvIssue[]; validationContext?: string }, request, reply) => {
+    let gatewayError: GatewayError;
+    if (error instanceof GatewayError) gatewayError = error;
+    else if (error.validation) gatewayError = fromValidation(error.validation, error.validationContext);
+    else if (error.code && FASTIFY_CODES[error.code]) gatewayError = FASTIFY_CODES[error.code](error);
+    else if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
+      gatewayError = new GatewayError(error.statusCode, error.message, 'invalid_request_error', null, error.code ?? null);
+    } else {
+      request.log.error({ err: error }, 'unhandled error');
+      gatewayError = new GatewayError(500, 'The gateway had an internal error while handling your request.', 'server_error', null, 'internal_error');
+    }
+    return sendError(reply, gatewayError);
+  });
   app.setNotFoundHandler((request, reply) =>
     sendError(reply, unknownUrl(request.method, request.url)),
   );
@@ -146,39 +140,23 @@ function isValidJson(text: string): boolean {
 /** Valid JSON that Fastify's parser refused: it holds a key that could reach a prototype. */
 const forbiddenKey = () => invalidRequest('The JSON body has a "__proto__" key or a "constructor" with a "prototype", which the gateway refuses (they can alter objects\' prototypes); rename the key.', null, 'forbidden_key');
 
-/** Parses a request's JSON body; throws the error it is refused with. */
-export type JsonBodyParser = (method: string, text: string) => unknown;
-
 /**
  * Fastify's own JSON parser (prototype-poisoning checks included), refusing bodies nested deeper than
  * MAX_JSON_DEPTH; GET, HEAD and DELETE take an empty body whatever its content type and refuse any other.
  */
-export function jsonBodyParser(app: FastifyInstance): JsonBodyParser {
+export function installJsonParsing(app: FastifyInstance): void {
   const parseJson = app.getDefaultJsonParser('error', 'error');
-  return (method, text) => {
-    if (BODYLESS_METHODS.has(method)) {
-      // Many clients send `content-type: application/json` on every request: no body is fine, a body is a mistake.
-      if (text.trim() === '') return undefined;
-      throw invalidRequest(`${method} takes no body; send the request without one.`, null, 'unexpected_body');
-    }
-    let parsed: { error: Error | null; value: unknown } | undefined;
-    // Synchronous, though written with a callback.
-    parseJson(undefined as never, text, (error, value) => (parsed = { error, value }));
-    const { error, value } = parsed!;
-    if (error) throw isValidJson(text) ? forbiddenKey() : error;
-    if (nestsDeeperThan(value, MAX_JSON_DEPTH)) throw invalidRequest(`The JSON body nests deeper than ${MAX_JSON_DEPTH} levels.`, null, 'too_deep');
-    return value;
-  };
-}
-
-/** The app's JSON bodies go through jsonBodyParser. */
-export function installJsonParsing(app: FastifyInstance, parse: JsonBodyParser): void {
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    try {
-      done(null, parse(request.method, body as string));
-    } catch (error) {
-      done(error as Error, undefined);
+    if (BODYLESS_METHODS.has(request.method)) {
+      // Many clients send `content-type: application/json` on every request: no body is fine, a body is a mistake.
+      if ((body as string).trim() === '') return done(null, undefined);
+      return done(invalidRequest(`${request.method} takes no body; send the request without one.`, null, 'unexpected_body'), undefined);
     }
+    parseJson(request, body as string, (error, value) => {
+      if (error) return done(isValidJson(body as string) ? forbiddenKey() : error, undefined);
+      if (nestsDeeperThan(value, MAX_JSON_DEPTH)) return done(invalidRequest(`The JSON body nests deeper than ${MAX_JSON_DEPTH} levels.`, null, 'too_deep'), undefined);
+      done(null, value);
+    });
   });
 }

@@ -1,5 +1,5 @@
-import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Dispatcher } from 'undici';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import type { UpstreamClient } from '../upstreams/client.js';
@@ -7,7 +7,6 @@ import { exchange, openAIShapedError } from '../upstreams/exchange.js';
 import type { UpstreamLimiter } from '../upstreams/limiter.js';
 import type { PreparedRequest } from '../upstreams/types.js';
 import { ExchangeAbort, type InflightExchanges } from '../upstreams/exchange-abort.js';
-import type { EventSink } from '../upstreams/stream-relay.js';
 
 export interface ProxyTarget {
   client: UpstreamClient;
@@ -27,71 +26,27 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'co
 const UPSTREAM_ONLY = new Set(['set-cookie', 'set-cookie2', 'www-authenticate', 'proxy-authenticate', 'location', 'refresh']);
 const CORS_PREFIX = 'access-control-';
 
-/** What relaying needs of the request it answers, whichever way the request came in (through Fastify, or the direct path). */
-export interface ProxyCall {
-  readonly id: string;
-  /** The client's Authorization header. */
-  readonly authorization: string | undefined;
-  readonly log: FastifyBaseLogger;
-  /** Where the answer goes: its closing before the end aborts the exchange; a stream is written to it. */
-  readonly response: ServerResponse;
-  /** Milliseconds since the request came in. */
-  elapsedMs(): number;
-  /** Sets a header of the answer, whatever the answer turns out to be (an error too). */
-  header(name: string, value: string | string[]): void;
-}
-
-/** The answer to write, its headers already set on the call: JSON text, or server-sent events to relay. */
-export type ProxyAnswer = { status: number; json: string } | { status: number; relayTo: (sink: EventSink) => void };
-
-const JSON_TYPE = 'application/json; charset=utf-8';
-
 /**
- * Sends a prepared request upstream and answers as the upstream layer shaped it: JSON, or
+ * Sends a prepared request upstream and writes the answer as the upstream layer shaped it: JSON, or
  * server-sent events passed through with backpressure. A client that goes away aborts the upstream
  * request.
  */
-export async function relayUpstream(call: ProxyCall, target: ProxyTarget, prepared: PreparedRequest, stream: boolean, endpoint: string, since?: number): Promise<ProxyAnswer> {
-  target.metrics.upstreamAdded.observe({ upstream: target.kind }, call.elapsedMs() / 1000);
-  const controller = inFlight(call.response, target);
-  const headers: Record<string, string> = { 'x-request-id': call.id, accept: stream ? 'text/event-stream' : 'application/json' };
-  const authorization = upstreamAuthorization(target.apiKey, call.authorization, target.checksKeys);
+export async function relayUpstream(request: FastifyRequest, reply: FastifyReply, target: ProxyTarget, prepared: PreparedRequest, stream: boolean, endpoint: string, since?: number) {
+  target.metrics.upstreamAdded.observe({ upstream: target.kind }, reply.elapsedTime / 1000);
+  const controller = inFlight(reply, target);
+  const headers: Record<string, string> = { 'x-request-id': request.id, accept: stream ? 'text/event-stream' : 'application/json' };
+  const authorization = upstreamAuthorization(target.apiKey, request, target.checksKeys);
   if (authorization) headers.authorization = authorization;
   const answer = await exchange(target.client, prepared, { stream, headers, signal: controller, metrics: target.metrics, kind: target.kind, endpoint, limiter: target.limiter, since });
-  copyHeaders(answer.headers, call.header);
-  if ('json' in answer) {
-    // The exchange read it as JSON text whatever the upstream called it.
-    call.header('content-type', JSON_TYPE);
-    return { status: answer.status, json: answer.json };
-  }
-  call.header('content-type', 'text/event-stream; charset=utf-8');
-  call.header('cache-control', 'no-cache');
-  call.header('x-accel-buffering', 'no');
-  return { status: answer.status, relayTo: answer.relayTo };
-}
-
-/** A request that came through Fastify, as relaying sees it. */
-export function fastifyCall(request: FastifyRequest, reply: FastifyReply): ProxyCall {
-  return {
-    id: request.id,
-    authorization: request.headers.authorization,
-    log: request.log,
-    response: reply.raw,
-    elapsedMs: () => reply.elapsedTime,
-    header: (name, value) => void reply.header(name, value),
-  };
-}
-
-/** Writes an answer through Fastify's reply. */
-export function sendAnswer(reply: FastifyReply, answer: ProxyAnswer): FastifyReply | undefined {
   reply.code(answer.status);
+  copyHeaders(answer.headers, reply);
   if ('json' in answer) return reply.send(answer.json);
+  reply.headers({ 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
   // Hijacked: the events go straight to the socket, with no stream between (Fastify's onResponse hooks still run at the end).
   const response = reply.raw;
-  response.writeHead(answer.status, reply.getHeaders() as OutgoingHttpHeaders);
+  response.writeHead(reply.statusCode, reply.getHeaders() as OutgoingHttpHeaders);
   reply.hijack();
   answer.relayTo(response);
-  return undefined;
 }
 
 export interface RawRequest {
@@ -107,10 +62,10 @@ export interface RawRequest {
  * answer pass through untouched, bodies as bytes, streams as they come.
  */
 export async function relayRaw(request: FastifyRequest, reply: FastifyReply, target: ProxyTarget, raw: RawRequest) {
-  const controller = inFlight(reply.raw, target);
+  const controller = inFlight(reply, target);
   const headers: Record<string, string> = { 'x-request-id': request.id, accept: String(request.headers.accept ?? '*/*') };
   if (raw.contentType) headers['content-type'] = raw.contentType;
-  const authorization = upstreamAuthorization(target.apiKey, request.headers.authorization, target.checksKeys);
+  const authorization = upstreamAuthorization(target.apiKey, request, target.checksKeys);
   if (authorization) headers.authorization = authorization;
   const release = await target.limiter.acquire(controller);
   let response: Dispatcher.ResponseData;
@@ -130,7 +85,7 @@ export async function relayRaw(request: FastifyRequest, reply: FastifyReply, tar
     return reply.send(openAIShapedError(text, response.statusCode));
   }
   reply.code(response.statusCode);
-  copyHeaders(response.headers, (name, value) => void reply.header(name, value));
+  copyHeaders(response.headers, reply);
   reply.header('x-lorauter-composition', 'passthrough');
   return reply.send(response.body);
 }
@@ -139,12 +94,12 @@ export async function relayRaw(request: FastifyRequest, reply: FastifyReply, tar
  * The exchange's abort handle, registered as in flight until the answer ends (shutdown aborts
  * what is left at its grace deadline); a client that goes away aborts it.
  */
-function inFlight(response: ServerResponse, target: ProxyTarget): ExchangeAbort {
+function inFlight(reply: FastifyReply, target: ProxyTarget): ExchangeAbort {
   const controller = new ExchangeAbort();
   target.inflight.add(controller);
-  response.once('close', () => {
+  reply.raw.once('close', () => {
     target.inflight.delete(controller);
-    if (!response.writableFinished) controller.abort();
+    if (!reply.raw.writableFinished) controller.abort();
   });
   return controller;
 }
@@ -153,14 +108,14 @@ function inFlight(response: ServerResponse, target: ProxyTarget): ExchangeAbort 
  * The configured upstream key when there is one, else the client's own Authorization — unless the
  * gateway checks keys itself: then the client's key is the gateway's, and never leaves it.
  */
-export function upstreamAuthorization(apiKey: string | undefined, clientAuthorization: string | undefined, gatewayKeys = false): string | undefined {
+export function upstreamAuthorization(apiKey: string | undefined, request: FastifyRequest, gatewayKeys = false): string | undefined {
   if (apiKey) return `Bearer ${apiKey}`;
-  return gatewayKeys ? undefined : clientAuthorization;
+  return gatewayKeys ? undefined : request.headers.authorization;
 }
 
-function copyHeaders(headers: Dispatcher.ResponseData['headers'], setHeader: (name: string, value: string | string[]) => void) {
+function copyHeaders(headers: Dispatcher.ResponseData['headers'], reply: FastifyReply) {
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined || HOP_BY_HOP.has(name) || UPSTREAM_ONLY.has(name) || name.startsWith(CORS_PREFIX) || name === 'x-request-id' || name.startsWith('x-lorauter-')) continue;
-    setHeader(name, value);
+    reply.header(name, value);
   }
 }

@@ -1,4 +1,4 @@
-import type { FastifyBaseLogger } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import { inSpan, tracingStarted } from '../observability/tracing.js';
 import { invalidRequest } from '../errors.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
@@ -46,7 +46,7 @@ function asRequestError(error: unknown, excludeParam: string): unknown {
 
 /** Counts a decision in /metrics and logs it in one line (never the prompt text). */
 export function reportDecision(
-  log: FastifyBaseLogger,
+  request: FastifyRequest,
   metrics: GatewayMetrics,
   endpoint: string,
   decision: RouteDecision,
@@ -64,8 +64,8 @@ export function reportDecision(
   metrics.adapterDecisions.inc({ adapter: decision.abstained ? 'base' : (decision.adapters[0]?.id ?? 'none') });
   if (upstream && served?.fidelity !== undefined && !decision.abstained) metrics.compositionFidelity.observe({ upstream }, served.fidelity);
   // Fastify's logger is pino's: skip building the line when info is off.
-  if (!(log as unknown as { isLevelEnabled(level: string): boolean }).isLevelEnabled('info')) return;
-  log.info(
+  if (!(request.log as unknown as { isLevelEnabled(level: string): boolean }).isLevelEnabled('info')) return;
+  request.log.info(
     {
       endpoint,
       tasks: decision.tasks.map((task) => ({ id: task.id, similarity: round(task.similarity), weight: round(task.weight) })),

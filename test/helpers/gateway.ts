@@ -1,4 +1,3 @@
-import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
@@ -9,14 +8,13 @@ import { GatewayMetrics } from '../../src/observability/metrics.js';
 export const FLAN_TASKS = new URL('../fixtures/flan-tasks.jsonl', import.meta.url).pathname;
 export const TINY_LLAMA = new URL('../fixtures/tiny-llama/', import.meta.url).pathname;
 
-/** A gateway and its app with a quiet logger; `logs` collects what it logged; `prepare` may add hooks before the app is ready. */
-export async function startGateway(overrides: Record<string, unknown> = {}, parts: GatewayParts = {}, prepare?: (app: FastifyInstance) => void) {
+/** A gateway and its app with a quiet logger; `logs` collects what it logged. */
+export async function startGateway(overrides: Record<string, unknown> = {}, parts: GatewayParts = {}) {
   const logs: Record<string, unknown>[] = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) });
   const config: Config = loadConfig({ env: {}, overrides: { logLevel: 'info', ...overrides } });
   const gateway: Gateway = await createGateway(config, logger, { metrics: new GatewayMetrics(), ...parts });
   const app = await buildApp(gateway);
-  prepare?.(app);
   await app.ready();
   return {
     gateway,
@@ -43,8 +41,8 @@ export async function tinyLlamaRegistry() {
 }
 
 /** A gateway listening on a real port (for the openai client, streaming, aborts and timeouts). */
-export async function listenGateway(overrides: Record<string, unknown> = {}, parts: GatewayParts = {}, prepare?: (app: FastifyInstance) => void) {
-  const started = await startGateway(overrides, parts, prepare);
+export async function listenGateway(overrides: Record<string, unknown> = {}, parts: GatewayParts = {}) {
+  const started = await startGateway(overrides, parts);
   await started.app.listen({ port: 0, host: '127.0.0.1' });
   const { port } = started.app.server.address() as { port: number };
   return { ...started, url: `http://127.0.0.1:${port}` };

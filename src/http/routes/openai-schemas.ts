@@ -30,9 +30,6 @@ export const CompletionRequest = Type.Object(
   { additionalProperties: true },
 );
 
-/** The body schema of each OpenAI prompt endpoint. */
-export const OPENAI_BODIES = { chat: ChatCompletionRequest, completions: CompletionRequest } as const;
-
 export const NativeCompletionRequest = Type.Object(
   {
     prompt: Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.String(), { minItems: 1 })]),

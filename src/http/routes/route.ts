@@ -73,7 +73,7 @@ export const routePlugin: FastifyPluginAsync<{ gateway: RouteServices }> = async
       if (body.messages !== undefined) {
         const routing = routeMessages(gateway.router, body.messages, body.route_on, gateway.config, options, 'exclude_tasks');
         const { decision, conversation } = routing instanceof Promise ? await routing : routing;
-        reportDecision(request.log, gateway.metrics, 'route', decision, conversation && `conversation=${conversation}`);
+        reportDecision(request, gateway.metrics, 'route', decision, conversation && `conversation=${conversation}`);
         return decisionBody(gateway, decision, topK, temperature, conversation);
       }
       const texts = ([] as string[]).concat(body.input!);
@@ -82,7 +82,7 @@ export const routePlugin: FastifyPluginAsync<{ gateway: RouteServices }> = async
       });
       const routing = routeRequestTexts(gateway.router, texts, options, 'exclude_tasks');
       const decisions = routing instanceof Promise ? await routing : routing;
-      for (const decision of decisions) reportDecision(request.log, gateway.metrics, 'route', decision);
+      for (const decision of decisions) reportDecision(request, gateway.metrics, 'route', decision);
       if (!Array.isArray(body.input)) return reply.type(JSON_TYPE).send(answerFor(gateway, decisions[0], topK, temperature));
       return { object: 'list' as const, results: decisions.map((decision) => decisionBody(gateway, decision, topK, temperature)) };
     },
