@@ -8,7 +8,7 @@ import { installAuth } from './auth.js';
 import { installTracing } from './tracing-hooks.js';
 import { installLoadShedding, installRateLimit } from './protection.js';
 import { clientErrorHandler, installErrorHandling, installJsonParsing, sendError } from './errors.js';
-import { invalidRequest } from '../errors.js';
+import { GatewayError, invalidRequest } from '../errors.js';
 import { adminDisabledPlugin, adminPlugin } from './routes/admin.js';
 import { healthPlugin } from './routes/health.js';
 import { openAIPlugin } from './routes/openai.js';
@@ -23,6 +23,12 @@ export const OPENAPI_INFO = {
   description: 'Routes prompts to LoRA adapters through tasks (LoRAuter) and proxies OpenAI-compatible requests to multi-LoRA servers.',
   version: '0.1.0',
 };
+
+function shuttingDown(): GatewayError {
+  const error = new GatewayError(503, 'The gateway is shutting down; send the request again (another replica will take it).', 'service_unavailable', null, 'shutting_down');
+  error.retryAfterSeconds = 1;
+  return error;
+}
 
 /** The Fastify app; tests start it in-process with inject() or on port 0. */
 export async function buildApp(gateway: Gateway): Promise<FastifyInstance> {
@@ -50,11 +56,20 @@ export async function buildApp(gateway: Gateway): Promise<FastifyInstance> {
     childLoggerFactory: (logger, bindings, options) => ((logger as Logger).isLevelEnabled('fatal') ? logger.child(bindings, options) : logger),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
     clientErrorHandler,
+    return503OnClosing: false,
     // Errors Fastify raises before routing (a URL that does not decode), in the OpenAI shape too.
     frameworkErrors: (error, _request, reply) => void sendError(reply, invalidRequest(`The request URL is not valid: ${error.message}.`, null, 'invalid_url')),
   });
+  // Requests that still come on open connections once the app closes (its load balancer stopped sending during the
+  // drain): refused here, in the OpenAI shape, rather than with Fastify's own 503 body; Fastify closes their connections.
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
   app.addHook('onRequest', function echoRequestId(request, reply, done) {
     reply.header('x-request-id', request.id);
+    if (closing) return void sendError(reply, shuttingDown());
     done();
   });
   // Labelled by the route pattern (not the URL), so that the label set stays bounded.
