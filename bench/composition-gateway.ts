@@ -7,7 +7,6 @@ import { FIT_EXAMPLES, FLAN, TASKS } from './composition-setup.js';
 
 const { loadConfig, createGateway, buildApp, loadRegistry } = await builtGateway();
 
-
 const env = process.env;
 const all = loadRegistry(FLAN);
 const tasks = all.tasks.slice(0, TASKS).map((task) => ({ ...task, examples: task.examples.slice(0, FIT_EXAMPLES) }));

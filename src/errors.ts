@@ -39,6 +39,9 @@ export class GatewayError extends Error {
 export const unknownUrl = (method: string, url: string, note = '') =>
   new GatewayError(404, `Unknown request URL: ${method} ${url.split('?')[0]}.${note ? ` ${note}` : ''}`, 'not_found_error', null, 'unknown_url');
 
+/** The gateway is stopping: a request refused, or an answer cut short (`message` says which). */
+export const shuttingDown = (message: string) => new GatewayError(503, message, 'service_unavailable', null, 'shutting_down');
+
 export const invalidRequest = (message: string, param: string | null = null, code: string | null = 'invalid_value') =>
   new GatewayError(400, message, 'invalid_request_error', param, code);
 

@@ -8,7 +8,7 @@ import { installAuth } from './auth.js';
 import { installTracing } from './tracing-hooks.js';
 import { installLoadShedding, installRateLimit } from './protection.js';
 import { clientErrorHandler, installErrorHandling, installJsonParsing, sendError } from './errors.js';
-import { GatewayError, invalidRequest } from '../errors.js';
+import { GatewayError, invalidRequest, shuttingDown } from '../errors.js';
 import { adminDisabledPlugin, adminPlugin } from './routes/admin.js';
 import { healthPlugin } from './routes/health.js';
 import { openAIPlugin } from './routes/openai.js';
@@ -24,8 +24,8 @@ export const OPENAPI_INFO = {
   version: '0.1.0',
 };
 
-function shuttingDown(): GatewayError {
-  const error = new GatewayError(503, 'The gateway is shutting down; send the request again (another replica will take it).', 'service_unavailable', null, 'shutting_down');
+function refusedWhileClosing(): GatewayError {
+  const error = shuttingDown('The gateway is shutting down; send the request again (another replica will take it).');
   error.retryAfterSeconds = 1;
   return error;
 }
@@ -69,7 +69,7 @@ export async function buildApp(gateway: Gateway): Promise<FastifyInstance> {
   });
   app.addHook('onRequest', function echoRequestId(request, reply, done) {
     reply.header('x-request-id', request.id);
-    if (closing) return void sendError(reply, shuttingDown());
+    if (closing) return void sendError(reply, refusedWhileClosing());
     done();
   });
   // Labelled by the route pattern (not the URL), so that the label set stays bounded.

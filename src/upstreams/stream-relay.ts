@@ -1,4 +1,5 @@
 import type { Dispatcher } from 'undici';
+import { shuttingDown } from '../errors.js';
 import { toGatewayError } from './client.js';
 import { ShutdownAbort, type ExchangeSignal } from './exchange-abort.js';
 import { IncompleteStreamError, SSE_DONE, sseEvent, type OpenAIStreamRelay } from './sse.js';
@@ -106,7 +107,7 @@ function finish({ body, signal, release }: StreamSource, complete: boolean): voi
 /** The error event and [DONE] a failed stream ends with; nothing when its client has gone. */
 function failureEvents(error: Error, { signal, origin }: StreamSource): string | undefined {
   if (signal.aborted && signal.reason instanceof ShutdownAbort) {
-    return sseEvent(JSON.stringify({ error: { message: signal.reason.message, type: 'service_unavailable', param: null, code: 'shutting_down' } })) + SSE_DONE;
+    return sseEvent(JSON.stringify(shuttingDown(signal.reason.message).toBody())) + SSE_DONE;
   }
   if (signal.aborted) return undefined;
   const gatewayError = toGatewayError(error, origin);
