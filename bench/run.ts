@@ -20,6 +20,7 @@ Settings (environment):
   BENCH_PROXY_ROUNDS=5         rounds of the gateway and the minimal proxy taking turns (a run's p99 varies by ±5 ms);
                                up to 3 of them again for a gateway at the default log level (info)
   BENCH_WARMUP_SECONDS=10      load on each proxy before its rounds (the gateway's first seconds are reported apart)
+  BENCH_UPSTREAM_JITTER_MS=5   the fake upstream answers in 25 ms ± this (uniform); the lockstep rows use 0
   BENCH_NODE_FLAGS=...         flags for the servers' node (e.g. --cpu-prof)
 
 Also: npm run bench:composition (-- --help), npm run bench:llamacpp (a real llama-server).`);
@@ -30,6 +31,7 @@ const seconds = Number(process.env.BENCH_SECONDS ?? 8);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const scales = (process.env.BENCH_SCALES ?? 'flan48,1500,100000').split(',').filter(Boolean);
 const proxy = process.env.BENCH_PROXY !== '0';
+const upstreamJitterMs = process.env.BENCH_UPSTREAM_JITTER_MS ?? '5';
 const server = new URL('./server.ts', import.meta.url).pathname;
 const upstreamServer = new URL('./upstream.ts', import.meta.url).pathname;
 const minimalProxyServer = new URL('./minimal-proxy.ts', import.meta.url).pathname;
@@ -132,8 +134,9 @@ function proxyRow(scenario: string, runs: LoadResult[], direct?: LoadResult, bar
   };
 }
 if (proxy) {
-  // Upstream and gateway each in a process of their own; autocannon in this one.
-  const upstream = await startChild(upstreamServer, {});
+  // Upstream and gateway each in a process of their own; autocannon in this one. The upstream's answers take
+  // 25 ± 5 ms (BENCH_UPSTREAM_JITTER_MS), as an LLM server's vary; the lockstep rows below keep every answer at 25 ms.
+  const upstream = await startChild(upstreamServer, { BENCH_UPSTREAM_JITTER_MS: upstreamJitterMs });
   const upstreamUrl = `http://127.0.0.1:${upstream.info.port}`;
   const gateway = await startChild(server, { BENCH_SCENARIO: 'tiny', BENCH_UPSTREAM_URL: upstreamUrl });
   const gatewayUrl = `http://127.0.0.1:${gateway.info.port}`;
@@ -196,11 +199,37 @@ if (proxy) {
   await stopChild(logging);
   await stopChild(minimal);
   await stopChild(upstream);
+
+  // Lockstep: every answer after exactly 25 ms. The 16 clients are answered together and send together, so each proxy
+  // takes its requests in bursts of 16; undici writes a request to an idle keep-alive connection only in the event
+  // loop's check phase, after every other request of the burst has been handled (GHSA-35p6-xmwp-9g52), so what a
+  // request costs before its upstream write is paid by the whole burst. Reported apart: no server's answers keep time so.
+  const lockstepUpstream = await startChild(upstreamServer, { BENCH_UPSTREAM_JITTER_MS: '0' });
+  const lockstepUrl = `http://127.0.0.1:${lockstepUpstream.info.port}`;
+  const lockstepGateway = await startChild(server, { BENCH_SCENARIO: 'tiny', BENCH_UPSTREAM_URL: lockstepUrl });
+  const lockstepMinimal = await startChild(minimalProxyServer, { BENCH_UPSTREAM_URL: lockstepUrl });
+  const [lockstepGatewayUrl, lockstepMinimalUrl] = [lockstepGateway, lockstepMinimal].map((started) => `http://127.0.0.1:${started.info.port}`);
+  await chat(lockstepGatewayUrl, 'lorauter', false, warmupSeconds);
+  await chat(lockstepMinimalUrl, 'sst2', false, warmupSeconds);
+  const lockstepRounds = Math.min(rounds, 3);
+  const [lockstepBare, lockstepRuns]: LoadResult[][] = [[], []];
+  for (let round = 0; round < lockstepRounds; round++) {
+    lockstepBare.push(await chat(lockstepMinimalUrl, 'sst2', false));
+    lockstepRuns.push(await chat(lockstepGatewayUrl, 'lorauter', false));
+  }
+  proxyRows.push(
+    proxyRow(`lockstep (every answer after exactly 25 ms): minimal Node proxy, median of ${lockstepRounds} (non-stream)`, lockstepBare),
+    proxyRow(`lockstep (every answer after exactly 25 ms): gateway, routed, decision cached, median of ${lockstepRounds} (non-stream)`, lockstepRuns, undefined, lockstepBare),
+  );
+  for (const started of [lockstepGateway, lockstepMinimal, lockstepUpstream]) await stopChild(started);
 }
 
 console.table(encoderRows);
-console.table(rows);
-if (proxyRows.length) console.table(proxyRows);
+if (rows.length) console.table(rows);
+if (proxyRows.length) {
+  console.log(`Proxied chats: the upstream answers in 25 ± ${upstreamJitterMs} ms (uniform), but in the lockstep rows.`);
+  console.table(proxyRows);
+}
 if (cachedLatency['1500'] && cachedLatency['100000']) {
   console.log(`mean cached latency at 100,000 tasks / at 1,500 tasks: ${fmt(cachedLatency['100000'] / cachedLatency['1500'])}×`);
 }
