@@ -160,6 +160,15 @@ if (proxy) {
   /** Routed chats on prompts no run has sent before (`offset` keeps each run's apart). */
   const newPromptChats = (stream: boolean, offset: number, runSeconds = seconds) =>
     load({ url: `${gatewayUrl}/v1/chat/completions`, body: (i) => ({ model: 'lorauter', messages: [{ role: 'user', content: newPrompt(i + offset) }], stream }), seconds: runSeconds, connections });
+  /** The minimal proxy and a gateway taking turns on non-stream chats, the gateway's prompt routed from its decision cache. */
+  async function cachedChatRounds(minimalProxyUrl: string, gatewayProxyUrl: string, count: number): Promise<[LoadResult[], LoadResult[]]> {
+    const [bare, routed]: LoadResult[][] = [[], []];
+    for (let round = 0; round < count; round++) {
+      bare.push(await chat(minimalProxyUrl, 'sst2', false));
+      routed.push(await chat(gatewayProxyUrl, 'lorauter', false));
+    }
+    return [bare, routed];
+  }
   const coldGateway = await chat(gatewayUrl, 'lorauter', false);
   const coldMinimal = await chat(minimalUrl, 'sst2', false);
   for (const [mode, stream] of cases) {
@@ -190,11 +199,7 @@ if (proxy) {
   const loggingUrl = `http://127.0.0.1:${logging.info.port}`;
   await chat(loggingUrl, 'lorauter', false, warmupSeconds);
   const loggingRounds = Math.min(rounds, 3);
-  const [bareRuns, loggingRuns]: LoadResult[][] = [[], []];
-  for (let round = 0; round < loggingRounds; round++) {
-    bareRuns.push(await chat(minimalUrl, 'sst2', false));
-    loggingRuns.push(await chat(loggingUrl, 'lorauter', false));
-  }
+  const [bareRuns, loggingRuns] = await cachedChatRounds(minimalUrl, loggingUrl, loggingRounds);
   proxyRows.push(proxyRow(`gateway at the default log level (info; lines to /dev/null), routed, decision cached, median of ${loggingRounds} (non-stream)`, loggingRuns, undefined, bareRuns));
   await stopChild(logging);
   await stopChild(minimal);
@@ -212,11 +217,7 @@ if (proxy) {
   await chat(lockstepGatewayUrl, 'lorauter', false, warmupSeconds);
   await chat(lockstepMinimalUrl, 'sst2', false, warmupSeconds);
   const lockstepRounds = Math.min(rounds, 3);
-  const [lockstepBare, lockstepRuns]: LoadResult[][] = [[], []];
-  for (let round = 0; round < lockstepRounds; round++) {
-    lockstepBare.push(await chat(lockstepMinimalUrl, 'sst2', false));
-    lockstepRuns.push(await chat(lockstepGatewayUrl, 'lorauter', false));
-  }
+  const [lockstepBare, lockstepRuns] = await cachedChatRounds(lockstepMinimalUrl, lockstepGatewayUrl, lockstepRounds);
   proxyRows.push(
     proxyRow(`lockstep (every answer after exactly 25 ms): minimal Node proxy, median of ${lockstepRounds} (non-stream)`, lockstepBare),
     proxyRow(`lockstep (every answer after exactly 25 ms): gateway, routed, decision cached, median of ${lockstepRounds} (non-stream)`, lockstepRuns, undefined, lockstepBare),
