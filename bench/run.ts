@@ -9,7 +9,7 @@ if (process.argv.includes('--help') || process.argv.includes('-h')) {
 
 Needs nothing outside the repository: the FLAN tasks in test/fixtures, the ONNX fixture in test/fixtures/onnx,
 synthetic registries it generates; each server runs in a process of its own, autocannon drives it from this one.
-About 12 minutes with the defaults on a 2-core machine. Latencies are each response's own, to 0.01 ms.
+About 14 minutes with the defaults on a 2-core machine. Latencies are each response's own, to 0.01 ms.
 
 Settings (environment):
   BENCH_SECONDS=8              seconds a measured run
