@@ -228,7 +228,7 @@ if (proxy) {
 console.table(encoderRows);
 if (rows.length) console.table(rows);
 if (proxyRows.length) {
-  console.log(`Proxied chats: the upstream answers in 25 ± ${upstreamJitterMs} ms (uniform), but in the lockstep rows.`);
+  console.log(`Proxied chats: the upstream answers in 25 ± ${upstreamJitterMs} ms (uniform), except in the lockstep rows (exactly 25 ms).`);
   console.table(proxyRows);
 }
 if (cachedLatency['1500'] && cachedLatency['100000']) {
