@@ -133,15 +133,19 @@ function proxyRow(scenario: string, runs: LoadResult[], direct?: LoadResult, bar
     errors: runs.reduce((sum, run) => sum + run.errors + run.non2xx, 0),
   };
 }
-if (proxy) {
-  // Upstream and gateway each in a process of their own; autocannon in this one. The upstream's answers take
-  // 25 ± 5 ms (BENCH_UPSTREAM_JITTER_MS), as an LLM server's vary; the lockstep rows below keep every answer at 25 ms.
-  const upstream = await startChild(upstreamServer, { BENCH_UPSTREAM_JITTER_MS: upstreamJitterMs });
+/** A fake upstream whose answers take 25 ms ± `jitterMs`, with a gateway and the minimal proxy in front of it, each in a process of its own. */
+async function startProxies(jitterMs: string) {
+  const upstream = await startChild(upstreamServer, { BENCH_UPSTREAM_JITTER_MS: jitterMs });
   const upstreamUrl = `http://127.0.0.1:${upstream.info.port}`;
   const gateway = await startChild(server, { BENCH_SCENARIO: 'tiny', BENCH_UPSTREAM_URL: upstreamUrl });
-  const gatewayUrl = `http://127.0.0.1:${gateway.info.port}`;
   const minimal = await startChild(minimalProxyServer, { BENCH_UPSTREAM_URL: upstreamUrl });
-  const minimalUrl = `http://127.0.0.1:${minimal.info.port}`;
+  const [gatewayUrl, minimalUrl] = [gateway, minimal].map((started) => `http://127.0.0.1:${started.info.port}`);
+  return { upstream, upstreamUrl, gateway, gatewayUrl, minimal, minimalUrl };
+}
+if (proxy) {
+  // autocannon runs in this process. The upstream's answers take 25 ± 5 ms (BENCH_UPSTREAM_JITTER_MS), as an LLM
+  // server's vary; the lockstep rows below keep every answer at 25 ms.
+  const { upstream, upstreamUrl, gateway, gatewayUrl, minimal, minimalUrl } = await startProxies(upstreamJitterMs);
   const messages = [{ role: 'user', content: prompt }];
   const cases = [
     ['non-stream', false],
@@ -209,20 +213,17 @@ if (proxy) {
   // takes its requests in bursts of 16; undici writes a request to an idle keep-alive connection only in the event
   // loop's check phase, after every other request of the burst has been handled (GHSA-35p6-xmwp-9g52), so what a
   // request costs before its upstream write is paid by the whole burst. Reported apart: no server's answers keep time so.
-  const lockstepUpstream = await startChild(upstreamServer, { BENCH_UPSTREAM_JITTER_MS: '0' });
-  const lockstepUrl = `http://127.0.0.1:${lockstepUpstream.info.port}`;
-  const lockstepGateway = await startChild(server, { BENCH_SCENARIO: 'tiny', BENCH_UPSTREAM_URL: lockstepUrl });
-  const lockstepMinimal = await startChild(minimalProxyServer, { BENCH_UPSTREAM_URL: lockstepUrl });
-  const [lockstepGatewayUrl, lockstepMinimalUrl] = [lockstepGateway, lockstepMinimal].map((started) => `http://127.0.0.1:${started.info.port}`);
-  await chat(lockstepGatewayUrl, 'lorauter', false, warmupSeconds);
-  await chat(lockstepMinimalUrl, 'sst2', false, warmupSeconds);
+  const lockstep = await startProxies('0');
+  await chat(lockstep.gatewayUrl, 'lorauter', false, warmupSeconds);
+  await chat(lockstep.minimalUrl, 'sst2', false, warmupSeconds);
   const lockstepRounds = Math.min(rounds, 3);
-  const [lockstepBare, lockstepRuns] = await cachedChatRounds(lockstepMinimalUrl, lockstepGatewayUrl, lockstepRounds);
+  const [lockstepBare, lockstepRuns] = await cachedChatRounds(lockstep.minimalUrl, lockstep.gatewayUrl, lockstepRounds);
+  const lockstepRow = (name: string) => `lockstep (every answer after exactly 25 ms): ${name}, median of ${lockstepRounds} (non-stream)`;
   proxyRows.push(
-    proxyRow(`lockstep (every answer after exactly 25 ms): minimal Node proxy, median of ${lockstepRounds} (non-stream)`, lockstepBare),
-    proxyRow(`lockstep (every answer after exactly 25 ms): gateway, routed, decision cached, median of ${lockstepRounds} (non-stream)`, lockstepRuns, undefined, lockstepBare),
+    proxyRow(lockstepRow('minimal Node proxy'), lockstepBare),
+    proxyRow(lockstepRow('gateway, routed, decision cached'), lockstepRuns, undefined, lockstepBare),
   );
-  for (const started of [lockstepGateway, lockstepMinimal, lockstepUpstream]) await stopChild(started);
+  for (const started of [lockstep.gateway, lockstep.minimal, lockstep.upstream]) await stopChild(started);
 }
 
 console.table(encoderRows);
